@@ -1,0 +1,61 @@
+# Accord's two entry points are `make run` and `make test`; both install
+# what they need (npm packages, Go modules, wabt) by themselves.
+
+GO        ?= go
+NPM       ?= npm
+GOFLAGS   ?=
+TESTFLAGS ?= -race -shuffle=on -timeout 9m
+
+# npm ci runs when package-lock.json is newer than the installed tree.
+NODE_STAMP := node_modules/.package-lock.json
+
+.PHONY: all test run deps tools vet fmt-check lint plugins check-plugins bench clean
+
+all: test
+
+$(NODE_STAMP): package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+## deps: install the npm packages (pouchdb-server) and Go modules.
+deps: $(NODE_STAMP)
+	$(GO) mod download
+
+## tools: make sure wat2wasm (Debian's wabt) is there to rebuild test modules.
+tools:
+	@command -v wat2wasm >/dev/null 2>&1 || ./scripts/install-wabt.sh
+
+## vet, fmt-check, lint: the static checks CI runs.
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint:
+	$(GO) tool staticcheck ./...
+
+## plugins: rebuild every committed .wasm from its source.
+plugins: tools
+	$(GO) run ./tools/wasmbuild
+
+## check-plugins: fail if a fresh build differs from the committed bytes.
+check-plugins: tools
+	$(GO) run ./tools/wasmbuild -check
+
+## test: everything CI runs.
+test: deps tools vet fmt-check lint check-plugins
+	$(GO) test $(TESTFLAGS) ./...
+
+## bench: the benchmarks, five runs each, for benchstat.
+bench: deps
+	$(GO) test -run '^$$' -bench . -count 5 ./...
+
+## run: start pouchdb-server on disk, install the sample database and run
+## the backoff sample service on :8445. Ctrl-C stops everything.
+run: deps
+	./scripts/run.sh
+
+clean:
+	rm -rf .data bin

@@ -1,0 +1,154 @@
+package resolve
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// MaxDelay is the longest wait a decision may ask for before a retry.
+// Anything longer is treated as a broken resolver, not a policy.
+const MaxDelay = 60_000 // milliseconds
+
+// MaxReasonBytes is the longest reason a decision may carry.
+const MaxReasonBytes = 4096
+
+// ErrInvalidDecision is matched by every error that says a decision broke
+// the ABI v1 contract.
+var ErrInvalidDecision = errors.New("invalid decision")
+
+// ErrInvalidConflict is matched by every error that says a conflict is not
+// a well-formed ABI v1 conflict.
+var ErrInvalidConflict = errors.New("invalid conflict")
+
+// EncodeConflict returns the ABI v1 JSON encoding of c. Absent documents
+// encode as null and absent losing revisions as [].
+func EncodeConflict(c *Conflict) ([]byte, error) {
+	if c.Conflicts == nil {
+		cc := *c
+		cc.Conflicts = []json.RawMessage{}
+		c = &cc
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("resolve: encode conflict: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeConflict parses the ABI v1 JSON encoding of a conflict. It checks
+// the ABI version, kind and op, so a plugin can trust what it receives.
+func DecodeConflict(b []byte) (*Conflict, error) {
+	var c Conflict
+	if err := decodeOne(b, &c, false); err != nil {
+		return nil, fmt.Errorf("resolve: %w: %w", ErrInvalidConflict, err)
+	}
+	if c.ABI != ABIVersion {
+		return nil, fmt.Errorf("resolve: %w: abi %d, want %d", ErrInvalidConflict, c.ABI, ABIVersion)
+	}
+	switch c.Kind {
+	case KindWrite, KindReplication:
+	default:
+		return nil, fmt.Errorf("resolve: %w: unknown kind %q", ErrInvalidConflict, c.Kind)
+	}
+	switch c.Op {
+	case OpCreate, OpUpdate, OpDelete:
+	default:
+		return nil, fmt.Errorf("resolve: %w: unknown op %q", ErrInvalidConflict, c.Op)
+	}
+	c.Base, c.Mine, c.Theirs = nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
+	return &c, nil
+}
+
+// EncodeDecision returns the ABI v1 JSON encoding of d.
+func EncodeDecision(d Decision) ([]byte, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("resolve: encode decision: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeDecision parses the ABI v1 JSON encoding of a decision: exactly one
+// JSON object. Fields it does not know are ignored, so a plugin built
+// against a later minor revision of the contract still works. It does not
+// validate the decision against its conflict; call [Decision.Validate].
+func DecodeDecision(b []byte) (Decision, error) {
+	var d Decision
+	if err := decodeOne(b, &d, false); err != nil {
+		return Decision{}, fmt.Errorf("resolve: %w: %w", ErrInvalidDecision, err)
+	}
+	d.Doc = nullToNil(d.Doc)
+	return d, nil
+}
+
+// Validate checks d against the conflict it answers: a known action; a
+// delay within [0, MaxDelay] ms and only on a retry; a document on a merge
+// and only there, which must be a JSON object whose _id, if present, is the
+// conflict's id; a reason of at most MaxReasonBytes of UTF-8. Every error
+// matches [ErrInvalidDecision].
+func (d Decision) Validate(c *Conflict) error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("resolve: %w: "+format, append([]any{ErrInvalidDecision}, args...)...)
+	}
+	if !d.Action.Valid() {
+		return invalid("unknown action %q", d.Action)
+	}
+	if d.DelayMS < 0 || d.DelayMS > MaxDelay {
+		return invalid("delay_ms %d outside [0, %d]", d.DelayMS, MaxDelay)
+	}
+	if d.DelayMS != 0 && d.Action != ActionRetry {
+		return invalid("delay_ms %d on action %q (only retry waits)", d.DelayMS, d.Action)
+	}
+	if len(d.Reason) > MaxReasonBytes {
+		return invalid("reason is %d bytes, limit %d", len(d.Reason), MaxReasonBytes)
+	}
+	if !utf8.ValidString(d.Reason) {
+		return invalid("reason is not valid UTF-8")
+	}
+	if d.Action != ActionMerge {
+		if d.Doc != nil {
+			return invalid("doc on action %q (only merge writes a document)", d.Action)
+		}
+		return nil
+	}
+	if d.Doc == nil {
+		return invalid("merge without a doc")
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(d.Doc, &doc); err != nil {
+		return invalid("merge doc is not a JSON object: %w", err)
+	}
+	if raw, ok := doc["_id"]; ok {
+		var id string
+		if err := json.Unmarshal(raw, &id); err != nil || id != c.ID {
+			return invalid("merge doc has _id %s, the conflict is about %q", raw, c.ID)
+		}
+	}
+	return nil
+}
+
+// decodeOne decodes exactly one JSON value from b into v: anything but
+// white space after it is an error, and so is an unknown field if strict.
+func decodeOne(b []byte, v any, strict bool) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if rest := bytes.TrimSpace(b[dec.InputOffset():]); len(rest) > 0 {
+		return fmt.Errorf("trailing data after the JSON value at offset %d", dec.InputOffset())
+	}
+	return nil
+}
+
+func nullToNil(m json.RawMessage) json.RawMessage {
+	if m == nil || bytes.Equal(bytes.TrimSpace(m), []byte("null")) {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,181 @@
+// Package resolve is the shared vocabulary of Accord's conflict handling:
+// the [Conflict] a writer ran into, the [Decision] a resolver takes about
+// it, the [Resolver] interface both WebAssembly plugins and native Go
+// strategies implement, and the ABI v1 wire format between a host and a
+// plugin.
+//
+// It imports nothing outside the standard library because it is compiled
+// into the plugins too: a plugin and the host agree on the contract by
+// sharing this package.
+//
+//	d, err := resolve.Retry(resolve.RetryParams{MaxRetries: 3}).Resolve(ctx, &resolve.Conflict{
+//		ABI: resolve.ABIVersion, Kind: resolve.KindWrite, Op: resolve.OpUpdate,
+//		DB: "fruits", ID: "apple", Attempt: 1,
+//	})
+//	// d.Action == resolve.ActionRetry
+//
+// # Errors
+//
+// [DecodeDecision] and [Decision.Validate] return errors that match
+// [ErrInvalidDecision] with [errors.Is]; a host must treat such a decision
+// as a failure of the resolver and write nothing it returned.
+package resolve
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// ABIVersion is the version of the guest/host contract this package
+// speaks. A plugin's accord_abi_version export must return it.
+const ABIVersion = 1
+
+// Kind says how a conflict arose.
+type Kind string
+
+const (
+	// KindWrite is a 409 Conflict answered to a write: someone else
+	// updated the document between our read and our write.
+	KindWrite Kind = "write"
+	// KindReplication is a document that carries _conflicts: concurrent
+	// edits on two replicas met through replication.
+	KindReplication Kind = "replication"
+)
+
+// Op is the write that ran into the conflict.
+type Op string
+
+// The operations a conflicting write can be.
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+)
+
+// Action is what a resolver decided to do about a conflict.
+type Action string
+
+const (
+	// ActionRetry re-reads the document, re-applies the caller's change
+	// and writes again, after Decision.DelayMS milliseconds.
+	ActionRetry Action = "retry"
+	// ActionMerge writes Decision.Doc on top of the current revision.
+	ActionMerge Action = "merge"
+	// ActionAccept keeps the current revision: the caller's change is
+	// dropped and reported as superseded.
+	ActionAccept Action = "accept"
+	// ActionFail gives up: the write returns a conflict error carrying
+	// Decision.Reason.
+	ActionFail Action = "fail"
+)
+
+// Valid reports whether a is one of the four actions of ABI v1.
+func (a Action) Valid() bool {
+	switch a {
+	case ActionRetry, ActionMerge, ActionAccept, ActionFail:
+		return true
+	}
+	return false
+}
+
+// Conflict is what a host tells a resolver about one conflicting write.
+// Documents are raw JSON; a document the resolver did not ask for (see
+// [Description.Needs]) or that does not exist is nil and encodes as null.
+type Conflict struct {
+	// ABI is the contract version, always [ABIVersion].
+	ABI int `json:"abi"`
+	// Kind says whether this is a write (409) or a replication conflict.
+	Kind Kind `json:"kind"`
+	// Op is the write that conflicted.
+	Op Op `json:"op"`
+	// DB is the database name.
+	DB string `json:"db"`
+	// ID is the document id.
+	ID string `json:"id"`
+	// Attempt counts the conflicts this write has met so far, from 1.
+	Attempt int `json:"attempt"`
+	// ElapsedMS is the time since the write began, in milliseconds.
+	ElapsedMS int64 `json:"elapsed_ms"`
+	// Base is the revision the caller's change was applied to.
+	Base json.RawMessage `json:"base"`
+	// Mine is the document the caller tried to write.
+	Mine json.RawMessage `json:"mine"`
+	// Theirs is the current revision, the one that won.
+	Theirs json.RawMessage `json:"theirs"`
+	// Conflicts holds the losing revisions of a replication conflict.
+	Conflicts []json.RawMessage `json:"conflicts"`
+	// BaseMissing is true when the base revision was asked for but could
+	// not be read (compacted away, say).
+	BaseMissing bool `json:"base_missing"`
+}
+
+// Decision is a resolver's answer to a [Conflict].
+type Decision struct {
+	// Action is what to do.
+	Action Action `json:"action"`
+	// DelayMS is how long to wait before a retry, in milliseconds. It must
+	// be zero for every other action.
+	DelayMS int64 `json:"delay_ms,omitempty"`
+	// Doc is the merged document, for ActionMerge only.
+	Doc json.RawMessage `json:"doc,omitempty"`
+	// Reason explains the decision, for logs and error messages.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Delay is DelayMS as a duration.
+func (d Decision) Delay() time.Duration { return time.Duration(d.DelayMS) * time.Millisecond }
+
+// Resolver decides what to do about a conflict. Implementations must be
+// safe for concurrent use.
+//
+// An error means the resolver itself failed (it trapped, timed out,
+// answered garbage); a host fails the write closed and writes nothing.
+// Giving up on a conflict is not an error: it is a Decision with
+// [ActionFail].
+type Resolver interface {
+	Resolve(ctx context.Context, c *Conflict) (Decision, error)
+}
+
+// Need names a part of a [Conflict] that costs the host work to fill in.
+type Need string
+
+// The parts of a conflict a resolver may ask for.
+const (
+	NeedBase      Need = "base"
+	NeedMine      Need = "mine"
+	NeedTheirs    Need = "theirs"
+	NeedConflicts Need = "conflicts"
+)
+
+// AllNeeds is what a host assumes a resolver needs when it does not say.
+var AllNeeds = []Need{NeedBase, NeedMine, NeedTheirs, NeedConflicts}
+
+// Description is what a resolver says about itself (the accord_describe
+// export of a plugin).
+type Description struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+	// Needs lists the documents the resolver reads. A host leaves the
+	// others out of the Conflict, which saves it reading them. Nil means
+	// the resolver did not say, and gets everything; an empty, non-nil
+	// list means it reads no documents.
+	Needs []Need `json:"needs"`
+}
+
+// Has reports whether the resolver asks for n. A description that
+// does not list its needs asks for everything.
+func (d Description) Has(n Need) bool {
+	if d.Needs == nil {
+		return true
+	}
+	return slices.Contains(d.Needs, n)
+}
+
+// Describer is implemented by resolvers that can say what they are and
+// which documents they read.
+type Describer interface {
+	Describe() Description
+}

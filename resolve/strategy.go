@@ -1,0 +1,272 @@
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Func is a resolver written as a pure function of the conflict. The
+// built-in plugins are Funcs compiled to WebAssembly; the same Funcs run
+// natively through [NewStrategy] as their reference twins.
+type Func func(*Conflict) Decision
+
+// Strategy is a native Go [Resolver] built from a [Func] and its
+// [Description]. It is safe for concurrent use if its Func is.
+type Strategy struct {
+	desc   Description
+	decide Func
+}
+
+var (
+	_ Resolver  = (*Strategy)(nil)
+	_ Describer = (*Strategy)(nil)
+)
+
+// NewStrategy returns a native resolver that answers with decide.
+func NewStrategy(desc Description, decide Func) *Strategy {
+	return &Strategy{desc: desc, decide: decide}
+}
+
+// Resolve answers c with the strategy's function, unless ctx is done.
+func (s *Strategy) Resolve(ctx context.Context, c *Conflict) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("resolve: %s: %w", s.desc.Name, err)
+	}
+	return s.decide(c), nil
+}
+
+// Describe returns the strategy's description.
+func (s *Strategy) Describe() Description { return s.desc }
+
+// noDocuments is the Needs of a resolver that reads no document.
+var noDocuments = []Need{}
+
+// BasicDescription describes the basic strategy.
+var BasicDescription = Description{
+	Name:        "basic",
+	Version:     "1.0.0",
+	Description: "gives up on the first conflict",
+	Needs:       noDocuments,
+}
+
+// DecideBasic is the basic strategy: every conflict is refused.
+func DecideBasic(c *Conflict) Decision {
+	return Decision{Action: ActionFail, Reason: fmt.Sprintf("conflict on %q: basic gives up on the first conflict", c.ID)}
+}
+
+// Basic returns the native basic strategy.
+func Basic() *Strategy { return NewStrategy(BasicDescription, DecideBasic) }
+
+// DefaultMaxRetries is how many times retry and backoff retry by default.
+const DefaultMaxRetries = 20
+
+// RetryParams configures the retry strategy. The zero value is the
+// default.
+type RetryParams struct {
+	// MaxRetries is how many conflicts are retried before giving up.
+	// Zero means DefaultMaxRetries; a negative value means never retry.
+	MaxRetries int `json:"max_retries"`
+}
+
+// RetryDescription describes the retry strategy.
+var RetryDescription = Description{
+	Name:        "retry",
+	Version:     "1.0.0",
+	Description: "re-reads and re-applies at once, at most max_retries times",
+	Needs:       noDocuments,
+}
+
+// ParseRetryParams decodes retry's JSON parameters; absent ones keep their
+// defaults, an explicit 0 means never retry, unknown ones are an error.
+func ParseRetryParams(raw []byte) (RetryParams, error) {
+	var in struct {
+		MaxRetries *int `json:"max_retries"`
+	}
+	if err := decodeParams(raw, &in); err != nil {
+		return RetryParams{}, fmt.Errorf("retry params: %w", err)
+	}
+	p := RetryParams{}
+	if in.MaxRetries != nil {
+		p.MaxRetries = explicit(*in.MaxRetries)
+	}
+	return p, p.validate()
+}
+
+func (p RetryParams) validate() error {
+	if p.MaxRetries > 1000 {
+		return fmt.Errorf("retry params: max_retries %d is more than 1000", p.MaxRetries)
+	}
+	return nil
+}
+
+func (p RetryParams) maxRetries() int { return orDefault(p.MaxRetries, DefaultMaxRetries) }
+
+// Decide is the retry strategy: retry at once until MaxRetries conflicts
+// have been retried, then give up.
+func (p RetryParams) Decide(c *Conflict) Decision {
+	if n := p.maxRetries(); c.Attempt > n {
+		return giveUp(c, n)
+	}
+	return Decision{Action: ActionRetry, Reason: fmt.Sprintf("retry %d of %d", c.Attempt, p.maxRetries())}
+}
+
+// Retry returns the native retry strategy.
+func Retry(p RetryParams) *Strategy { return NewStrategy(RetryDescription, p.Decide) }
+
+// BackoffParams configures the exponential backoff strategy: before retry
+// n (counted from 1) it waits BaseMS * 2^n ms plus a uniform jitter in
+// [-JitterMS, +JitterMS], clamped to [0, MaxDelayMS]. The zero value is the
+// default.
+type BackoffParams struct {
+	// MaxRetries is how many conflicts are retried before giving up.
+	// Zero means DefaultMaxRetries; a negative value means never retry.
+	MaxRetries int `json:"max_retries"`
+	// BaseMS is the unit of the exponential wait. Zero means 25.
+	BaseMS int `json:"base_ms"`
+	// JitterMS bounds the random part of the wait. Zero means 10; a
+	// negative value means no jitter.
+	JitterMS int `json:"jitter_ms"`
+	// MaxDelayMS caps a single wait. Zero means 10000; at most MaxDelay.
+	MaxDelayMS int `json:"max_delay_ms"`
+}
+
+// The backoff defaults, from the seed's exponential backoff sample.
+const (
+	DefaultBackoffBaseMS     = 25
+	DefaultBackoffJitterMS   = 10
+	DefaultBackoffMaxDelayMS = 10_000
+)
+
+// BackoffDescription describes the backoff strategy.
+var BackoffDescription = Description{
+	Name:        "backoff",
+	Version:     "1.0.0",
+	Description: "retries after (2^attempt)*base_ms ± jitter_ms, at most max_retries times",
+	Needs:       noDocuments,
+}
+
+// ParseBackoffParams decodes backoff's JSON parameters; absent ones keep
+// their defaults, an explicit 0 means zero (no retries, no jitter), unknown
+// ones are an error.
+func ParseBackoffParams(raw []byte) (BackoffParams, error) {
+	var in struct {
+		MaxRetries *int `json:"max_retries"`
+		BaseMS     *int `json:"base_ms"`
+		JitterMS   *int `json:"jitter_ms"`
+		MaxDelayMS *int `json:"max_delay_ms"`
+	}
+	if err := decodeParams(raw, &in); err != nil {
+		return BackoffParams{}, fmt.Errorf("backoff params: %w", err)
+	}
+	var p BackoffParams
+	if in.MaxRetries != nil {
+		p.MaxRetries = explicit(*in.MaxRetries)
+	}
+	if in.BaseMS != nil {
+		if *in.BaseMS <= 0 {
+			return BackoffParams{}, fmt.Errorf("backoff params: base_ms %d must be positive", *in.BaseMS)
+		}
+		p.BaseMS = *in.BaseMS
+	}
+	if in.JitterMS != nil {
+		p.JitterMS = explicit(*in.JitterMS)
+	}
+	if in.MaxDelayMS != nil {
+		if *in.MaxDelayMS <= 0 {
+			return BackoffParams{}, fmt.Errorf("backoff params: max_delay_ms %d must be positive", *in.MaxDelayMS)
+		}
+		p.MaxDelayMS = *in.MaxDelayMS
+	}
+	return p, p.validate()
+}
+
+func (p BackoffParams) validate() error {
+	switch {
+	case p.MaxRetries > 1000:
+		return fmt.Errorf("backoff params: max_retries %d is more than 1000", p.MaxRetries)
+	case p.BaseMS < 0 || p.BaseMS > MaxDelay:
+		return fmt.Errorf("backoff params: base_ms %d outside [1, %d]", p.BaseMS, MaxDelay)
+	case p.JitterMS > MaxDelay:
+		return fmt.Errorf("backoff params: jitter_ms %d is more than %d", p.JitterMS, MaxDelay)
+	case p.MaxDelayMS < 0 || p.MaxDelayMS > MaxDelay:
+		return fmt.Errorf("backoff params: max_delay_ms %d outside [1, %d]", p.MaxDelayMS, MaxDelay)
+	}
+	return nil
+}
+
+// Decide is the backoff strategy, drawing its jitter from rnd (8 bytes a
+// decision; a failed read means no jitter).
+func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
+	maxRetries := orDefault(p.MaxRetries, DefaultMaxRetries)
+	if c.Attempt > maxRetries {
+		return giveUp(c, maxRetries)
+	}
+	base := int64(orDefault(p.BaseMS, DefaultBackoffBaseMS))
+	jitter := int64(orDefault(p.JitterMS, DefaultBackoffJitterMS))
+	maxDelay := int64(orDefault(p.MaxDelayMS, DefaultBackoffMaxDelayMS))
+
+	delay := maxDelay
+	if n := max(c.Attempt, 0); n < 32 {
+		delay = min(base<<n, maxDelay)
+	}
+	if jitter > 0 {
+		var b [8]byte
+		if _, err := io.ReadFull(rnd, b[:]); err == nil {
+			delay += int64(binary.LittleEndian.Uint64(b[:])%uint64(2*jitter+1)) - jitter
+		}
+	}
+	delay = min(max(delay, 0), maxDelay)
+	return Decision{
+		Action:  ActionRetry,
+		DelayMS: delay,
+		Reason:  fmt.Sprintf("retry %d of %d after %d ms", c.Attempt, maxRetries, delay),
+	}
+}
+
+// Backoff returns the native backoff strategy. Its jitter comes from rnd,
+// or from crypto/rand when rnd is nil; rnd must be safe for concurrent use
+// if the strategy is used concurrently.
+func Backoff(p BackoffParams, rnd io.Reader) *Strategy {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	return NewStrategy(BackoffDescription, func(c *Conflict) Decision { return p.Decide(c, rnd) })
+}
+
+func giveUp(c *Conflict, retries int) Decision {
+	return Decision{Action: ActionFail, Reason: fmt.Sprintf("conflict on %q: giving up after %d retries", c.ID, retries)}
+}
+
+// orDefault maps the zero value to def and a negative value to zero.
+func orDefault(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// explicit maps a value given in JSON params to the Go field convention,
+// where zero means the default: an explicit zero (or less) becomes -1.
+func explicit(v int) int {
+	if v <= 0 {
+		return -1
+	}
+	return v
+}
+
+// decodeParams decodes a plugin's JSON parameters strictly: one object,
+// no unknown fields. Empty input or null means no parameters.
+func decodeParams(raw []byte, v any) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	return decodeOne(raw, v, true)
+}
