@@ -45,21 +45,31 @@ func DecodeConflict(b []byte) (*Conflict, error) {
 	if err := decodeOne(b, &c, false); err != nil {
 		return nil, fmt.Errorf("resolve: %w: %w", ErrInvalidConflict, err)
 	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.Base, c.Mine, c.Theirs = nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
+	return &c, nil
+}
+
+// Validate checks what a resolver relies on in c: the ABI version, a known
+// kind and op. A host calls it before handing c to a plugin. Every error
+// matches [ErrInvalidConflict].
+func (c *Conflict) Validate() error {
 	if c.ABI != ABIVersion {
-		return nil, fmt.Errorf("resolve: %w: abi %d, want %d", ErrInvalidConflict, c.ABI, ABIVersion)
+		return fmt.Errorf("resolve: %w: abi %d, want %d", ErrInvalidConflict, c.ABI, ABIVersion)
 	}
 	switch c.Kind {
 	case KindWrite, KindReplication:
 	default:
-		return nil, fmt.Errorf("resolve: %w: unknown kind %q", ErrInvalidConflict, c.Kind)
+		return fmt.Errorf("resolve: %w: unknown kind %q", ErrInvalidConflict, c.Kind)
 	}
 	switch c.Op {
 	case OpCreate, OpUpdate, OpDelete:
 	default:
-		return nil, fmt.Errorf("resolve: %w: unknown op %q", ErrInvalidConflict, c.Op)
+		return fmt.Errorf("resolve: %w: unknown op %q", ErrInvalidConflict, c.Op)
 	}
-	c.Base, c.Mine, c.Theirs = nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
-	return &c, nil
+	return nil
 }
 
 // EncodeDecision returns the ABI v1 JSON encoding of d.

@@ -199,8 +199,11 @@ func (p BackoffParams) validate() error {
 }
 
 // Decide is the backoff strategy, drawing its jitter from rnd (8 bytes a
-// decision; a failed read means no jitter).
+// decision; nil means crypto/rand; a failed read means no jitter).
 func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
 	maxRetries := orDefault(p.MaxRetries, DefaultMaxRetries)
 	if c.Attempt > maxRetries {
 		return giveUp(c, maxRetries)
