@@ -1,0 +1,7 @@
+;; bigmem: declares a 64 MiB minimum memory (1024 pages), more than the
+;; default 32 MiB limit.
+(module
+  (memory (export "memory") 1024)
+  (func (export "accord_abi_version") (result i32) (i32.const 1))
+  (func (export "accord_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "accord_resolve") (param i32 i32) (result i64) (i64.const 0)))

@@ -1,0 +1,61 @@
+//go:build wasip1
+
+package pdk
+
+import (
+	"unsafe"
+
+	"github.com/accord-db/accord/resolve"
+)
+
+// The buffers handed to the host stay referenced here until the next
+// call, so that the garbage collector does not reclaim them while the host
+// reads or writes them.
+var (
+	input  []byte
+	output []byte
+)
+
+//go:wasmexport accord_abi_version
+func abiVersion() int32 { return resolve.ABIVersion }
+
+//go:wasmexport accord_alloc
+func alloc(size uint32) uint32 {
+	if cap(input) < int(size) || cap(input) == 0 {
+		input = make([]byte, max(size, 1))
+	}
+	input = input[:size]
+	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(input[:1]))))
+}
+
+//go:wasmexport accord_resolve
+func resolveExport(ptr unsafe.Pointer, size uint32) uint64 {
+	return put(handleResolve(view(ptr, size)))
+}
+
+//go:wasmexport accord_configure
+func configureExport(ptr unsafe.Pointer, size uint32) uint64 {
+	return put(handleConfigure(view(ptr, size)))
+}
+
+//go:wasmexport accord_describe
+func describeExport() uint64 {
+	return put(handleDescribe())
+}
+
+// view is the host's input, written into the buffer alloc returned.
+func view(ptr unsafe.Pointer, size uint32) []byte {
+	if size == 0 || ptr == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(ptr), size)
+}
+
+// put keeps out alive and packs its address and length for the host.
+func put(out []byte) uint64 {
+	output = out
+	if len(out) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(out))))<<32 | uint64(len(out))
+}
