@@ -1,0 +1,252 @@
+package couch
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config configures a [Client]. The zero value talks to
+// http://127.0.0.1:5984 without credentials.
+type Config struct {
+	// URL is the server's base URL, such as http://127.0.0.1:5984 or
+	// https://admin:secret@couch.example:6984. Credentials in it are used
+	// for basic auth and removed from the URL the client keeps, so they
+	// never appear in logs or errors. Default http://127.0.0.1:5984.
+	URL string
+	// Username and Password, when Username is set, override credentials
+	// given in URL.
+	Username string
+	Password string
+	// InsecureSkipVerify turns off TLS certificate verification, for
+	// servers with self-signed certificates. Ignored if HTTPClient is set.
+	InsecureSkipVerify bool
+	// TLSConfig, if set, is used for https connections (a private CA, a
+	// client certificate). Ignored if HTTPClient is set.
+	TLSConfig *tls.Config
+	// HTTPClient sends the requests. Default: a client with its own
+	// transport tuned for many concurrent requests to one server.
+	HTTPClient *http.Client
+	// Logger receives one line per request at debug level (method, path,
+	// status, duration), and a warning for every failed request. Default:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultURL is the server a zero Config talks to.
+const DefaultURL = "http://127.0.0.1:5984"
+
+// Client talks to one CouchDB server. It is safe for concurrent use.
+type Client struct {
+	base   *url.URL // no credentials, path without trailing slash
+	user   string
+	pass   string
+	auth   bool
+	http   *http.Client
+	logger *slog.Logger
+}
+
+// New returns a client for the server cfg names. It sends no request; use
+// [Client.Ping] to check the server is there.
+func New(cfg Config) (*Client, error) {
+	raw := cfg.URL
+	if raw == "" {
+		raw = DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("couch: server URL: %w", redactURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("couch: server URL %q: scheme must be http or https", u.Redacted())
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("couch: server URL %q has no host", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("couch: server URL %q must not have a query or fragment", u.Redacted())
+	}
+	c := &Client{logger: cfg.Logger, http: cfg.HTTPClient}
+	if u.User != nil {
+		c.user = u.User.Username()
+		c.pass, _ = u.User.Password()
+		c.auth = true
+	}
+	if cfg.Username != "" {
+		c.user, c.pass, c.auth = cfg.Username, cfg.Password, true
+	}
+	base := *u
+	base.User = nil
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = ""
+	c.base = &base
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if c.http == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 128
+		if cfg.TLSConfig != nil {
+			t.TLSClientConfig = cfg.TLSConfig.Clone()
+		}
+		if cfg.InsecureSkipVerify {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{}
+			}
+			t.TLSClientConfig.InsecureSkipVerify = true
+		}
+		c.http = &http.Client{Transport: t}
+	}
+	return c, nil
+}
+
+// URL returns the server's base URL without credentials.
+func (c *Client) URL() *url.URL {
+	u := *c.base
+	return &u
+}
+
+// request is one HTTP exchange with the server.
+type request struct {
+	method string
+	path   []string // unescaped path segments
+	query  url.Values
+	body   any // marshalled as JSON unless it is []byte or nil
+	header http.Header
+}
+
+// escapePath joins segments into an escaped URL path. Each segment is
+// escaped whole, so a '/' inside a document id cannot reach another
+// resource; the prefixes of design and local documents are kept literal
+// as CouchDB expects.
+func escapePath(segments []string) (path, raw string) {
+	var p, r strings.Builder
+	for _, s := range segments {
+		p.WriteByte('/')
+		r.WriteByte('/')
+		p.WriteString(s)
+		for _, prefix := range [...]string{"_design/", "_local/"} {
+			if strings.HasPrefix(s, prefix) && len(s) > len(prefix) {
+				r.WriteString(prefix)
+				s = s[len(prefix):]
+				break
+			}
+		}
+		r.WriteString(url.PathEscape(s))
+	}
+	return p.String(), r.String()
+}
+
+func (c *Client) url(path []string, query url.Values) *url.URL {
+	u := *c.base
+	p, r := escapePath(path)
+	u.Path += p
+	u.RawPath = c.base.EscapedPath() + r
+	if len(query) > 0 {
+		u.RawQuery = query.Encode()
+	}
+	return &u
+}
+
+// do sends r and returns the answer if its status is 2xx; otherwise it
+// reads the body into an *Error. The caller closes the body.
+func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case json.RawMessage:
+		body = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("encode request body: %w", err)
+		}
+		body = bytes.NewReader(data)
+	}
+	u := c.url(r.path, r.query)
+	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth {
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	elapsed := time.Since(start)
+	if err != nil {
+		c.logger.LogAttrs(ctx, slog.LevelWarn, "couchdb request failed",
+			slog.String("method", r.method), slog.String("path", u.EscapedPath()),
+			slog.Duration("duration", elapsed), slog.String("error", err.Error()))
+		return nil, err
+	}
+	level := slog.LevelDebug
+	if resp.StatusCode >= 500 {
+		level = slog.LevelWarn
+	}
+	c.logger.LogAttrs(ctx, level, "couchdb request",
+		slog.String("method", r.method), slog.String("path", u.EscapedPath()),
+		slog.Int("status", resp.StatusCode), slog.Duration("duration", elapsed))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return nil, decodeError(resp.StatusCode, data)
+}
+
+// doJSON sends r and decodes a 2xx answer's JSON body into dst (unless dst
+// is nil, when the body is discarded).
+func (c *Client) doJSON(ctx context.Context, r request, dst any) (http.Header, error) {
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if dst == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Header, nil
+	}
+	if raw, ok := dst.(*json.RawMessage); ok {
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		*raw = data
+		return resp.Header, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(dst); err != nil {
+		return nil, fmt.Errorf("decode response: %w", err)
+	}
+	// Drain so the connection can be reused.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Header, nil
+}
+
+// redactURLError removes a URL (which may carry credentials) from a parse
+// error.
+func redactURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,104 @@
+package couch_test
+
+import (
+	"errors"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/couch"
+)
+
+const byColor = `{"language":"javascript","views":{"by_color":{"map":"function(doc){ emit(doc.color, null); }"}}}`
+
+func TestLoadDesignDocs(t *testing.T) {
+	fsys := fstest.MapFS{
+		"dd/by_color.json": {Data: []byte(byColor)},
+		"dd/by_id.json":    {Data: []byte(`{"views":{"by_id":{"map":"function(doc){ emit(doc._id, 1); }","reduce":"_sum"}}}`)},
+		"dd/README.md":     {Data: []byte("not a design doc")},
+	}
+	docs, err := couch.LoadDesignDocs(fsys, "dd")
+	require.NoError(t, err)
+	require.Len(t, docs, 2)
+	assert.Equal(t, "_design/by_color", docs[0].ID)
+	assert.Equal(t, "dd/by_color.json", docs[0].Source)
+	assert.Equal(t, "_design/by_id", docs[1].ID)
+}
+
+func TestLoadDesignDocsRefusesBadFiles(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"syntax", "{\n  \"views\": {,\n}", "bad.json: invalid document: invalid character ',' looking for beginning of object key string at line 2, column 13"},
+		{"truncated", `{"views": {`, "bad.json: invalid document: unexpected end of JSON input at line 1"},
+		{"trailing", byColor + ` {}`, "trailing data"},
+		{"not an object", `[1,2]`, "bad.json: invalid document"},
+		{"null", `null`, "null is not a JSON object"},
+		{"no views", `{"language":"javascript"}`, `no "views"`},
+		{"views not an object", `{"views":[]}`, `"views" must be an object`},
+		{"empty views", `{"views":{}}`, `"views" is empty`},
+		{"map not a string", `{"views":{"v":{"map":1}}}`, `view "v": "map" must be a non-empty string`},
+		{"empty map", `{"views":{"v":{"map":" "}}}`, `view "v": "map" must be a non-empty string`},
+		{"reduce not a string", `{"views":{"v":{"map":"f","reduce":{}}}}`, `view "v": "reduce" must be a string`},
+		{"wrong _id", `{"_id":"_design/other","views":{"v":{"map":"f"}}}`, `does not match the file name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{
+				"dd/a_good.json": {Data: []byte(byColor)},
+				"dd/bad.json":    {Data: []byte(tt.data)},
+			}
+			docs, err := couch.LoadDesignDocs(fsys, "dd")
+			require.Error(t, err)
+			assert.Nil(t, docs, "nothing is returned when one file is bad")
+			assert.ErrorIs(t, err, couch.ErrInvalidDocument)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestLoadDesignDocsMissingDir(t *testing.T) {
+	_, err := couch.LoadDesignDocs(fstest.MapFS{}, "nope")
+	require.Error(t, err)
+	assert.False(t, errors.Is(err, couch.ErrInvalidDocument))
+}
+
+func TestInstallDesignDocsIsIdempotent(t *testing.T) {
+	db := newDB(t)
+	docs := []couch.DesignDoc{
+		{ID: "_design/by_color", Body: []byte(byColor)},
+		{ID: "_design/other", Body: []byte(`{"views":{"v":{"map":"function(doc){ emit(1, null); }"}}}`)},
+	}
+	res, err := db.InstallDesignDocs(ctx, docs)
+	require.NoError(t, err)
+	assert.Equal(t, []couch.InstallStatus{couch.Created, couch.Created}, statuses(res))
+
+	again, err := db.InstallDesignDocs(ctx, docs)
+	require.NoError(t, err)
+	assert.Equal(t, []couch.InstallStatus{couch.Unchanged, couch.Unchanged}, statuses(again))
+	assert.Equal(t, res[0].Rev, again[0].Rev, "an unchanged document keeps its revision")
+
+	docs[1].Body = []byte(`{"views":{"v":{"map":"function(doc){ emit(2, null); }"}}}`)
+	changed, err := db.InstallDesignDocs(ctx, docs)
+	require.NoError(t, err)
+	assert.Equal(t, []couch.InstallStatus{couch.Unchanged, couch.Updated}, statuses(changed))
+	assert.NotEqual(t, res[1].Rev, changed[1].Rev)
+
+	var got struct {
+		Views map[string]struct {
+			Map string `json:"map"`
+		} `json:"views"`
+	}
+	require.NoError(t, db.Get(ctx, "_design/other", &got))
+	assert.Equal(t, "function(doc){ emit(2, null); }", got.Views["v"].Map)
+}
+
+func statuses(res []couch.Installed) []couch.InstallStatus {
+	out := make([]couch.InstallStatus, len(res))
+	for i, r := range res {
+		out[i] = r.Status
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package couch_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/internal/couchtest"
+)
+
+func TestPingAndVersion(t *testing.T) {
+	c := newClient(t)
+	require.NoError(t, c.Ping(ctx))
+	info, err := c.Version(ctx)
+	require.NoError(t, err)
+	assert.NotEmpty(t, info.Version, "the welcome message carries a version")
+}
+
+func TestPingUnreachable(t *testing.T) {
+	c, err := couch.New(couch.Config{URL: "http://127.0.0.1:1", Logger: discard})
+	require.NoError(t, err)
+	err = c.Ping(ctx)
+	require.Error(t, err)
+	assert.Zero(t, couch.HTTPStatus(err), "a transport failure has no HTTP status")
+}
+
+func TestNewRejectsBadURLs(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+	}{
+		{"scheme", "ftp://127.0.0.1:5984", "scheme must be http or https"},
+		{"no host", "http://", "has no host"},
+		{"query", "http://127.0.0.1:5984/?x=1", "query or fragment"},
+		{"unparsable", "http://[::1", "server URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := couch.New(couch.Config{URL: tt.url})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestNewNeverShowsThePassword(t *testing.T) {
+	_, err := couch.New(couch.Config{URL: "ftp://admin:hunter2@127.0.0.1:5984"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2")
+}
+
+func TestCreateDeleteEnsureDB(t *testing.T) {
+	c := newClient(t)
+	name := couchtest.DBName(t)
+	t.Cleanup(func() { _ = c.DeleteDB(ctx, name) })
+
+	exists, err := c.DBExists(ctx, name)
+	require.NoError(t, err)
+	require.False(t, exists)
+
+	created, err := c.EnsureDB(ctx, name)
+	require.NoError(t, err)
+	assert.True(t, created, "EnsureDB of a new name creates it")
+
+	created, err = c.EnsureDB(ctx, name)
+	require.NoError(t, err)
+	assert.False(t, created, "EnsureDB of an existing name leaves it")
+
+	err = c.CreateDB(ctx, name)
+	assert.ErrorIs(t, err, couch.ErrPreconditionFailed, "CreateDB of an existing name")
+
+	names, err := c.AllDBs(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, names, name)
+
+	require.NoError(t, c.DeleteDB(ctx, name))
+	assert.ErrorIs(t, c.DeleteDB(ctx, name), couch.ErrNotFound, "second delete")
+}
+
+func TestInvalidDBNameSendsNothing(t *testing.T) {
+	log, buf := debugLogger()
+	c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: log})
+	require.NoError(t, err)
+	for _, name := range []string{"", "Upper", "1digit", "has space", "_users_not", "a?b"} {
+		err := c.CreateDB(ctx, name)
+		assert.ErrorIs(t, err, couch.ErrInvalidDBName, "CreateDB(%q)", name)
+	}
+	assert.Empty(t, buf.String(), "no request was sent")
+}
+
+func TestReplicateOneShot(t *testing.T) {
+	c := newClient(t)
+	src := c.DB(couchtest.NewDB(t))
+	dst := c.DB(couchtest.NewDB(t))
+	for _, id := range []string{"a", "b", "c"} {
+		_, err := src.Put(ctx, id, map[string]any{"type": "fruit_v1.0", "n": id})
+		require.NoError(t, err)
+	}
+	res, err := c.Replicate(ctx, couch.Replication{Source: src.Name(), Target: dst.Name()})
+	require.NoError(t, err)
+	assert.True(t, res.OK)
+	assert.EqualValues(t, 3, res.DocsWritten)
+
+	info, err := dst.Info(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, info.DocCount)
+}
+
+func TestReplicateContinuous(t *testing.T) {
+	c := newClient(t)
+	src := c.DB(couchtest.NewDB(t))
+	dst := c.DB(couchtest.NewDB(t))
+	r := couch.Replication{Source: src.Name(), Target: dst.Name(), Continuous: true}
+	_, err := c.Replicate(ctx, r)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.CancelReplication(ctx, r) })
+
+	_, err = src.Put(ctx, "late", map[string]any{"type": "fruit_v1.0"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var doc map[string]any
+		return dst.Get(ctx, "late", &doc) == nil
+	}, 20*time.Second, 50*time.Millisecond, "a document written after a continuous replication started reaches the target")
+}
+
+func TestReplicateRejectsBadEndpoints(t *testing.T) {
+	c := newClient(t)
+	_, err := c.Replicate(ctx, couch.Replication{Source: "Bad Name", Target: "ok"})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, couch.ErrInvalidDBName))
+}
