@@ -1,0 +1,268 @@
+// Package engine runs Accord's conflict resolvers: WebAssembly plugins
+// speaking ABI v1 (see package resolve), sandboxed by wazero.
+//
+//	rt, err := engine.New(ctx, engine.Config{CallTimeout: 50 * time.Millisecond})
+//	if err != nil {
+//		return err
+//	}
+//	defer rt.Close(ctx) // closes every resolver it loaded
+//
+//	r, err := rt.Load(ctx, engine.Plugin{Builtin: "backoff", Params: []byte(`{"max_retries":5}`)})
+//	if err != nil {
+//		return err
+//	}
+//	d, err := r.Resolve(ctx, &resolve.Conflict{
+//		ABI: resolve.ABIVersion, Kind: resolve.KindWrite, Op: resolve.OpUpdate,
+//		DB: "fruits", ID: "apple", Attempt: 1,
+//	})
+//	// d.Action == resolve.ActionRetry, d.DelayMS in [40, 60]
+//
+// A [Runtime] compiles each plugin once and serves it from a pool of
+// instances, so a loaded [Resolver] is safe for concurrent use. Startup
+// uses wazero's compilation cache on disk ([Config.CacheDir]): a Go
+// plugin compiles in about a second cold and loads in tens of
+// milliseconds from the cache.
+//
+// # Failing closed
+//
+// A plugin is untrusted code. Every way it can misbehave ends the call
+// with a typed error within a bounded time: a call that runs past
+// [Config.CallTimeout] (an infinite loop included), memory growth past
+// [Config.MemoryLimitMiB], a trap or exit, output that is not a valid
+// decision. The instance is discarded and replaced; the next call is
+// served by a fresh one. A module that lacks an export or speaks another
+// ABI version is refused at load.
+//
+// # Sandbox
+//
+// The guest sees WASI preview 1 with no files, no environment and no
+// arguments. What it writes to stdout and stderr goes to
+// [Config.Logger], one record per line. Its clocks are the host's and its
+// random bytes come from crypto/rand, unless [Config.Deterministic] and
+// [Config.Rand] pin them for tests and replays. Sleeping returns at once.
+//
+// # Errors
+//
+// Errors wrap one of [ErrTimeout], [ErrMemoryLimit], [ErrTrap],
+// [ErrBadOutput] (which also matches resolve.ErrInvalidDecision when the
+// decision is at fault), [ErrConfigure], [ErrMissingExport],
+// [ErrABIVersion], [ErrInvalidModule], [ErrHashMismatch],
+// [ErrUnknownBuiltin] or [ErrClosed]; a call abandoned because the
+// caller's context was cancelled wraps context.Canceled.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Config configures a [Runtime]. The zero value is valid: each field
+// documents its default.
+type Config struct {
+	// CallTimeout bounds one call into a plugin. Default 100 ms.
+	//
+	// It is enforced by interrupting the guest (wazero's
+	// WithCloseOnContextDone), except for plugins loaded with
+	// [Plugin.Trusted], whose late answers are refused but which cannot
+	// be interrupted.
+	CallTimeout time.Duration
+	// StartTimeout bounds starting an instance: instantiation, the
+	// module's _initialize and its accord_configure. Default 5 s.
+	StartTimeout time.Duration
+	// MemoryLimitMiB caps the linear memory of each instance, in MiB.
+	// Default 32; at most 4096. A module that declares a larger minimum
+	// is refused at load.
+	MemoryLimitMiB int
+	// PoolSize is the most instances of one plugin, hence the most calls
+	// it serves at once; more callers wait. Default GOMAXPROCS.
+	PoolSize int
+	// CacheDir holds wazero's compilation cache, which it keys by wazero
+	// version. Default: accord/wazero under [os.UserCacheDir], or an
+	// in-memory cache when there is no such directory.
+	CacheDir string
+	// NoCache turns the compilation cache off: every Runtime compiles
+	// every module afresh (it still shares compiled code between the
+	// resolvers it loads).
+	NoCache bool
+	// Logger receives what guests write to stdout (at info level) and
+	// stderr (at warn level), and the engine's own notices. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Deterministic pins the guests' clocks to wazero's fake ones (the
+	// wall clock starts at a fixed time; each reading advances 1 ms) and,
+	// when Rand is nil, their random source to a fixed-seed stream per
+	// instance. For tests and replays; a service wants the default, the
+	// host's clocks.
+	Deterministic bool
+	// Rand is the guests' random source. It is read from the goroutines
+	// that call resolvers, so it must be safe for concurrent use. Default
+	// crypto/rand (see Deterministic).
+	Rand io.Reader
+}
+
+// The defaults of Config.
+const (
+	DefaultCallTimeout    = 100 * time.Millisecond
+	DefaultStartTimeout   = 5 * time.Second
+	DefaultMemoryLimitMiB = 32
+	maxMemoryLimitMiB     = 4096
+)
+
+// withDefaults validates c and fills in its defaults.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.CallTimeout < 0:
+		return c, fmt.Errorf("engine: CallTimeout %v is negative", c.CallTimeout)
+	case c.StartTimeout < 0:
+		return c, fmt.Errorf("engine: StartTimeout %v is negative", c.StartTimeout)
+	case c.MemoryLimitMiB < 0 || c.MemoryLimitMiB > maxMemoryLimitMiB:
+		return c, fmt.Errorf("engine: MemoryLimitMiB %d outside [1, %d]", c.MemoryLimitMiB, maxMemoryLimitMiB)
+	case c.PoolSize < 0:
+		return c, fmt.Errorf("engine: PoolSize %d is negative", c.PoolSize)
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.MemoryLimitMiB == 0 {
+		c.MemoryLimitMiB = DefaultMemoryLimitMiB
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Rand == nil && !c.Deterministic {
+		c.Rand = rand.Reader
+	}
+	if c.CacheDir == "" && !c.NoCache {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.CacheDir = filepath.Join(dir, "accord", "wazero")
+		}
+	}
+	return c, nil
+}
+
+// DefaultCacheDir is where a zero Config keeps the compilation cache, or
+// "" when the platform has no user cache directory.
+func DefaultCacheDir() string {
+	c, _ := Config{}.withDefaults()
+	return c.CacheDir
+}
+
+// Runtime loads plugins and owns what they use: one wazero runtime, its
+// compilation cache, and every [Resolver] it loaded. It is safe for
+// concurrent use. Closing the runtime closes every resolver it loaded.
+type Runtime struct {
+	cfg   Config
+	cache wazero.CompilationCache
+
+	mu     sync.Mutex
+	closed bool
+	// wazero runtimes by deadline enforcement: [0] enforces (the
+	// default), [1] runs trusted plugins without it. Deadline
+	// enforcement is compiled into the code, so each needs its own
+	// runtime; the second exists only if a trusted plugin is loaded.
+	wrt    [2]wazero.Runtime
+	loaded map[*Resolver]struct{}
+}
+
+// New returns a runtime configured by cfg, or an error if cfg is invalid
+// or the cache directory cannot be created.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{cfg: cfg, loaded: make(map[*Resolver]struct{})}
+	if cfg.NoCache || cfg.CacheDir == "" {
+		rt.cache = wazero.NewCompilationCache()
+	} else if rt.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+		return nil, fmt.Errorf("engine: compilation cache: %w", err)
+	}
+	return rt, nil
+}
+
+// Config returns the runtime's configuration, defaults filled in.
+func (rt *Runtime) Config() Config { return rt.cfg }
+
+// wazeroRuntime returns the wazero runtime for plugins with or without
+// deadline enforcement, creating it on first use.
+func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runtime, error) {
+	i := 0
+	if !enforce {
+		i = 1
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil, ErrClosed
+	}
+	if rt.wrt[i] != nil {
+		return rt.wrt[i], nil
+	}
+	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(rt.cache).
+		WithCloseOnContextDone(enforce))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, w); err != nil {
+		_ = w.Close(ctx)
+		return nil, fmt.Errorf("wasi: %w", err)
+	}
+	rt.wrt[i] = w
+	return w, nil
+}
+
+// Close closes every resolver the runtime loaded, then the runtime.
+// Calls in flight fail with ErrClosed or finish; later calls and loads
+// fail with ErrClosed. Close is idempotent.
+func (rt *Runtime) Close(ctx context.Context) error {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return nil
+	}
+	rt.closed = true
+	loaded := make([]*Resolver, 0, len(rt.loaded))
+	for r := range rt.loaded {
+		loaded = append(loaded, r)
+	}
+	rt.loaded = nil
+	wrt := rt.wrt
+	rt.mu.Unlock()
+
+	var errs []error
+	for _, r := range loaded {
+		errs = append(errs, r.Close(ctx))
+	}
+	for _, w := range wrt {
+		if w != nil {
+			errs = append(errs, w.Close(ctx))
+		}
+	}
+	errs = append(errs, rt.cache.Close(ctx))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("engine: close: %w", err)
+	}
+	return nil
+}
+
+func (rt *Runtime) forget(r *Resolver) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	delete(rt.loaded, r)
+}

@@ -1,0 +1,299 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/accord-db/accord/resolve"
+)
+
+// instance is one instantiated module. It is not safe for concurrent
+// use: the pool hands it to one caller at a time.
+type instance struct {
+	r       *Resolver
+	mod     api.Module
+	mem     api.Memory
+	alloc   api.Function
+	resolve api.Function
+	memory  *limitedMemory
+	// stack is the parameter and result stack of every call.
+	stack [2]uint64
+	// memSize is the memory size at the end of the last call, as
+	// counted in Resolver.memory.
+	memSize uint32
+}
+
+// start instantiates the module, runs _initialize (through wazero's start
+// functions), then hook if not nil, then accord_configure with the
+// plugin's parameters. It is bounded by Config.StartTimeout.
+func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Context) error) (*instance, error) {
+	timeout := r.rt.cfg.StartTimeout
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	inst := &instance{r: r, memory: &limitedMemory{limit: uint64(r.rt.cfg.MemoryLimitMiB) << 20}}
+	cfg := r.rt.cfg
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(exportInitialize).
+		WithStdout(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stdout", level: slog.LevelInfo}).
+		WithStderr(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stderr", level: slog.LevelWarn})
+	if !cfg.Deterministic {
+		mc = mc.WithSysWalltime().WithSysNanotime()
+	}
+	if cfg.Rand != nil {
+		mc = mc.WithRandSource(cfg.Rand)
+	}
+	began := time.Now()
+	mod, err := r.wrt.InstantiateModule(experimental.WithMemoryAllocator(ctx, inst.memory), r.compiled, mc)
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(context.Background())
+		}
+		return nil, fmt.Errorf("start: %w", inst.classify(ctx, err, timeout, began))
+	}
+	r.created.Add(1)
+	inst.mod, inst.mem = mod, mod.Memory()
+	inst.alloc, inst.resolve = mod.ExportedFunction(exportAlloc), mod.ExportedFunction(exportResolve)
+	inst.account()
+	fail := func(err error) (*instance, error) {
+		r.discard(inst)
+		return nil, err
+	}
+	if hook != nil {
+		if err := hook(inst, ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if err := inst.configure(ctx); err != nil {
+		return fail(err)
+	}
+	inst.account()
+	return inst, nil
+}
+
+// configure hands the plugin its parameters.
+func (inst *instance) configure(ctx context.Context) error {
+	r := inst.r
+	if !r.hasConfigure {
+		if !emptyParams(r.params) {
+			return fmt.Errorf("%w: it takes no parameters (it has no %s), got %s", ErrConfigure, exportConfigure, r.params)
+		}
+		return nil
+	}
+	out, err := inst.exchange(ctx, inst.mod.ExportedFunction(exportConfigure), r.params, r.rt.cfg.StartTimeout)
+	if err != nil {
+		return fmt.Errorf("%s: %w", exportConfigure, err)
+	}
+	var answer struct {
+		Error *string `json:"error"`
+	}
+	if err := json.Unmarshal(out, &answer); err != nil {
+		return fmt.Errorf("%w: %s answered %.100q: %w", ErrBadOutput, exportConfigure, out, err)
+	}
+	if answer.Error != nil {
+		return fmt.Errorf("%w: %s", ErrConfigure, *answer.Error)
+	}
+	return nil
+}
+
+// decide runs accord_resolve on the encoded conflict in and validates
+// the decision against c.
+func (inst *instance) decide(ctx context.Context, in []byte, c *resolve.Conflict) (resolve.Decision, error) {
+	out, err := inst.exchange(ctx, inst.resolve, in, inst.r.timeout)
+	if err != nil {
+		if errors.Is(err, errOutOfBounds) {
+			err = fmt.Errorf("%w: %w", resolve.ErrInvalidDecision, err)
+		}
+		return resolve.Decision{}, fmt.Errorf("call: %w", err)
+	}
+	// DecodeDecision copies what it keeps, so the decision does not alias
+	// guest memory once the instance serves another call.
+	d, err := resolve.DecodeDecision(out)
+	if err == nil {
+		err = d.Validate(c)
+	}
+	if err != nil {
+		return resolve.Decision{}, fmt.Errorf("call: %w: %w", ErrBadOutput, err)
+	}
+	inst.account()
+	return d, nil
+}
+
+// errOutOfBounds marks an exchange whose output lies outside memory.
+var errOutOfBounds = errors.New("outside the guest's memory")
+
+// exchange writes in to a buffer from accord_alloc, calls fn(ptr, len)
+// and returns the bytes fn's packed ptr<<32|len result points to: a view
+// of guest memory, valid until the next call.
+func (inst *instance) exchange(ctx context.Context, fn api.Function, in []byte, timeout time.Duration) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	callCtx := ctx
+	if inst.r.enforce {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	s := inst.stack[:]
+	s[0] = uint64(len(in))
+	if err := inst.alloc.CallWithStack(callCtx, s); err != nil {
+		return nil, fmt.Errorf("%s: %w", exportAlloc, inst.classify(callCtx, err, timeout, began))
+	}
+	ptr := uint32(s[0])
+	if !inst.mem.Write(ptr, in) {
+		return nil, fmt.Errorf("%w: %s(%d) returned %#x, %w (%d bytes)", ErrBadOutput, exportAlloc, len(in), ptr, errOutOfBounds, inst.mem.Size())
+	}
+	s[0], s[1] = uint64(ptr), uint64(len(in))
+	if err := fn.CallWithStack(callCtx, s); err != nil {
+		return nil, inst.classify(callCtx, err, timeout, began)
+	}
+	if !inst.r.enforce && time.Since(began) > timeout {
+		return nil, errTimeout("returned late", timeout, nil)
+	}
+	return inst.read(s[0])
+}
+
+// callScalar calls a function without parameters and one result.
+func (inst *instance) callScalar(ctx context.Context, name string) (uint64, error) {
+	began := time.Now()
+	timeout := inst.r.rt.cfg.StartTimeout
+	s := inst.stack[:]
+	if err := inst.mod.ExportedFunction(name).CallWithStack(ctx, s); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, inst.classify(ctx, err, timeout, began))
+	}
+	return s[0], nil
+}
+
+// read returns the guest memory a packed ptr<<32|len result points to.
+func (inst *instance) read(packed uint64) ([]byte, error) {
+	ptr, n := uint32(packed>>32), uint32(packed)
+	out, ok := inst.mem.Read(ptr, n)
+	if !ok {
+		return nil, fmt.Errorf("%w: output at %#x, %d bytes, is %w (%d bytes)", ErrBadOutput, ptr, n, errOutOfBounds, inst.mem.Size())
+	}
+	return out, nil
+}
+
+// classify turns the error of a guest call into one of the package's.
+func (inst *instance) classify(ctx context.Context, err error, timeout time.Duration, began time.Time) error {
+	var exit *sys.ExitError
+	isExit := errors.As(err, &exit)
+	switch {
+	case inst.memory.refused:
+		return fmt.Errorf("%w: the guest asked for %d MiB, the limit is %d MiB: %w",
+			ErrMemoryLimit, (inst.memory.asked+(1<<20)-1)>>20, inst.r.rt.cfg.MemoryLimitMiB, err)
+	case isExit && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return errTimeout(fmt.Sprintf("ran %v", time.Since(began).Round(time.Millisecond)), timeout, ctx.Err())
+	case isExit && exit.ExitCode() == sys.ExitCodeContextCanceled, ctx.Err() != nil:
+		return fmt.Errorf("abandoned: %w", context.Cause(ctx))
+	case isExit:
+		return fmt.Errorf("%w: exited with code %d", ErrTrap, exit.ExitCode())
+	}
+	return fmt.Errorf("%w: %w", ErrTrap, err)
+}
+
+// account updates the resolver's memory gauge after a call.
+func (inst *instance) account() {
+	if size := inst.mem.Size(); size != inst.memSize {
+		inst.r.memory.Add(int64(size) - int64(inst.memSize))
+		inst.memSize = size
+	}
+}
+
+func (inst *instance) close(ctx context.Context) {
+	if inst.mod != nil {
+		_ = inst.mod.Close(ctx)
+	}
+}
+
+// limitedMemory backs an instance's linear memory and refuses to grow it
+// past limit. It is wazero's default allocation with a limit that, unlike
+// RuntimeConfig.WithMemoryLimitPages, lets the engine tell a refused
+// growth (then a trap) from any other trap.
+type limitedMemory struct {
+	limit   uint64
+	buf     []byte
+	refused bool
+	asked   uint64
+}
+
+func (m *limitedMemory) Allocate(capacity, _ uint64) experimental.LinearMemory {
+	m.buf = make([]byte, 0, min(capacity, m.limit))
+	return m
+}
+
+func (m *limitedMemory) Reallocate(size uint64) []byte {
+	if size > m.limit {
+		m.refused, m.asked = true, size
+		return nil
+	}
+	if n := uint64(len(m.buf)); size > n {
+		m.buf = append(m.buf, make([]byte, size-n)...)
+	}
+	m.buf = m.buf[:size]
+	return m.buf
+}
+
+func (m *limitedMemory) Free() { m.buf = nil }
+
+// guestLog sends what a guest writes to a stream to the logger, one
+// record a line. Lines longer than maxLogLine are cut.
+type guestLog struct {
+	log    *slog.Logger
+	plugin string
+	stream string
+	level  slog.Level
+	line   []byte
+	cut    bool
+}
+
+const maxLogLine = 4096
+
+func (w *guestLog) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		if room := maxLogLine - len(w.line); len(chunk) > room {
+			chunk, w.cut = chunk[:room], true
+		}
+		w.line = append(w.line, chunk...)
+		if i < 0 {
+			break
+		}
+		w.flush()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *guestLog) flush() {
+	w.log.Log(context.Background(), w.level, string(w.line), "plugin", w.plugin, "stream", w.stream, "cut", w.cut)
+	w.line, w.cut = w.line[:0], false
+}
+
+// emptyParams reports whether params is empty, null or {}.
+func emptyParams(params []byte) bool {
+	params = bytes.TrimSpace(params)
+	if len(params) == 0 || bytes.Equal(params, []byte("null")) {
+		return true
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(params, &m) == nil && len(m) == 0
+}

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/accord-db/accord/resolve"
+)
+
+// Resolver is a loaded plugin: a [resolve.Resolver] and
+// [resolve.Describer] backed by a pool of instances of one compiled
+// module. It is safe for concurrent use; at most Config.PoolSize calls run
+// at once, more callers wait for an instance (or for their context).
+// An instance is started when a call finds none idle and the pool is not
+// full. An instance that fails a call is discarded, and a replacement
+// started in the background.
+type Resolver struct {
+	rt           *Runtime
+	name         string
+	desc         resolve.Description
+	wrt          wazero.Runtime
+	compiled     wazero.CompiledModule
+	params       []byte
+	hasConfigure bool
+	enforce      bool
+	timeout      time.Duration
+
+	// slots holds a token for each call in progress: its capacity is
+	// the pool size.
+	slots chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	idle   []*instance
+	// live counts the instances that exist or are being started.
+	live     int
+	starting sync.WaitGroup
+
+	calls, failures, created, discarded atomic.Uint64
+	memory                              atomic.Int64
+}
+
+var (
+	_ resolve.Resolver  = (*Resolver)(nil)
+	_ resolve.Describer = (*Resolver)(nil)
+)
+
+// Name is the resolver's name, as used in errors and logs.
+func (r *Resolver) Name() string { return r.name }
+
+// Describe returns what the plugin's accord_describe said at load. For a
+// plugin without that export it has the resolver's name and nil Needs:
+// the plugin is given every document.
+func (r *Resolver) Describe() resolve.Description { return r.desc }
+
+// Resolve asks the plugin about c and returns its decision, validated
+// against c. Documents the plugin did not declare it needs are not sent.
+//
+// Any failure of the plugin (see the package's Errors) is an error and
+// its decision is discarded. Resolve waits for an idle instance if all
+// are busy, until ctx is done; the call itself is bounded by
+// Config.CallTimeout and by ctx's deadline.
+func (r *Resolver) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	r.calls.Add(1)
+	d, err := r.resolve(ctx, c)
+	if err != nil {
+		r.failures.Add(1)
+		return resolve.Decision{}, fmt.Errorf("engine: %s: %w", r.name, err)
+	}
+	return d, nil
+}
+
+func (r *Resolver) resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	if err := c.Validate(); err != nil {
+		return resolve.Decision{}, err
+	}
+	in, err := resolve.EncodeConflict(r.trim(c))
+	if err != nil {
+		return resolve.Decision{}, err
+	}
+	inst, err := r.acquire(ctx)
+	if err != nil {
+		return resolve.Decision{}, err
+	}
+	d, err := inst.decide(ctx, in, c)
+	r.release(inst, err)
+	return d, err
+}
+
+// trim leaves out of c the documents the plugin does not need.
+func (r *Resolver) trim(c *resolve.Conflict) *resolve.Conflict {
+	if r.desc.Needs == nil {
+		return c
+	}
+	t := *c
+	if !r.desc.Has(resolve.NeedBase) {
+		t.Base = nil
+	}
+	if !r.desc.Has(resolve.NeedMine) {
+		t.Mine = nil
+	}
+	if !r.desc.Has(resolve.NeedTheirs) {
+		t.Theirs = nil
+	}
+	if !r.desc.Has(resolve.NeedConflicts) {
+		t.Conflicts = nil
+	}
+	return &t
+}
+
+// acquire takes a pool slot and an instance for it: an idle one, or a
+// new one.
+func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for an instance: %w", ctx.Err())
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		<-r.slots
+		return nil, ErrClosed
+	}
+	if n := len(r.idle); n > 0 {
+		inst := r.idle[n-1]
+		r.idle = r.idle[:n-1]
+		r.mu.Unlock()
+		return inst, nil
+	}
+	r.live++
+	r.mu.Unlock()
+	inst, err := r.start(ctx, nil)
+	if err != nil {
+		r.mu.Lock()
+		r.live--
+		r.mu.Unlock()
+		<-r.slots
+		return nil, err
+	}
+	return inst, nil
+}
+
+// release returns inst to the pool after a successful call, or discards
+// it after a failed one and starts a replacement in the background.
+func (r *Resolver) release(inst *instance, callErr error) {
+	defer func() { <-r.slots }()
+	r.mu.Lock()
+	if callErr == nil && !r.closed && len(r.idle) < cap(r.slots) {
+		r.idle = append(r.idle, inst)
+		r.mu.Unlock()
+		return
+	}
+	r.live--
+	replace := callErr != nil && !r.closed && r.live < cap(r.slots)
+	if replace {
+		r.live++
+		r.starting.Add(1)
+	}
+	r.mu.Unlock()
+	r.discard(inst)
+	if replace {
+		go r.replace()
+	}
+}
+
+// replace starts an instance in the background and makes it idle.
+func (r *Resolver) replace() {
+	defer r.starting.Done()
+	inst, err := r.start(context.Background(), nil)
+	r.mu.Lock()
+	if err == nil && !r.closed {
+		r.idle = append(r.idle, inst)
+		r.mu.Unlock()
+		return
+	}
+	r.live--
+	r.mu.Unlock()
+	if err != nil {
+		r.rt.cfg.Logger.Warn("engine: start a replacement instance", "plugin", r.name, "err", err)
+		return
+	}
+	r.discard(inst)
+}
+
+func (r *Resolver) discard(inst *instance) {
+	r.discarded.Add(1)
+	r.memory.Add(-int64(inst.memSize))
+	inst.close(context.Background())
+}
+
+// Stats counts what a resolver has done, for metrics.
+type Stats struct {
+	// Calls and Failures count Resolve calls, and those that returned an
+	// error.
+	Calls, Failures uint64
+	// InstancesStarted and InstancesDiscarded count instances started
+	// (the first at load included) and discarded (after a failure, or
+	// when closing).
+	InstancesStarted, InstancesDiscarded uint64
+	// Instances is the number of instances alive now, Idle how many of
+	// them wait for a call.
+	Instances, Idle int
+	// MemoryBytes is the linear memory of the live instances, as of the
+	// end of their last call.
+	MemoryBytes int64
+}
+
+// Stats returns the resolver's counters.
+func (r *Resolver) Stats() Stats {
+	r.mu.Lock()
+	live, idle := r.live, len(r.idle)
+	r.mu.Unlock()
+	return Stats{
+		Calls:              r.calls.Load(),
+		Failures:           r.failures.Load(),
+		InstancesStarted:   r.created.Load(),
+		InstancesDiscarded: r.discarded.Load(),
+		Instances:          live,
+		Idle:               idle,
+		MemoryBytes:        r.memory.Load(),
+	}
+}
+
+// Close releases the resolver: idle instances at once, busy ones when
+// their call returns, then the compiled module. Later calls fail with
+// ErrClosed. Close is idempotent; [Runtime.Close] calls it for every
+// resolver the runtime loaded.
+func (r *Resolver) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	idle := r.idle
+	r.idle = nil
+	r.live -= len(idle)
+	r.mu.Unlock()
+	for _, inst := range idle {
+		r.discard(inst)
+	}
+	r.starting.Wait()
+	r.rt.forget(r)
+	// Instances in flight keep running: wazero allows closing a compiled
+	// module while its instances are in use.
+	if err := r.compiled.Close(ctx); err != nil {
+		return fmt.Errorf("engine: %s: close: %w", r.name, err)
+	}
+	return nil
+}
+
+// errTimeout builds the error of a call that ran past limit.
+func errTimeout(what string, limit time.Duration, cause error) error {
+	if cause == nil || !errors.Is(cause, context.DeadlineExceeded) {
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("%s: %w (limit %v): %w", what, ErrTimeout, limit, cause)
+}
