@@ -1,0 +1,44 @@
+// Package couch is a CouchDB client whose writes can hand conflicts to a
+// resolver.
+//
+//	client, err := couch.New(couch.Config{URL: "http://admin:secret@127.0.0.1:5984"})
+//	if err != nil { … }
+//	db := client.DB("fruits")
+//	id, rev, err := db.Post(ctx, map[string]any{"type": "fruit_v1.0", "color": "red"})
+//	var fruit Fruit
+//	err = db.Get(ctx, id, &fruit)
+//	if errors.Is(err, couch.ErrNotFound) { … }
+//
+// A [Client] talks to one server (ping, version, databases, replication);
+// a [DB] handle reads and writes one database: documents ([DB.Get],
+// [DB.Put], [DB.Post], [DB.Delete], [DB.OpenRevs]), many at once
+// ([DB.BulkDocs], [DB.AllDocs]), views ([DB.Query]), the changes feed
+// ([DB.Changes]), design documents ([LoadDesignDocs],
+// [DB.InstallDesignDocs]), health ([DB.CheckHealth]) and size metrics
+// ([DB.Metrics]).
+//
+// The client speaks only the CouchDB HTTP API, so it works with Apache
+// CouchDB 2 and 3 and with pouchdb-server; where a server lacks something
+// (pouchdb-server has no /_up and reports no sizes) the client degrades:
+// it falls back to GET / and reports the sizes as absent.
+//
+// Every request takes a context and is logged as one structured line at
+// debug level (method, path, status, duration), never with credentials.
+// Credentials come from the URL or the [Config] and are sent as basic
+// auth; TLS verification can be turned off for self-signed certificates.
+//
+// Document ids of every shape are escaped whole into one URL path
+// segment, so "a/b", "a?b" or "a#b" name the document they spell and
+// nothing else; "_design/" and "_local/" prefixes are kept as CouchDB
+// expects.
+//
+// # Errors
+//
+// An answer with an error status is an [*Error] that keeps CouchDB's
+// "error" and "reason"; compare it with the sentinels ([ErrConflict],
+// [ErrNotFound], [ErrUnauthorized], …) using [errors.Is] and read its
+// status with [HTTPStatus]. Mistakes the client can see for itself (an
+// invalid database name, an empty id, a document without a versioned
+// type) are refused before any request is sent, with errors matching
+// [ErrInvalidDBName], [ErrInvalidID] and [ErrInvalidType].
+package couch
