@@ -1,0 +1,580 @@
+package couch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/accord-db/accord/resolve"
+)
+
+// DefaultMaxAttempts is the hard cap on the writes one [Store] call makes.
+const DefaultMaxAttempts = 100
+
+// StoreConfig configures a [Store]. The zero value gives up on the first
+// conflict.
+type StoreConfig struct {
+	// Type is the versioned type every document of the store carries,
+	// such as "fruit_v1.0". Writes of documents with another type are
+	// refused before anything is sent. Required.
+	Type string
+	// Resolver decides what to do about each conflicting write. If it
+	// implements [resolve.Describer], the store reads only the documents
+	// its description needs. Default: [resolve.Basic], which gives up at
+	// once.
+	Resolver resolve.Resolver
+	// MaxAttempts caps the writes one call makes, whatever the resolver
+	// decides. Default DefaultMaxAttempts.
+	MaxAttempts int
+	// Stats, if set, counts conflicts and decisions. Stores may share
+	// one.
+	Stats *Stats
+	// Logger receives a line per conflict, as the seed's samples logged
+	// them. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the model layer over a database: documents of one versioned
+// type, decoded into T, written through the conflict loop. Every update
+// takes the caller's change as a function, not a finished document, so
+// that a retry can re-apply it to the fresh revision:
+//
+//  1. read the current revision (by id or through a view)
+//  2. apply the change, write with _rev
+//  3. on 409 build a [resolve.Conflict] and ask the resolver
+//  4. act on the decision: retry (after its delay), merge (write the
+//     resolver's document on the current revision), accept (keep the
+//     current revision and report ours superseded) or fail
+//
+// The loop is bounded by MaxAttempts and by the context's deadline, and
+// every decision is validated; a resolver that fails or answers an
+// invalid decision fails the write closed with a [*ResolverError], and
+// nothing it returned is written.
+//
+// T is the document's content; it need not hold _id or _rev (the store
+// keeps them in [Doc]). A Store is safe for concurrent use.
+type Store[T any] struct {
+	db          *DB
+	typ         string
+	entity      string
+	resolver    resolve.Resolver
+	desc        resolve.Description
+	maxAttempts int
+	stats       *Stats
+	logger      *slog.Logger
+}
+
+// NewStore returns a store for documents of cfg.Type in db.
+func NewStore[T any](db *DB, cfg StoreConfig) (*Store[T], error) {
+	if !ValidType(cfg.Type) {
+		return nil, fmt.Errorf("couch: new store: %w: type %q does not match %s (such as \"fruit_v1.0\")", ErrInvalidType, cfg.Type, typePattern)
+	}
+	s := &Store[T]{
+		db:          db,
+		typ:         cfg.Type,
+		entity:      cfg.Type[:strings.LastIndex(cfg.Type, "_v")],
+		resolver:    cfg.Resolver,
+		maxAttempts: cfg.MaxAttempts,
+		stats:       cfg.Stats,
+		logger:      cfg.Logger,
+	}
+	if s.resolver == nil {
+		s.resolver = resolve.Basic()
+	}
+	if d, ok := s.resolver.(resolve.Describer); ok {
+		s.desc = d.Describe()
+	} else {
+		s.desc = resolve.Description{Name: fmt.Sprintf("%T", s.resolver)}
+	}
+	if s.maxAttempts <= 0 {
+		s.maxAttempts = DefaultMaxAttempts
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	return s, nil
+}
+
+// DB returns the store's database.
+func (s *Store[T]) DB() *DB { return s.db }
+
+// Resolver returns the description of the store's resolver.
+func (s *Store[T]) Resolver() resolve.Description { return s.desc }
+
+// Doc is a document of a store: its id and revision and its content.
+type Doc[T any] struct {
+	ID    string
+	Rev   string
+	Value T
+}
+
+// Status says how a write ended.
+type Status string
+
+// How a write can end.
+const (
+	// StatusWritten: our change was written.
+	StatusWritten Status = "written"
+	// StatusMerged: the resolver's merge of our change and theirs was
+	// written.
+	StatusMerged Status = "merged"
+	// StatusSuperseded: the resolver kept the current revision; our
+	// change was dropped.
+	StatusSuperseded Status = "superseded"
+)
+
+// Result is the outcome of a write through the conflict loop.
+type Result[T any] struct {
+	// Doc is the document as the database now has it. After a delete
+	// that was written, it is the deleted document's last content.
+	Doc[T]
+	// Status says whether our change was written, merged or superseded.
+	Status Status
+	// Attempts counts the writes made; Conflicts the 409s among them.
+	Attempts  int
+	Conflicts int
+}
+
+// Locator says how a store finds a document: by id or through a view.
+type Locator interface {
+	locate(ctx context.Context, db *DB) (id string, doc json.RawMessage, err error)
+}
+
+// ByID finds the document with this id.
+func ByID(id string) Locator { return byID(id) }
+
+type byID string
+
+func (l byID) locate(ctx context.Context, db *DB) (string, json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := db.Get(ctx, string(l), &raw); err != nil {
+		return "", nil, err
+	}
+	return string(l), raw, nil
+}
+
+// ByView finds the first document the view ddoc/view emits under key, as
+// the seed's samples find a fruit by its fruit_id.
+func ByView(ddoc, view string, key any) Locator { return byView{ddoc, view, key} }
+
+type byView struct {
+	ddoc, view string
+	key        any
+}
+
+func (l byView) locate(ctx context.Context, db *DB) (string, json.RawMessage, error) {
+	res, err := db.Query(ctx, l.ddoc, l.view, ViewQuery{Key: l.key, IncludeDocs: true, Limit: 1, Reduce: Bool(false)})
+	if err != nil {
+		return "", nil, err
+	}
+	for _, r := range res.Rows {
+		if r.Doc != nil && string(r.Doc) != "null" {
+			return r.ID, r.Doc, nil
+		}
+	}
+	k, _ := json.Marshal(l.key)
+	return "", nil, fmt.Errorf("no document under key %s in view %s/%s: %w", k, l.ddoc, l.view,
+		&Error{StatusCode: 404, Name: "not_found", Reason: "missing"})
+}
+
+// ErrResolver is matched by every [*ResolverError].
+var ErrResolver = errors.New("resolver failed")
+
+// ResolverError is a write that failed closed because its resolver did:
+// it returned an error (a trap, a timeout) or an invalid decision. The
+// database was left as the conflict found it.
+type ResolverError struct {
+	Resolver string
+	ID       string
+	Err      error
+}
+
+func (e *ResolverError) Error() string {
+	return fmt.Sprintf("resolver %s failed on %q, nothing written: %v", e.Resolver, e.ID, e.Err)
+}
+
+// Unwrap returns the resolver's error, so errors.Is sees through it (to
+// resolve.ErrInvalidDecision, say).
+func (e *ResolverError) Unwrap() error { return e.Err }
+
+// Is makes every ResolverError match [ErrResolver].
+func (e *ResolverError) Is(target error) bool { return target == ErrResolver }
+
+// ConflictError is a write its resolver gave up on (or that reached the
+// attempt cap). It matches [ErrConflict].
+type ConflictError struct {
+	ID       string
+	Attempts int
+	// Reason is the resolver's.
+	Reason string
+	// Capped is true when the hard attempt cap ended the loop, not the
+	// resolver.
+	Capped bool
+	// Err is the last 409.
+	Err error
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("conflict on %q after %d attempt(s): %s", e.ID, e.Attempts, e.Reason)
+}
+
+// Unwrap returns the last 409 answer, which matches [ErrConflict].
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// Create writes v as a new document with an id the server chooses, and
+// returns it. v must encode to a JSON object carrying the store's type.
+func (s *Store[T]) Create(ctx context.Context, v T) (Doc[T], error) {
+	body, err := s.encode(v, "", "")
+	if err != nil {
+		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
+	}
+	id, rev, err := s.db.Post(ctx, body)
+	if err != nil {
+		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
+	}
+	return Doc[T]{ID: id, Rev: rev, Value: v}, nil
+}
+
+// Get finds and decodes a document.
+func (s *Store[T]) Get(ctx context.Context, loc Locator) (Doc[T], error) {
+	id, raw, err := loc.locate(ctx, s.db)
+	if err != nil {
+		return Doc[T]{}, fmt.Errorf("couch: get: %w", err)
+	}
+	d, err := s.decode(id, raw)
+	if err != nil {
+		return Doc[T]{}, fmt.Errorf("couch: get %q: %w", id, err)
+	}
+	return d, nil
+}
+
+// Update finds a document, applies change to its content and writes it,
+// resolving conflicts as the store's resolver decides. An error from
+// change stops the update and is returned as it is (wrapped); nothing is
+// written.
+func (s *Store[T]) Update(ctx context.Context, loc Locator, change func(*T) error) (Result[T], error) {
+	res, err := s.loop(ctx, loc, resolve.OpUpdate, change)
+	if err != nil {
+		return res, fmt.Errorf("couch: update: %w", err)
+	}
+	return res, nil
+}
+
+// Delete finds a document and deletes it, resolving conflicts as the
+// store's resolver decides. check, if not nil, sees the current content
+// before every attempt and can refuse the delete by returning an error.
+func (s *Store[T]) Delete(ctx context.Context, loc Locator, check func(*T) error) (Result[T], error) {
+	res, err := s.loop(ctx, loc, resolve.OpDelete, check)
+	if err != nil {
+		return res, fmt.Errorf("couch: delete: %w", err)
+	}
+	return res, nil
+}
+
+// attempt is the state of one write of the loop.
+type attempt struct {
+	id   string
+	rev  string
+	base json.RawMessage // what the change was applied to
+	mine json.RawMessage // what we tried to write
+}
+
+// loop is the conflict loop behind Update and Delete.
+func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change func(*T) error) (Result[T], error) {
+	start := time.Now()
+	var (
+		res    Result[T]
+		fresh  json.RawMessage // a current revision already read, to start the next attempt from
+		lastID string
+	)
+	for {
+		if res.Attempts >= s.maxAttempts {
+			return res, &ConflictError{ID: lastID, Attempts: res.Attempts, Capped: true,
+				Reason: fmt.Sprintf("giving up after %d attempts, the hard cap", res.Attempts),
+				Err:    &Error{StatusCode: 409, Name: "conflict", Reason: "attempt cap reached"}}
+		}
+		// 1. Read the current revision.
+		var id string
+		var base json.RawMessage
+		var err error
+		switch {
+		case fresh != nil:
+			id, base, fresh = lastID, fresh, nil
+		case lastID != "":
+			id, base, err = ByID(lastID).locate(ctx, s.db)
+		default:
+			id, base, err = loc.locate(ctx, s.db)
+		}
+		if err != nil {
+			return res, err
+		}
+		lastID = id
+		cur, err := s.decode(id, base)
+		if err != nil {
+			return res, fmt.Errorf("%q: %w", id, err)
+		}
+		// 2. Apply the change and write.
+		if change != nil {
+			if err := change(&cur.Value); err != nil {
+				return res, fmt.Errorf("%q: %w", id, err)
+			}
+		}
+		a := attempt{id: id, rev: cur.Rev, base: base}
+		var newRev string
+		res.Attempts++
+		if op == resolve.OpDelete {
+			a.mine = deletion(id, cur.Rev)
+			newRev, err = s.db.Delete(ctx, id, cur.Rev)
+		} else {
+			if a.mine, err = s.encode(cur.Value, id, cur.Rev); err != nil {
+				return res, fmt.Errorf("%q: %w", id, err)
+			}
+			newRev, err = s.db.Put(ctx, id, a.mine)
+		}
+		if err == nil {
+			res.Doc, res.Status = Doc[T]{ID: id, Rev: newRev, Value: cur.Value}, StatusWritten
+			return res, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return res, err
+		}
+		lastConflict := err
+		// 3. A conflict: ask the resolver.
+		res.Conflicts++
+		c, theirs, err := s.conflict(ctx, op, a, res.Conflicts, start)
+		if err != nil {
+			return res, err
+		}
+		d, err := s.decide(ctx, c)
+		if err != nil {
+			return res, err
+		}
+		// 4. Act on the decision.
+		switch d.Action {
+		case resolve.ActionRetry:
+			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - retrying after waiting %d ms", verb(op), s.entity, id, d.DelayMS),
+				slog.String("resolver", s.desc.Name), slog.Int("attempt", res.Conflicts))
+			if d.DelayMS > 0 {
+				if err := sleep(ctx, d.Delay()); err != nil {
+					return res, fmt.Errorf("%q: waiting %d ms to retry: %w", id, d.DelayMS, err)
+				}
+			} else if theirs != nil {
+				fresh = theirs
+			}
+		case resolve.ActionMerge:
+			res.Attempts++
+			merged, err := s.merge(ctx, a, theirs, d.Doc)
+			if errors.Is(err, ErrConflict) && !errors.Is(err, ErrResolver) {
+				continue // theirs moved on meanwhile: start over from it
+			}
+			if err != nil {
+				return res, err
+			}
+			res.Doc, res.Status = merged, StatusMerged
+			return res, nil
+		case resolve.ActionAccept:
+			if theirs == nil {
+				if _, theirs, err = ByID(id).locate(ctx, s.db); err != nil {
+					return res, err
+				}
+			}
+			doc, err := s.decode(id, theirs)
+			if err != nil {
+				return res, fmt.Errorf("%q: %w", id, err)
+			}
+			res.Doc, res.Status = doc, StatusSuperseded
+			return res, nil
+		case resolve.ActionFail:
+			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - giving up after %d attempt(s): %s", verb(op), s.entity, id, res.Attempts, d.Reason),
+				slog.String("resolver", s.desc.Name))
+			return res, &ConflictError{ID: id, Attempts: res.Attempts, Reason: d.Reason, Err: lastConflict}
+		}
+	}
+}
+
+// conflict builds the Conflict for the resolver, reading theirs only if
+// the resolver needs it. theirs is nil when not read or deleted.
+func (s *Store[T]) conflict(ctx context.Context, op resolve.Op, a attempt, n int, start time.Time) (*resolve.Conflict, json.RawMessage, error) {
+	c := &resolve.Conflict{
+		ABI:       resolve.ABIVersion,
+		Kind:      resolve.KindWrite,
+		Op:        op,
+		DB:        s.db.name,
+		ID:        a.id,
+		Attempt:   n,
+		ElapsedMS: time.Since(start).Milliseconds(),
+	}
+	if s.desc.Has(resolve.NeedBase) {
+		c.Base = a.base
+	}
+	if s.desc.Has(resolve.NeedMine) {
+		c.Mine = a.mine
+	}
+	var theirs json.RawMessage
+	if s.desc.Has(resolve.NeedTheirs) {
+		err := s.db.Get(ctx, a.id, &theirs)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
+		}
+		c.Theirs = theirs
+	}
+	return c, theirs, nil
+}
+
+// decide asks the resolver about c and validates its answer.
+func (s *Store[T]) decide(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	s.stats.conflict(s.desc.Name)
+	began := time.Now()
+	d, err := s.resolver.Resolve(ctx, c)
+	if err == nil {
+		err = d.Validate(c)
+	}
+	took := time.Since(began)
+	if err != nil {
+		s.stats.decided(s.desc.Name, "", took)
+		s.logger.LogAttrs(ctx, slog.LevelError, "resolver failed, write failed closed",
+			slog.String("resolver", s.desc.Name), slog.String("id", c.ID), slog.String("error", err.Error()))
+		return resolve.Decision{}, &ResolverError{Resolver: s.desc.Name, ID: c.ID, Err: err}
+	}
+	s.stats.decided(s.desc.Name, d.Action, took)
+	return d, nil
+}
+
+// merge writes the resolver's document on the current revision.
+func (s *Store[T]) merge(ctx context.Context, a attempt, theirs, doc json.RawMessage) (Doc[T], error) {
+	rev := ""
+	if theirs != nil {
+		var meta struct {
+			Rev string `json:"_rev"`
+		}
+		if err := json.Unmarshal(theirs, &meta); err != nil {
+			return Doc[T]{}, fmt.Errorf("%q: %w", a.id, err)
+		}
+		rev = meta.Rev
+	} else {
+		r, err := s.db.Rev(ctx, a.id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Doc[T]{}, err
+		}
+		rev = r
+	}
+	var v T
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
+	}
+	body, err := setMeta(doc, a.id, rev)
+	if err == nil {
+		err = s.checkType(body)
+	}
+	if err != nil {
+		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
+	}
+	newRev, err := s.db.Put(ctx, a.id, body)
+	if err != nil {
+		return Doc[T]{}, err
+	}
+	return Doc[T]{ID: a.id, Rev: newRev, Value: v}, nil
+}
+
+// encode turns v into the JSON object to write, with _id and _rev when
+// given, and checks its type.
+func (s *Store[T]) encode(v T, id, rev string) (json.RawMessage, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if id != "" || rev != "" {
+		if b, err = setMeta(b, id, rev); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.checkType(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkType refuses a document without a versioned type, or with another
+// type than the store's.
+func (s *Store[T]) checkType(doc json.RawMessage) error {
+	if err := CheckType(doc); err != nil {
+		return err
+	}
+	var v struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(doc, &v)
+	if v.Type != s.typ {
+		return fmt.Errorf("%w: type %q, this store holds %q", ErrInvalidType, v.Type, s.typ)
+	}
+	return nil
+}
+
+// decode reads a stored document into a Doc.
+func (s *Store[T]) decode(id string, raw json.RawMessage) (Doc[T], error) {
+	var meta struct {
+		Rev string `json:"_rev"`
+	}
+	d := Doc[T]{ID: id}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return d, fmt.Errorf("decode: %w", err)
+	}
+	if err := json.Unmarshal(raw, &d.Value); err != nil {
+		return d, fmt.Errorf("decode: %w", err)
+	}
+	d.Rev = meta.Rev
+	return d, nil
+}
+
+// setMeta sets _id and _rev in the JSON object doc (removing _rev when
+// rev is empty).
+func setMeta(doc json.RawMessage, id, rev string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("document is not a JSON object")
+	}
+	if id != "" {
+		m["_id"], _ = json.Marshal(id)
+	}
+	delete(m, "_rev")
+	if rev != "" {
+		m["_rev"], _ = json.Marshal(rev)
+	}
+	return json.Marshal(m)
+}
+
+// deletion is the document a delete writes, as a resolver sees it.
+func deletion(id, rev string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"_id": id, "_rev": rev, "_deleted": true})
+	return b
+}
+
+func verb(op resolve.Op) string {
+	switch op {
+	case resolve.OpDelete:
+		return "deleting"
+	case resolve.OpCreate:
+		return "creating"
+	}
+	return "updating"
+}
+
+// sleep waits d, or until ctx is done; it does not start a wait that the
+// context's deadline would cut short.
+func sleep(ctx context.Context, d time.Duration) error {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return context.DeadlineExceeded
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,7 +1,0 @@
-;; trap: accord_resolve executes unreachable.
-(module
-  (memory (export "memory") 1)
-  (func (export "accord_abi_version") (result i32) (i32.const 1))
-  (func (export "accord_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "accord_resolve") (param i32 i32) (result i64)
-    unreachable))
