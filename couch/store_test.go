@@ -192,7 +192,9 @@ func TestDecisions(t *testing.T) {
 				assert.Equal(t, 2, stored(t, db, d.ID).Count, "their increment and ours")
 			}},
 		{"retry after a delay",
-			func(string) resolve.Resolver { return always(resolve.Decision{Action: resolve.ActionRetry, DelayMS: 30}) },
+			func(string) resolve.Resolver {
+				return always(resolve.Decision{Action: resolve.ActionRetry, DelayMS: 30})
+			},
 			func(t *testing.T, db *couch.DB, d couch.Doc[counter], res couch.Result[counter], err error) {
 				require.NoError(t, err)
 				assert.Equal(t, 2, stored(t, db, d.ID).Count)
