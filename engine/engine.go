@@ -25,9 +25,11 @@
 //
 // # Failing closed
 //
-// A plugin is untrusted code. Every way it can misbehave ends the call
-// with a typed error within a bounded time: a call that runs past
-// [Config.CallTimeout] (an infinite loop included), memory growth past
+// A plugin from a file or from bytes is untrusted code. Every way it can
+// misbehave ends the call with a typed error within a bounded time: a
+// call that runs past [Config.CallTimeout] (an infinite loop included,
+// see [Trust] for what that costs and for the built-ins, which are
+// trusted by default), memory growth past
 // [Config.MemoryLimitMiB], a trap or exit, output that is not a valid
 // decision. The instance is discarded and replaced; the next call is
 // served by a fresh one. A module that lacks an export or speaks another
@@ -73,10 +75,9 @@ import (
 type Config struct {
 	// CallTimeout bounds one call into a plugin. Default 100 ms.
 	//
-	// It is enforced by interrupting the guest (wazero's
-	// WithCloseOnContextDone), except for plugins loaded with
-	// [Plugin.Trusted], whose late answers are refused but which cannot
-	// be interrupted.
+	// Untrusted plugins are interrupted when it passes; trusted ones
+	// (the built-ins, by default) cannot be, and their late answers are
+	// refused. See [Trust].
 	CallTimeout time.Duration
 	// StartTimeout bounds starting an instance: instantiation, the
 	// module's _initialize and its accord_configure. Default 5 s.
@@ -174,10 +175,10 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	closed bool
-	// wazero runtimes by deadline enforcement: [0] enforces (the
-	// default), [1] runs trusted plugins without it. Deadline
+	// wazero runtimes by deadline enforcement: [0] interrupts calls
+	// (untrusted plugins), [1] does not (trusted ones). Deadline
 	// enforcement is compiled into the code, so each needs its own
-	// runtime; the second exists only if a trusted plugin is loaded.
+	// runtime; each is created when a plugin first needs it.
 	wrt    [2]wazero.Runtime
 	loaded map[*Resolver]struct{}
 }

@@ -38,8 +38,13 @@ type Resolver struct {
 	mu     sync.Mutex
 	closed bool
 	idle   []*instance
-	// live counts the instances that exist or are being started.
-	live     int
+	// live counts the instances that exist or are being started; it
+	// never exceeds the pool size.
+	live int
+	// changed wakes the callers waiting for a replacement to start;
+	// waiting counts them.
+	changed  sync.Cond
+	waiting  int
 	starting sync.WaitGroup
 
 	calls, failures, created, discarded atomic.Uint64
@@ -115,7 +120,8 @@ func (r *Resolver) trim(c *resolve.Conflict) *resolve.Conflict {
 }
 
 // acquire takes a pool slot and an instance for it: an idle one, or a
-// new one.
+// new one if the pool is not full, or else the one being started in the
+// background to replace a discarded one.
 func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 	select {
 	case r.slots <- struct{}{}:
@@ -123,16 +129,37 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("wait for an instance: %w", ctx.Err())
 	}
 	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		<-r.slots
-		return nil, ErrClosed
-	}
-	if n := len(r.idle); n > 0 {
-		inst := r.idle[n-1]
-		r.idle = r.idle[:n-1]
-		r.mu.Unlock()
-		return inst, nil
+	for {
+		if r.closed {
+			r.mu.Unlock()
+			<-r.slots
+			return nil, ErrClosed
+		}
+		if n := len(r.idle); n > 0 {
+			inst := r.idle[n-1]
+			r.idle = r.idle[:n-1]
+			r.mu.Unlock()
+			return inst, nil
+		}
+		if r.live < cap(r.slots) {
+			break
+		}
+		// Every instance exists and, since this caller holds a slot,
+		// one of them is not busy: it is a replacement starting.
+		if err := ctx.Err(); err != nil {
+			r.mu.Unlock()
+			<-r.slots
+			return nil, fmt.Errorf("wait for an instance: %w", err)
+		}
+		r.waiting++
+		stop := context.AfterFunc(ctx, func() {
+			r.mu.Lock()
+			r.changed.Broadcast()
+			r.mu.Unlock()
+		})
+		r.changed.Wait()
+		stop()
+		r.waiting--
 	}
 	r.live++
 	r.mu.Unlock()
@@ -140,6 +167,7 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 	if err != nil {
 		r.mu.Lock()
 		r.live--
+		r.wake()
 		r.mu.Unlock()
 		<-r.slots
 		return nil, err
@@ -147,18 +175,27 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
+// wake tells the callers waiting in acquire that the pool changed. The
+// caller holds r.mu.
+func (r *Resolver) wake() {
+	if r.waiting > 0 {
+		r.changed.Broadcast()
+	}
+}
+
 // release returns inst to the pool after a successful call, or discards
 // it after a failed one and starts a replacement in the background.
 func (r *Resolver) release(inst *instance, callErr error) {
 	defer func() { <-r.slots }()
 	r.mu.Lock()
-	if callErr == nil && !r.closed && len(r.idle) < cap(r.slots) {
+	if callErr == nil && !r.closed {
 		r.idle = append(r.idle, inst)
+		r.wake()
 		r.mu.Unlock()
 		return
 	}
 	r.live--
-	replace := callErr != nil && !r.closed && r.live < cap(r.slots)
+	replace := callErr != nil && !r.closed
 	if replace {
 		r.live++
 		r.starting.Add(1)
@@ -177,10 +214,12 @@ func (r *Resolver) replace() {
 	r.mu.Lock()
 	if err == nil && !r.closed {
 		r.idle = append(r.idle, inst)
+		r.wake()
 		r.mu.Unlock()
 		return
 	}
 	r.live--
+	r.wake()
 	r.mu.Unlock()
 	if err != nil {
 		r.rt.cfg.Logger.Warn("engine: start a replacement instance", "plugin", r.name, "err", err)
@@ -239,6 +278,7 @@ func (r *Resolver) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	r.changed.Broadcast()
 	idle := r.idle
 	r.idle = nil
 	r.live -= len(idle)

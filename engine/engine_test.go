@@ -1,0 +1,495 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/plugins"
+	"github.com/accord-db/accord/resolve"
+)
+
+// newRuntime returns a runtime closed when the test ends. Tests share
+// the default compilation cache, so each Go plugin is compiled once for
+// all test binaries (a cold compile under -race takes about 14 s).
+func newRuntime(t testing.TB, cfg engine.Config) *engine.Runtime {
+	t.Helper()
+	rt, err := engine.New(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, rt.Close(context.Background())) })
+	return rt
+}
+
+func load(t testing.TB, rt *engine.Runtime, p engine.Plugin) *engine.Resolver {
+	t.Helper()
+	r, err := rt.Load(context.Background(), p)
+	require.NoError(t, err)
+	return r
+}
+
+func testModule(name string) string { return filepath.Join("testdata", name+".wasm") }
+
+// conflictOn is a write/update conflict in database db (whose first
+// letter steers testdata/moody.wat).
+func conflictOn(db string, attempt int) *resolve.Conflict {
+	return &resolve.Conflict{
+		ABI: resolve.ABIVersion, Kind: resolve.KindWrite, Op: resolve.OpUpdate,
+		DB: db, ID: "apple", Attempt: attempt,
+	}
+}
+
+// constReader fills every buffer with one byte: a pinned random source
+// whose first bytes are the same wherever a reader starts.
+type constReader byte
+
+func (r constReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+func TestBuiltins(t *testing.T) {
+	rt := newRuntime(t, engine.Config{Rand: constReader(0x00)})
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		native resolve.Resolver
+		desc   resolve.Description
+	}{
+		{"basic", resolve.Basic(), resolve.BasicDescription},
+		{"retry", resolve.Retry(resolve.RetryParams{}), resolve.RetryDescription},
+		{"backoff", resolve.Backoff(resolve.BackoffParams{}, constReader(0x00)), resolve.BackoffDescription},
+	}
+	require.Equal(t, []string{"backoff", "basic", "retry"}, plugins.Names())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := load(t, rt, engine.Plugin{Builtin: tt.name})
+			assert.Equal(t, tt.name, r.Name())
+			assert.Equal(t, tt.desc, r.Describe())
+			for attempt := 1; attempt <= 22; attempt++ {
+				c := conflictOn("fruits", attempt)
+				want, err := tt.native.Resolve(ctx, c)
+				require.NoError(t, err)
+				got, err := r.Resolve(ctx, c)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "%s.Resolve(attempt %d)", tt.name, attempt)
+			}
+		})
+	}
+}
+
+func TestBuiltinParams(t *testing.T) {
+	rt := newRuntime(t, engine.Config{Rand: constReader(0xff)})
+	r := load(t, rt, engine.Plugin{Builtin: "backoff", Params: json.RawMessage(`{"max_retries":2,"base_ms":100,"jitter_ms":0}`)})
+	ctx := context.Background()
+	for attempt, want := range map[int]resolve.Decision{
+		1: {Action: resolve.ActionRetry, DelayMS: 200, Reason: "retry 1 of 2 after 200 ms"},
+		2: {Action: resolve.ActionRetry, DelayMS: 400, Reason: "retry 2 of 2 after 400 ms"},
+		3: {Action: resolve.ActionFail, Reason: `conflict on "apple": giving up after 2 retries`},
+	} {
+		got, err := r.Resolve(ctx, conflictOn("fruits", attempt))
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "Resolve(attempt %d)", attempt)
+	}
+}
+
+// TestHostileCalls makes one resolver misbehave in every way a call can,
+// and asks it again after each: every failure is its typed error, in
+// bounded time, and the next call is answered by a fresh instance.
+func TestHostileCalls(t *testing.T) {
+	rt := newRuntime(t, engine.Config{CallTimeout: 50 * time.Millisecond, PoolSize: 2})
+	r := load(t, rt, engine.Plugin{Path: testModule("moody")})
+	ctx := context.Background()
+	tests := []struct {
+		db       string
+		want     error
+		wantText string
+	}{
+		{"loop", engine.ErrTimeout, "limit 50ms"},
+		{"grow", engine.ErrMemoryLimit, "asked for 65 MiB, the limit is 32 MiB"},
+		{"trap", engine.ErrTrap, "unreachable"},
+		{"xit", engine.ErrTrap, "exited with code 3"},
+		{"oob", engine.ErrBadOutput, "outside the guest's memory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.db, func(t *testing.T) {
+			before := r.Stats()
+			began := time.Now()
+			_, err := r.Resolve(ctx, conflictOn(tt.db, 1))
+			elapsed := time.Since(began)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tt.want)
+			assert.Contains(t, err.Error(), tt.wantText)
+			assert.Contains(t, err.Error(), "engine: moody: ")
+			assert.Less(t, elapsed, 2*time.Second, "a failing call must end in bounded time")
+
+			d, err := r.Resolve(ctx, conflictOn("fruits", 1))
+			require.NoError(t, err, "the call after a failure must succeed")
+			assert.Equal(t, resolve.ActionAccept, d.Action)
+
+			after := r.Stats()
+			assert.Equal(t, before.Failures+1, after.Failures)
+			assert.Equal(t, before.InstancesDiscarded+1, after.InstancesDiscarded)
+			assert.LessOrEqual(t, after.Instances, 2)
+		})
+	}
+	t.Run("stack", func(t *testing.T) {
+		// Overflowing wazero's stack takes longer than 50 ms.
+		rt := newRuntime(t, engine.Config{CallTimeout: 10 * time.Second})
+		r := load(t, rt, engine.Plugin{Path: testModule("moody")})
+		began := time.Now()
+		_, err := r.Resolve(ctx, conflictOn("stack", 1))
+		t.Logf("stack overflow after %v", time.Since(began))
+		assert.ErrorIs(t, err, engine.ErrTrap)
+		assert.Contains(t, err.Error(), "stack overflow")
+		_, err = r.Resolve(ctx, conflictOn("fruits", 1))
+		require.NoError(t, err)
+	})
+	t.Run("timeout is a deadline", func(t *testing.T) {
+		_, err := r.Resolve(ctx, conflictOn("loop", 1))
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	t.Run("oob is an invalid decision", func(t *testing.T) {
+		_, err := r.Resolve(ctx, conflictOn("oob", 1))
+		assert.ErrorIs(t, err, resolve.ErrInvalidDecision)
+	})
+}
+
+// TestBadDecisions answers with every kind of invalid decision, through
+// testdata/parrot.wat, which answers its parameters.
+func TestBadDecisions(t *testing.T) {
+	rt := newRuntime(t, engine.Config{})
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		answer   string
+		wantText string // "" for a valid decision
+	}{
+		{"retry", `{"action":"retry","delay_ms":30}`, ""},
+		{"merge", `{"action":"merge","doc":{"_id":"apple","n":1}}`, ""},
+		{"not JSON", `plain text`, "invalid character"},
+		{"truncated JSON", `{"action":"retry"`, "unexpected EOF"},
+		{"trailing data", `{"action":"accept"} {"action":"fail"}`, "trailing data"},
+		{"empty object", `{}`, `unknown action ""`},
+		{"unknown action", `{"action":"explode"}`, `unknown action "explode"`},
+		{"negative delay", `{"action":"retry","delay_ms":-5}`, "delay_ms -5 outside"},
+		{"absurd delay", `{"action":"retry","delay_ms":86400000}`, "delay_ms 86400000 outside"},
+		{"overflowing delay", `{"action":"retry","delay_ms":1e40}`, "delay_ms"},
+		{"delay on accept", `{"action":"accept","delay_ms":5}`, `on action "accept"`},
+		{"merge without doc", `{"action":"merge"}`, "merge without a doc"},
+		{"merge doc with another _id", `{"action":"merge","doc":{"_id":"pear"}}`, `_id "pear", the conflict is about "apple"`},
+		{"doc on fail", `{"action":"fail","doc":{"_id":"apple"}}`, `doc on action "fail"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := load(t, rt, engine.Plugin{Path: testModule("parrot"), Params: json.RawMessage(tt.answer)})
+			d, err := r.Resolve(ctx, conflictOn("fruits", 1))
+			if tt.wantText == "" {
+				require.NoError(t, err)
+				want, err := resolve.DecodeDecision([]byte(tt.answer))
+				require.NoError(t, err)
+				assert.Equal(t, want, d)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, engine.ErrBadOutput)
+			assert.ErrorIs(t, err, resolve.ErrInvalidDecision)
+			assert.Contains(t, err.Error(), tt.wantText)
+			assert.Zero(t, d, "a failed call returns no decision")
+			assert.Equal(t, uint64(1), r.Stats().InstancesDiscarded)
+		})
+	}
+}
+
+func TestBadAlloc(t *testing.T) {
+	rt := newRuntime(t, engine.Config{})
+	r := load(t, rt, engine.Plugin{Path: testModule("badalloc")})
+	_, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	assert.ErrorIs(t, err, engine.ErrBadOutput)
+	assert.Contains(t, err.Error(), "accord_alloc")
+}
+
+func TestLoadRefused(t *testing.T) {
+	backoff, err := plugins.Compressed("backoff")
+	require.NoError(t, err)
+	tests := []struct {
+		name     string
+		cfg      engine.Config
+		p        engine.Plugin
+		want     error
+		wantText string
+	}{
+		{"no accord_resolve", engine.Config{}, engine.Plugin{Path: testModule("noresolve")}, engine.ErrMissingExport, "no accord_resolve"},
+		{"mistyped accord_resolve", engine.Config{}, engine.Plugin{Path: testModule("badsig")}, engine.ErrMissingExport, "accord_resolve is (i32, i32) -> (i32), want (i32, i32) -> (i64)"},
+		{"ABI version 2", engine.Config{}, engine.Plugin{Path: testModule("abi2")}, engine.ErrABIVersion, "returned 2, this host speaks 1"},
+		{"memory minimum above the limit", engine.Config{}, engine.Plugin{Path: testModule("bigmem")}, engine.ErrMemoryLimit, "at least 64 MiB of memory, the limit is 32 MiB"},
+		{"memory limit below a Go plugin's minimum", engine.Config{MemoryLimitMiB: 1}, engine.Plugin{Builtin: "basic"}, engine.ErrMemoryLimit, "the limit is 1 MiB"},
+		{"_initialize never returns", engine.Config{StartTimeout: 100 * time.Millisecond}, engine.Plugin{Path: testModule("initloop")}, engine.ErrTimeout, "start"},
+		{"foreign import", engine.Config{}, engine.Plugin{Path: testModule("imports")}, engine.ErrInvalidModule, "imports env.steal"},
+		{"not WebAssembly", engine.Config{}, engine.Plugin{Wasm: []byte("\x00asm but not really")}, engine.ErrInvalidModule, ""},
+		{"bad gzip", engine.Config{}, engine.Plugin{Wasm: []byte{0x1f, 0x8b, 0, 0}}, engine.ErrInvalidModule, "gunzip"},
+		{"no module", engine.Config{}, engine.Plugin{Name: "nothing"}, engine.ErrInvalidModule, "exactly one of Builtin, Path and Wasm (0 set)"},
+		{"two modules", engine.Config{}, engine.Plugin{Builtin: "basic", Path: "x.wasm"}, engine.ErrInvalidModule, "(2 set)"},
+		{"missing file", engine.Config{}, engine.Plugin{Path: "testdata/nonesuch.wasm"}, os.ErrNotExist, "nonesuch"},
+		{"unknown built-in", engine.Config{}, engine.Plugin{Builtin: "merge3"}, engine.ErrUnknownBuiltin, `"merge3" (have backoff, basic, retry)`},
+		{"hash mismatch", engine.Config{}, engine.Plugin{Path: testModule("accept"), SHA256: sha256Hex([]byte("something else"))}, engine.ErrHashMismatch, "pinned"},
+		{"hash of the decompressed bytes", engine.Config{}, engine.Plugin{Wasm: backoff, SHA256: sha256Hex(must(plugins.Builtin("backoff")))}, engine.ErrHashMismatch, ""},
+		{"params for a plugin that takes none", engine.Config{}, engine.Plugin{Path: testModule("accept"), Params: json.RawMessage(`{"x":1}`)}, engine.ErrConfigure, "takes no parameters"},
+		{"params refused by a Go plugin", engine.Config{}, engine.Plugin{Builtin: "basic", Params: json.RawMessage(`{"max_retries":1}`)}, engine.ErrConfigure, "basic takes no parameters"},
+		{"unknown parameter", engine.Config{}, engine.Plugin{Builtin: "retry", Params: json.RawMessage(`{"retries":1}`)}, engine.ErrConfigure, `unknown field "retries"`},
+		{"invalid parameter", engine.Config{}, engine.Plugin{Builtin: "backoff", Params: json.RawMessage(`{"base_ms":-1}`)}, engine.ErrConfigure, "base_ms -1 must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newRuntime(t, tt.cfg)
+			began := time.Now()
+			r, err := rt.Load(context.Background(), tt.p)
+			require.Error(t, err)
+			assert.Nil(t, r)
+			assert.ErrorIs(t, err, tt.want)
+			assert.Contains(t, err.Error(), tt.wantText)
+			assert.Contains(t, err.Error(), "engine: load ")
+			assert.Less(t, time.Since(began), 5*time.Second)
+		})
+	}
+}
+
+func TestHashPin(t *testing.T) {
+	rt := newRuntime(t, engine.Config{})
+	path := filepath.Join("..", "plugins", "retry", "retry.wasm.gz")
+	file, err := os.ReadFile(path)
+	require.NoError(t, err)
+	r := load(t, rt, engine.Plugin{Path: path, SHA256: sha256Hex(file)})
+	assert.Equal(t, "retry", r.Name())
+	d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Equal(t, resolve.ActionRetry, d.Action)
+}
+
+func TestNoDescribe(t *testing.T) {
+	rt := newRuntime(t, engine.Config{})
+	r := load(t, rt, engine.Plugin{Path: testModule("accept")})
+	assert.Equal(t, resolve.Description{Name: "accept"}, r.Describe())
+	assert.Nil(t, r.Describe().Needs, "a plugin that does not describe itself gets every document")
+	d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Equal(t, resolve.Decision{Action: resolve.ActionAccept, Reason: "ours is older"}, d)
+
+	parrot := load(t, rt, engine.Plugin{Wasm: must(os.ReadFile(testModule("parrot"))), Params: json.RawMessage(`{"action":"accept"}`)})
+	assert.Equal(t, "parrot", parrot.Name(), "a module loaded from bytes is named by its description")
+	assert.Equal(t, []resolve.Need{resolve.NeedTheirs}, parrot.Describe().Needs)
+}
+
+func TestInvalidConflict(t *testing.T) {
+	rt := newRuntime(t, engine.Config{})
+	r := load(t, rt, engine.Plugin{Path: testModule("accept")})
+	c := conflictOn("fruits", 1)
+	c.ABI = 0
+	_, err := r.Resolve(context.Background(), c)
+	assert.ErrorIs(t, err, resolve.ErrInvalidConflict)
+	assert.Equal(t, uint64(0), r.Stats().InstancesDiscarded, "the plugin is not at fault")
+}
+
+func TestCallerContext(t *testing.T) {
+	rt := newRuntime(t, engine.Config{CallTimeout: 5 * time.Second})
+	r := load(t, rt, engine.Plugin{Path: testModule("moody")})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := r.Resolve(ctx, conflictOn("loop", 1))
+	assert.ErrorIs(t, err, engine.ErrTimeout, "the caller's deadline bounds the call too")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(began), 2*time.Second)
+
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	_, err = r.Resolve(ctx, conflictOn("loop", 1))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, engine.ErrTimeout)
+
+	_, err = r.Resolve(ctx, conflictOn("fruits", 1))
+	assert.ErrorIs(t, err, context.Canceled, "a done context is refused before any call")
+
+	d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Equal(t, resolve.ActionAccept, d.Action)
+}
+
+func TestTrust(t *testing.T) {
+	rt := newRuntime(t, engine.Config{Rand: constReader(0x80), CallTimeout: 50 * time.Millisecond})
+	for _, trust := range []engine.Trust{engine.TrustDefault, engine.Trusted, engine.Untrusted} {
+		r := load(t, rt, engine.Plugin{Builtin: "backoff", Trust: trust})
+		d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+		require.NoError(t, err)
+		assert.Equal(t, resolve.Decision{Action: resolve.ActionRetry, DelayMS: 50, Reason: "retry 1 of 20 after 50 ms"}, d)
+	}
+	// A file is untrusted by default: its infinite loop is interrupted.
+	r := load(t, rt, engine.Plugin{Path: testModule("moody")})
+	_, err := r.Resolve(context.Background(), conflictOn("loop", 1))
+	assert.ErrorIs(t, err, engine.ErrTimeout)
+
+	_, err = rt.Load(context.Background(), engine.Plugin{Builtin: "basic", Trust: 7})
+	assert.ErrorContains(t, err, "unknown Trust 7")
+}
+
+func TestGuestOutputIsLogged(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	rt := newRuntime(t, engine.Config{Logger: logger})
+	r := load(t, rt, engine.Plugin{Path: testModule("hello")})
+	_, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Contains(t, buf.String(), `msg="hello from the guest" plugin=hello stream=stdout`)
+}
+
+func TestClose(t *testing.T) {
+	ctx := context.Background()
+	rt, err := engine.New(ctx, engine.Config{})
+	require.NoError(t, err)
+	r := load(t, rt, engine.Plugin{Path: testModule("accept")})
+	other := load(t, rt, engine.Plugin{Path: testModule("accept")})
+	require.NoError(t, other.Close(ctx))
+	_, err = other.Resolve(ctx, conflictOn("fruits", 1))
+	assert.ErrorIs(t, err, engine.ErrClosed)
+
+	require.NoError(t, rt.Close(ctx))
+	_, err = r.Resolve(ctx, conflictOn("fruits", 1))
+	assert.ErrorIs(t, err, engine.ErrClosed, "closing the runtime closes its resolvers")
+	_, err = rt.Load(ctx, engine.Plugin{Path: testModule("accept")})
+	assert.ErrorIs(t, err, engine.ErrClosed)
+	assert.NoError(t, rt.Close(ctx), "Close is idempotent")
+	assert.NoError(t, r.Close(ctx), "Close is idempotent")
+}
+
+func TestConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []engine.Config{
+		{CallTimeout: -1},
+		{StartTimeout: -1},
+		{MemoryLimitMiB: -1},
+		{MemoryLimitMiB: 5000},
+		{PoolSize: -1},
+	} {
+		_, err := engine.New(ctx, cfg)
+		assert.Error(t, err, "New(%+v)", cfg)
+	}
+	rt := newRuntime(t, engine.Config{NoCache: true})
+	got := rt.Config()
+	assert.Equal(t, engine.DefaultCallTimeout, got.CallTimeout)
+	assert.Equal(t, engine.DefaultStartTimeout, got.StartTimeout)
+	assert.Equal(t, engine.DefaultMemoryLimitMiB, got.MemoryLimitMiB)
+	assert.Positive(t, got.PoolSize)
+	assert.NotNil(t, got.Logger)
+	assert.NotNil(t, got.Rand)
+}
+
+// TestStress calls one resolver from 64 goroutines.
+func TestStress(t *testing.T) {
+	const goroutines, calls = 64, 50
+	rt := newRuntime(t, engine.Config{PoolSize: 4})
+	r := load(t, rt, engine.Plugin{Builtin: "backoff"})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				attempt := 1 + (g+i)%5
+				d, err := r.Resolve(ctx, conflictOn("fruits", attempt))
+				if err != nil {
+					errs <- err
+					return
+				}
+				base := int64(25) << attempt
+				if d.Action != resolve.ActionRetry || d.DelayMS < base-10 || d.DelayMS > base+10 {
+					errs <- errors.New("bad decision: " + d.Reason)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	s := r.Stats()
+	assert.Equal(t, uint64(goroutines*calls), s.Calls)
+	assert.Zero(t, s.Failures)
+	assert.LessOrEqual(t, s.Instances, 4, "the pool never exceeds its size")
+	assert.LessOrEqual(t, s.InstancesStarted, uint64(4))
+}
+
+// TestMemoryBounded makes 100,000 calls on one instance and checks that
+// its memory stops growing.
+func TestMemoryBounded(t *testing.T) {
+	calls := 100_000
+	if testing.Short() {
+		calls = 10_000
+	}
+	rt := newRuntime(t, engine.Config{PoolSize: 1})
+	r := load(t, rt, engine.Plugin{Builtin: "backoff"})
+	ctx := context.Background()
+	start := r.Stats().MemoryBytes
+	var mid int64
+	for i := range calls {
+		if _, err := r.Resolve(ctx, conflictOn("fruits", 1+i%20)); err != nil {
+			t.Fatal(err)
+		}
+		if i == calls/2 {
+			mid = r.Stats().MemoryBytes
+		}
+	}
+	end := r.Stats()
+	t.Logf("memory of one instance: %.1f MiB after start, %.1f MiB after %d calls, %.1f MiB after %d",
+		mib(start), mib(mid), calls/2, mib(end.MemoryBytes), calls)
+	assert.Equal(t, uint64(1), end.InstancesStarted)
+	assert.LessOrEqual(t, end.MemoryBytes, int64(16<<20))
+	assert.LessOrEqual(t, end.MemoryBytes-mid, int64(1<<20), "memory must not keep growing")
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
