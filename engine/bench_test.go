@@ -1,0 +1,197 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/plugins"
+	"github.com/accord-db/accord/resolve"
+)
+
+// The benchmarks measure what DESIGN.md's prototype measured, on the
+// built-in plugins. Run them with
+//
+//	go test -run '^$' -bench . -count 5 ./engine/ > bench.txt
+//	benchstat -col /impl bench.txt   # and -col /cache, /callers, /mode
+
+// BenchmarkDecision is one backoff decision without documents: natively,
+// through the pool of the wasm plugin without deadline enforcement (how
+// built-ins run by default), and with it (how untrusted plugins run).
+func BenchmarkDecision(b *testing.B) {
+	ctx := context.Background()
+	c := conflictOn("fruits", 3)
+	b.Run("impl=native", func(b *testing.B) {
+		r := resolve.Backoff(resolve.BackoffParams{}, nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Resolve(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, bc := range []struct {
+		name  string
+		trust engine.Trust
+	}{
+		{"impl=wasm", engine.Trusted},
+		{"impl=wasm-deadline", engine.Untrusted},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rt := newRuntime(b, engine.Config{PoolSize: 1})
+			r := load(b, rt, engine.Plugin{Builtin: "backoff", Trust: bc.trust})
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Resolve(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoad is a cold start of one Go plugin: a new runtime, compile
+// (or read the compilation cache), start the first instance.
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"cache=off", engine.Config{NoCache: true}},
+		{"cache=warm", engine.Config{CacheDir: warmCache(b)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rt, err := engine.New(ctx, bc.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := rt.Load(ctx, engine.Plugin{Builtin: "backoff"}); err != nil {
+					b.Fatal(err)
+				}
+				if err := rt.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoadBuiltins is what loading every built-in plugin adds to a
+// service's start with a warm compilation cache: one after the other, or
+// all at once as a service loading its resolvers concurrently does.
+func BenchmarkLoadBuiltins(b *testing.B) {
+	ctx := context.Background()
+	cfg := engine.Config{CacheDir: warmCache(b)}
+	for _, concurrent := range []bool{false, true} {
+		b.Run(fmt.Sprintf("mode=%s", map[bool]string{false: "sequential", true: "concurrent"}[concurrent]), func(b *testing.B) {
+			for b.Loop() {
+				rt, err := engine.New(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				for _, name := range plugins.Names() {
+					load := func() {
+						if _, err := rt.Load(ctx, engine.Plugin{Builtin: name}); err != nil {
+							b.Error(err)
+						}
+					}
+					if concurrent {
+						wg.Go(load)
+					} else {
+						load()
+					}
+				}
+				wg.Wait()
+				if err := rt.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// warmCache returns a compilation cache directory holding every built-in
+// plugin.
+func warmCache(b *testing.B) string {
+	b.Helper()
+	ctx := context.Background()
+	dir := engine.DefaultCacheDir()
+	rt, err := engine.New(ctx, engine.Config{CacheDir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	for _, name := range plugins.Names() {
+		if _, err := rt.Load(ctx, engine.Plugin{Builtin: name}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// BenchmarkPool is the throughput of one resolver (a pool of GOMAXPROCS
+// instances) with 1, 2, 4 and 8 callers: ns/op is wall time per decision.
+func BenchmarkPool(b *testing.B) {
+	ctx := context.Background()
+	rt := newRuntime(b, engine.Config{})
+	r := load(b, rt, engine.Plugin{Builtin: "backoff"})
+	c := conflictOn("fruits", 3)
+	for _, callers := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i := range callers {
+				n := b.N / callers
+				if i < b.N%callers {
+					n++
+				}
+				wg.Go(func() {
+					for range n {
+						if _, err := r.Resolve(ctx, c); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}
+
+// BenchmarkMemory reports the linear memory of one instance after it
+// starts and after 100,000 decisions.
+func BenchmarkMemory(b *testing.B) {
+	ctx := context.Background()
+	const calls = 100_000
+	for b.Loop() {
+		rt, err := engine.New(ctx, engine.Config{PoolSize: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := rt.Load(ctx, engine.Plugin{Builtin: "backoff"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		started := r.Stats().MemoryBytes
+		for i := range calls {
+			if _, err := r.Resolve(ctx, conflictOn("fruits", 1+i%20)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := r.Stats().MemoryBytes
+		if err := rt.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(started)/(1<<20), "MiB/instance")
+		b.ReportMetric(float64(after)/(1<<20), "MiB-after-100k")
+	}
+}
