@@ -260,12 +260,11 @@ func parseFlags(args []string, stderr io.Writer) (opts options, code int, ok boo
 
 // installer runs the steps and reports them.
 type installer struct {
-	opts   options
-	out    io.Writer // human lines; io.Discard with -json
-	log    *slog.Logger
-	sum    summary
-	client *couch.Client
-	host   string // the server's URL, without credentials
+	opts options
+	out  io.Writer // human lines; io.Discard with -json
+	log  *slog.Logger
+	sum  summary
+	host string // the server's URL, without credentials
 }
 
 func (in *installer) printf(format string, args ...any) {
@@ -281,7 +280,6 @@ func (in *installer) install(ctx context.Context) error {
 		hint := "give a URL such as http://127.0.0.1:5984"
 		return fail(exitUsage, hint, "-host: %v", err)
 	}
-	in.client = client
 	in.host = client.URL().String()
 	in.sum.Server = in.host
 	if err := couch.CheckDBName(o.database); err != nil {
@@ -324,6 +322,12 @@ func (in *installer) install(ctx context.Context) error {
 		}
 	}
 
+	if !wantDocs {
+		in.printf("database %s: not created (-create=false)", o.database)
+		in.printf("done: %s", in.changes())
+		return nil
+	}
+
 	exists, err := client.DBExists(ctx, o.database)
 	if err != nil {
 		return in.serverFailure(err, "")
@@ -331,10 +335,6 @@ func (in *installer) install(ctx context.Context) error {
 	switch {
 	case exists:
 		in.printf("database %s: already existed", o.database)
-	case !o.create && o.delete:
-		in.printf("database %s: not created again (-create=false)", o.database)
-		in.printf("done: %s", in.changes())
-		return nil
 	case !o.create:
 		return fail(exitFail, "run without -create=false to create it",
 			"database %s does not exist on %s", o.database, in.host)

@@ -220,7 +220,7 @@ func TestDelete(t *testing.T) {
 		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
 		assert.Equal(t, []string{
 			"database " + tg.name + ": deleted",
-			"database " + tg.name + ": not created again (-create=false)",
+			"database " + tg.name + ": not created (-create=false)",
 			"done: database deleted",
 		}, r.lines(t))
 		assert.False(t, tg.exists(t))
