@@ -1,0 +1,223 @@
+package fruit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/plugins"
+	"github.com/accord-db/accord/resolve"
+)
+
+// Config is a sample's configuration file (samples/NAME/config.yaml). The
+// zero value is valid: each field documents its default.
+type Config struct {
+	// Database is the database URL, its name as the last path element:
+	// http://127.0.0.1:5984/accord_sample (the default). Credentials may
+	// be in it, or in COUCHDB_USER and COUCHDB_PASSWORD.
+	Database string `yaml:"database"`
+	// Listen is where the service listens.
+	Listen struct {
+		// IP defaults to 127.0.0.1.
+		IP string `yaml:"ip"`
+		// Port defaults to 8445.
+		Port int `yaml:"port"`
+	} `yaml:"listen"`
+	// Log is the log level: debug, info (the default), warn or error.
+	Log string `yaml:"log"`
+	// RequestTimeout bounds one request's database work. Default 30s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxAttempts caps one request's writes. Default 100.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Resolver picks the conflict resolver.
+	Resolver ResolverConfig `yaml:"resolver"`
+}
+
+// ResolverConfig picks and configures the conflict resolver.
+type ResolverConfig struct {
+	// Plugin is a built-in plugin's name (basic, retry, backoff) or the
+	// path of a .wasm or .wasm.gz file, relative to the config file.
+	// Default basic.
+	Plugin string `yaml:"plugin"`
+	// Params are the plugin's parameters.
+	Params map[string]any `yaml:"params"`
+	// SHA256 pins a plugin file: the hex SHA-256 of its bytes.
+	SHA256 string `yaml:"sha256"`
+	// Timeout bounds one decision. Default 100ms.
+	Timeout time.Duration `yaml:"timeout"`
+	// MemoryLimitMB caps each instance's memory. Default 32.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
+	// PoolSize caps the instances, hence concurrent decisions. Default
+	// GOMAXPROCS.
+	PoolSize int `yaml:"pool_size"`
+	// Trust says whether calls are interrupted at their deadline:
+	// "untrusted" (always), "trusted" (never: faster, for plugins you
+	// built and reviewed) or "" for the engine's default, which trusts
+	// the built-ins and nothing else.
+	Trust string `yaml:"trust"`
+	// Native runs a built-in's native Go twin instead of its WebAssembly
+	// build: the baseline for comparisons. Default false.
+	Native bool `yaml:"native"`
+}
+
+// DefaultDatabase is the database a zero Config uses.
+const DefaultDatabase = "http://127.0.0.1:5984/accord_sample"
+
+// LoadConfig reads a config file. Unknown keys are an error, so a typo
+// does not go unnoticed. A relative plugin path is made relative to the
+// file's directory.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("fruit: config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEmpty(err)) {
+		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
+	}
+	if p := c.Resolver.Plugin; isPath(p) && !filepath.IsAbs(p) {
+		c.Resolver.Plugin = filepath.Join(filepath.Dir(path), p)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// errEmpty matches the io.EOF a decoder returns for an empty file.
+func errEmpty(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not empty")
+}
+
+// Validate checks the values a zero default cannot fix.
+func (c Config) Validate() error {
+	switch strings.ToLower(c.Log) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log %q is not debug, info, warn or error", c.Log)
+	}
+	if c.Listen.Port < 0 || c.Listen.Port > 65535 {
+		return fmt.Errorf("listen.port %d is not a port", c.Listen.Port)
+	}
+	r := c.Resolver
+	if r.Native && isPath(r.Plugin) {
+		return fmt.Errorf("resolver.native: %q is a file; only built-ins have native twins", r.Plugin)
+	}
+	if _, err := trustOf(r.Trust); err != nil {
+		return err
+	}
+	if r.Timeout < 0 || r.MemoryLimitMB < 0 || r.PoolSize < 0 {
+		return errors.New("resolver: timeout, memory_limit_mb and pool_size must not be negative")
+	}
+	return nil
+}
+
+// LogLevel returns the configured level.
+func (c Config) LogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Log))
+	return l
+}
+
+func isPath(plugin string) bool {
+	return strings.ContainsRune(plugin, filepath.Separator) || strings.HasSuffix(plugin, ".wasm") || strings.HasSuffix(plugin, ".gz")
+}
+
+// OpenResolver loads the resolver rc names: a WebAssembly plugin in its
+// own engine, or a built-in's native twin. close releases it.
+func OpenResolver(ctx context.Context, rc ResolverConfig, logger *slog.Logger) (r resolve.Resolver, close func(context.Context) error, err error) {
+	name := rc.Plugin
+	if name == "" {
+		name = "basic"
+	}
+	params, err := json.Marshal(rc.Params)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolver params: %w", err)
+	}
+	if rc.Params == nil {
+		params = nil
+	}
+	if rc.Native {
+		r, err := nativeResolver(name, params)
+		return r, func(context.Context) error { return nil }, err
+	}
+	rt, err := engine.New(ctx, engine.Config{
+		CallTimeout:    rc.Timeout,
+		MemoryLimitMiB: rc.MemoryLimitMB,
+		PoolSize:       rc.PoolSize,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	trust, err := trustOf(rc.Trust)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := engine.Plugin{Params: params, SHA256: rc.SHA256, Trust: trust}
+	if isPath(name) {
+		p.Path = name
+	} else {
+		p.Builtin = name
+	}
+	loaded, err := rt.Load(ctx, p)
+	if err != nil {
+		_ = rt.Close(ctx)
+		if errors.Is(err, engine.ErrUnknownBuiltin) {
+			return nil, nil, fmt.Errorf("%w (built-ins: %s; or give a path to a .wasm file)", err, strings.Join(plugins.Names(), ", "))
+		}
+		return nil, nil, err
+	}
+	return loaded, rt.Close, nil
+}
+
+func trustOf(s string) (engine.Trust, error) {
+	switch s {
+	case "":
+		return engine.TrustDefault, nil
+	case "trusted":
+		return engine.Trusted, nil
+	case "untrusted":
+		return engine.Untrusted, nil
+	}
+	return 0, fmt.Errorf("resolver.trust %q is not trusted or untrusted", s)
+}
+
+// nativeResolver returns a built-in's native Go twin.
+func nativeResolver(name string, params []byte) (resolve.Resolver, error) {
+	switch name {
+	case "basic":
+		if len(bytes.TrimSpace(params)) > 0 && string(params) != "{}" {
+			return nil, errors.New("basic takes no params")
+		}
+		return resolve.Basic(), nil
+	case "retry":
+		p, err := resolve.ParseRetryParams(params)
+		if err != nil {
+			return nil, err
+		}
+		return resolve.Retry(p), nil
+	case "backoff":
+		p, err := resolve.ParseBackoffParams(params)
+		if err != nil {
+			return nil, err
+		}
+		return resolve.Backoff(p, nil), nil
+	}
+	return nil, fmt.Errorf("no native twin for %q (native ones: basic, retry, backoff)", name)
+}

@@ -1,0 +1,186 @@
+package fruit
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/accord-db/accord/couch"
+)
+
+type fruitBody = struct {
+	Color string `json:"color"`
+}
+
+func (s *Service) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.timeout)
+}
+
+// byFruitID finds a fruit through the fruit_by_fruit_id view.
+func byFruitID(id string) couch.Locator { return couch.ByView(viewByFruitID, viewByFruitID, id) }
+
+func (s *Service) createFruit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var body fruitBody
+	if err := readBody(r, &body); err != nil {
+		s.writeFailure(w, r, "", err)
+		return
+	}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	ts := now()
+	d := doc{Type: DocType, FruitID: newFruitID(), Color: body.Color, CreatedOn: ts, UpdatedOn: ts}
+	if _, err := s.store.Create(ctx, d); err != nil {
+		s.writeFailure(w, r, d.FruitID, err)
+		return
+	}
+	w.Header().Set("Location", "/v1.0/fruits/"+d.FruitID)
+	writeJSON(w, http.StatusCreated, d.api())
+}
+
+func (s *Service) listFruits(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "color" {
+			writeError(w, http.StatusBadRequest, "bad_query", fmt.Sprintf("unknown query parameter %q; the only one is color", k))
+			return
+		}
+	}
+	view, query := viewByFruitID, couch.ViewQuery{IncludeDocs: true}
+	if colors, ok := q["color"]; ok {
+		if len(colors) != 1 || colors[0] == "" || utf8.RuneCountInString(colors[0]) > 64 {
+			writeError(w, http.StatusBadRequest, "bad_query", "color must be given once, 1 to 64 characters")
+			return
+		}
+		view, query.Key = viewByColor, colors[0]
+	}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	res, err := s.db.Query(ctx, view, view, query)
+	if err != nil {
+		s.writeFailure(w, r, "", err)
+		return
+	}
+	docs, err := couch.Docs[doc](res)
+	if err != nil {
+		s.writeFailure(w, r, "", err)
+		return
+	}
+	fruits := make([]Fruit, 0, len(docs))
+	for _, d := range docs {
+		fruits = append(fruits, d.api())
+	}
+	slices.SortFunc(fruits, func(a, b Fruit) int {
+		if c := compare(a.CreatedOn, b.CreatedOn); c != 0 {
+			return c
+		}
+		return compare(a.FruitID, b.FruitID)
+	})
+	writeJSON(w, http.StatusOK, fruits)
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// fruitID returns the request's fruit_id, or answers 404 without
+// touching the database when it is not 32 hex digits.
+func fruitID(w http.ResponseWriter, ps httprouter.Params) (string, bool) {
+	id := ps.ByName("fruit_id")
+	if !fruitIDPattern.MatchString(id) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %q: a fruit_id is 32 lower-case hex digits", id))
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Service) getFruit(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	id, ok := fruitID(w, ps)
+	if !ok {
+		return
+	}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	d, err := s.store.Get(ctx, byFruitID(id))
+	if err != nil {
+		s.writeFailure(w, r, id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.Value.api())
+}
+
+func (s *Service) updateFruit(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	id, ok := fruitID(w, ps)
+	if !ok {
+		return
+	}
+	var body fruitBody
+	if err := readBody(r, &body); err != nil {
+		s.writeFailure(w, r, id, err)
+		return
+	}
+	s.update(w, r, id, func(d *doc) error {
+		d.Color = body.Color
+		d.UpdatedOn = now()
+		return nil
+	})
+}
+
+func (s *Service) tasteFruit(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	id, ok := fruitID(w, ps)
+	if !ok {
+		return
+	}
+	if r.ContentLength > 0 {
+		writeError(w, http.StatusBadRequest, "unexpected_body", "a tasting takes no request body")
+		return
+	}
+	s.update(w, r, id, func(d *doc) error {
+		d.Tastings++
+		d.UpdatedOn = now()
+		return nil
+	})
+}
+
+// update runs change through the conflict loop and answers with the
+// fruit as stored.
+func (s *Service) update(w http.ResponseWriter, r *http.Request, id string, change func(*doc) error) {
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	res, err := s.store.Update(ctx, byFruitID(id), change)
+	if err != nil {
+		s.writeFailure(w, r, id, err)
+		return
+	}
+	if res.Status == couch.StatusSuperseded {
+		// The resolver kept their revision: ours was not written, so it
+		// must not be acknowledged.
+		writeError(w, http.StatusConflict, "superseded",
+			fmt.Sprintf("fruit %s changed under us and the resolver kept the other change; this one was not applied", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, res.Value.api())
+}
+
+func (s *Service) deleteFruit(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	id, ok := fruitID(w, ps)
+	if !ok {
+		return
+	}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	if _, err := s.store.Delete(ctx, byFruitID(id), nil); err != nil {
+		s.writeFailure(w, r, id, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}

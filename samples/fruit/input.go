@@ -1,0 +1,133 @@
+package fruit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// maxBodyBytes is the largest request body the service reads.
+const maxBodyBytes = 64 << 10
+
+// fruitSchema is what a POST or PUT body must be, as in the seed: an
+// object with a non-empty color (here at most 64 characters) and nothing
+// else.
+const fruitSchema = `{
+	"$schema": "https://json-schema.org/draft/2020-12/schema",
+	"title": "fruit create and update request",
+	"type": "object",
+	"properties": {
+		"color": {"type": "string", "minLength": 1, "maxLength": 64}
+	},
+	"required": ["color"],
+	"additionalProperties": false
+}`
+
+var bodySchema = mustCompile("fruit.json", fruitSchema)
+
+func mustCompile(name, schema string) *jsonschema.Schema {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		panic(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(name, doc); err != nil {
+		panic(err)
+	}
+	return c.MustCompile(name)
+}
+
+// badRequest is a client error: the request cannot be served as sent.
+type badRequest struct {
+	name   string // the JSON body's "error"
+	reason string // the JSON body's "reason"
+}
+
+func (e *badRequest) Error() string { return e.name + ": " + e.reason }
+
+// readBody reads and validates a fruit request body into dst.
+func readBody(r *http.Request, dst *struct {
+	Color string `json:"color"`
+}) error {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &badRequest{"body_too_large", fmt.Sprintf("the request body is larger than %d bytes", maxBodyBytes)}
+		}
+		return &badRequest{"bad_body", fmt.Sprintf("reading the request body: %v", err)}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return &badRequest{"bad_json", "the request body is empty; send a JSON object such as {\"color\":\"red\"}"}
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return &badRequest{"bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err)}
+	}
+	if err := bodySchema.Validate(inst); err != nil {
+		return &badRequest{"bad_body", schemaReason(err)}
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return &badRequest{"bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err)}
+	}
+	return nil
+}
+
+// checkContentType accepts application/json, with an optional utf-8
+// charset, and nothing else.
+func checkContentType(ct string) error {
+	if ct == "" {
+		return &badRequest{"bad_content_type", "no Content-Type; send application/json"}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return &badRequest{"bad_content_type", fmt.Sprintf("Content-Type %q is not application/json", ct)}
+	}
+	for k, v := range params {
+		if k != "charset" || (!strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8")) {
+			return &badRequest{"bad_content_type", fmt.Sprintf("Content-Type %q: only charset=utf-8 is accepted", ct)}
+		}
+	}
+	return nil
+}
+
+// schemaReason turns a schema validation error into one line naming
+// each violation and where it is.
+func schemaReason(err error) string {
+	ve, ok := errors.AsType[*jsonschema.ValidationError](err)
+	if !ok {
+		return err.Error()
+	}
+	var parts []string
+	var walk func(u []jsonschema.OutputUnit)
+	walk = func(units []jsonschema.OutputUnit) {
+		for _, u := range units {
+			if u.Error != nil {
+				msg := u.Error.String()
+				if !strings.HasPrefix(msg, "validation failed") {
+					where := u.InstanceLocation
+					if where == "" {
+						where = "/"
+					}
+					parts = append(parts, fmt.Sprintf("at %s: %s", where, msg))
+				}
+			}
+			walk(u.Errors)
+		}
+	}
+	out := ve.BasicOutput()
+	walk([]jsonschema.OutputUnit{*out})
+	if len(parts) == 0 {
+		return ve.Error()
+	}
+	return "the request body does not match the fruit schema: " + strings.Join(parts, "; ")
+}

@@ -1,0 +1,168 @@
+package fruit
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/resolve"
+)
+
+// actions lists every ABI v1 action, so that metrics show zeros too.
+var actions = []resolve.Action{resolve.ActionRetry, resolve.ActionMerge, resolve.ActionAccept, resolve.ActionFail}
+
+// ResolverMetrics is the resolver section of /v1.0/_metrics.
+type ResolverMetrics struct {
+	Plugin          string           `json:"plugin"`
+	Version         string           `json:"version"`
+	Conflicts       int64            `json:"conflicts"`
+	Decisions       map[string]int64 `json:"decisions"`
+	Failures        int64            `json:"failures"`
+	DecisionLatency LatencyMetrics   `json:"decisionLatency"`
+}
+
+// LatencyMetrics summarises the decision latency histogram.
+type LatencyMetrics struct {
+	Count   int64           `json:"count"`
+	MeanMs  float64         `json:"meanMs"`
+	Buckets []LatencyBucket `json:"buckets"`
+}
+
+// LatencyBucket counts the decisions that took at most LeMs
+// milliseconds.
+type LatencyBucket struct {
+	LeMs  float64 `json:"leMs"`
+	Count int64   `json:"count"`
+}
+
+func (s *Service) resolverMetrics() ResolverMetrics {
+	desc := s.Resolver()
+	st := s.stats.Snapshot()[desc.Name]
+	m := ResolverMetrics{
+		Plugin:    desc.Name,
+		Version:   desc.Version,
+		Conflicts: st.Conflicts,
+		Decisions: map[string]int64{},
+		Failures:  st.Failures,
+		DecisionLatency: LatencyMetrics{
+			Count:   st.Latency.Count,
+			MeanMs:  float64(st.Latency.Mean().Microseconds()) / 1000,
+			Buckets: []LatencyBucket{},
+		},
+	}
+	for _, a := range actions {
+		m.Decisions[string(a)] = st.Decisions[a]
+	}
+	for i, le := range couch.LatencyBuckets {
+		var n int64
+		if i < len(st.Latency.Counts) {
+			n = st.Latency.Counts[i]
+		}
+		m.DecisionLatency.Buckets = append(m.DecisionLatency.Buckets, LatencyBucket{LeMs: float64(le.Microseconds()) / 1000, Count: n})
+	}
+	return m
+}
+
+// metrics answers the seed's /_metrics, plus a resolver section.
+func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics()}
+	m, err := s.db.Metrics(ctx)
+	if err != nil {
+		body["error"] = "database_unavailable"
+		body["reason"] = err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	body["database"] = m
+	writeJSON(w, http.StatusOK, body)
+}
+
+// initMetrics builds the Prometheus registry behind /metrics: the Go
+// runtime and process, the requests, and the resolver.
+func (s *Service) initMetrics() error {
+	s.registry = prometheus.NewRegistry()
+	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fruit_http_request_duration_seconds",
+		Help:    "Time to serve a request of the fruit API, by route, method and status.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"route", "method", "code"})
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		s.requests,
+		resolverCollector{s},
+	} {
+		if err := s.registry.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) prometheusHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})
+}
+
+// resolverCollector exports the conflict loop's counters, and the
+// engine's pool counters when the resolver is a plugin.
+type resolverCollector struct{ s *Service }
+
+var (
+	descConflicts = prometheus.NewDesc("accord_conflicts_total",
+		"Conflicts handed to the resolver.", []string{"resolver"}, nil)
+	descDecisions = prometheus.NewDesc("accord_decisions_total",
+		"Valid decisions taken by the resolver, by action.", []string{"resolver", "action"}, nil)
+	descFailures = prometheus.NewDesc("accord_resolver_failures_total",
+		"Resolver calls that failed or answered an invalid decision; each failed its write closed.", []string{"resolver"}, nil)
+	descLatency = prometheus.NewDesc("accord_decision_duration_seconds",
+		"Time the resolver took to decide.", []string{"resolver"}, nil)
+	descInstances = prometheus.NewDesc("accord_plugin_instances",
+		"Live instances of the resolver plugin.", []string{"resolver"}, nil)
+	descInstancesStarted = prometheus.NewDesc("accord_plugin_instances_started_total",
+		"Instances of the resolver plugin started.", []string{"resolver"}, nil)
+	descInstancesDiscarded = prometheus.NewDesc("accord_plugin_instances_discarded_total",
+		"Instances of the resolver plugin discarded after a failure or at close.", []string{"resolver"}, nil)
+	descMemory = prometheus.NewDesc("accord_plugin_memory_bytes",
+		"Linear memory of the live plugin instances.", []string{"resolver"}, nil)
+)
+
+func (c resolverCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConflicts, descDecisions, descFailures, descLatency,
+		descInstances, descInstancesStarted, descInstancesDiscarded, descMemory} {
+		ch <- d
+	}
+}
+
+func (c resolverCollector) Collect(ch chan<- prometheus.Metric) {
+	name := c.s.Resolver().Name
+	st := c.s.stats.Snapshot()[name]
+	ch <- prometheus.MustNewConstMetric(descConflicts, prometheus.CounterValue, float64(st.Conflicts), name)
+	for _, a := range actions {
+		ch <- prometheus.MustNewConstMetric(descDecisions, prometheus.CounterValue, float64(st.Decisions[a]), name, string(a))
+	}
+	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(st.Failures), name)
+	buckets := make(map[float64]uint64, len(couch.LatencyBuckets))
+	for i, le := range couch.LatencyBuckets {
+		var n int64
+		if i < len(st.Latency.Counts) {
+			n = st.Latency.Counts[i]
+		}
+		buckets[le.Seconds()] = uint64(n)
+	}
+	ch <- prometheus.MustNewConstHistogram(descLatency, uint64(st.Latency.Count), st.Latency.Sum.Seconds(), buckets, name)
+	if p, ok := c.s.resolver.(*engine.Resolver); ok {
+		es := p.Stats()
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(es.Instances), name)
+		ch <- prometheus.MustNewConstMetric(descInstancesStarted, prometheus.CounterValue, float64(es.InstancesStarted), name)
+		ch <- prometheus.MustNewConstMetric(descInstancesDiscarded, prometheus.CounterValue, float64(es.InstancesDiscarded), name)
+		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(es.MemoryBytes), name)
+	}
+}
+

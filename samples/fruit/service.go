@@ -1,0 +1,195 @@
+package fruit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/resolve"
+)
+
+// Options configures a [Service]. DB is required; every other field has a
+// default.
+type Options struct {
+	// DB is the fruit database, installed by tools/dbinstall.
+	DB *couch.DB
+	// Resolver decides every conflicting write. Default [resolve.Basic].
+	Resolver resolve.Resolver
+	// MaxAttempts caps the writes of one request, whatever the resolver
+	// decides. Default [couch.DefaultMaxAttempts].
+	MaxAttempts int
+	// RequestTimeout bounds the database work of one request, retries and
+	// their waits included. Default 30 s.
+	RequestTimeout time.Duration
+	// Logger receives one line per request and the conflict loop's lines.
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is the fruit service, an http.Handler. It is safe for
+// concurrent use.
+type Service struct {
+	db       *couch.DB
+	store    *couch.Store[doc]
+	resolver resolve.Resolver
+	stats    *couch.Stats
+	timeout  time.Duration
+	logger   *slog.Logger
+	router   *httprouter.Router
+	registry *prometheus.Registry
+	requests *prometheus.HistogramVec
+}
+
+var _ http.Handler = (*Service)(nil)
+
+// New returns the service for opts.
+func New(opts Options) (*Service, error) {
+	if opts.DB == nil {
+		return nil, errors.New("fruit: new service: no database")
+	}
+	s := &Service{
+		db:       opts.DB,
+		resolver: opts.Resolver,
+		stats:    &couch.Stats{},
+		timeout:  opts.RequestTimeout,
+		logger:   opts.Logger,
+	}
+	if s.resolver == nil {
+		s.resolver = resolve.Basic()
+	}
+	if s.timeout <= 0 {
+		s.timeout = 30 * time.Second
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	store, err := couch.NewStore[doc](opts.DB, couch.StoreConfig{
+		Type:        DocType,
+		Resolver:    s.resolver,
+		MaxAttempts: opts.MaxAttempts,
+		Stats:       s.stats,
+		Logger:      s.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fruit: new service: %w", err)
+	}
+	s.store = store
+	if err := s.initMetrics(); err != nil {
+		return nil, fmt.Errorf("fruit: new service: %w", err)
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Service) routes() {
+	r := httprouter.New()
+	r.GET("/v1.0/fruits", s.instrument("fruits", s.listFruits))
+	r.POST("/v1.0/fruits", s.instrument("fruits", s.createFruit))
+	r.GET("/v1.0/fruits/:fruit_id", s.instrument("fruit", s.getFruit))
+	r.PUT("/v1.0/fruits/:fruit_id", s.instrument("fruit", s.updateFruit))
+	r.DELETE("/v1.0/fruits/:fruit_id", s.instrument("fruit", s.deleteFruit))
+	r.POST("/v1.0/fruits/:fruit_id/tastings", s.instrument("tastings", s.tasteFruit))
+	r.GET("/v1.0/_health", s.instrument("health", s.health))
+	r.GET("/v1.0/_metrics", s.instrument("metrics", s.metrics))
+	r.Handler(http.MethodGet, "/metrics", s.prometheusHandler())
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no resource at %s", r.URL.Path))
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, w.Header().Get("Allow")))
+	})
+	s.router = r
+}
+
+// ServeHTTP serves the fruit API.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Resolver describes the service's resolver.
+func (s *Service) Resolver() resolve.Description { return s.store.Resolver() }
+
+// Stats returns the conflict loop's counters.
+func (s *Service) Stats() *couch.Stats { return s.stats }
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// instrument logs one line per request and observes its latency.
+func (s *Service) instrument(route string, h httprouter.Handle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h(rec, r, ps)
+		took := time.Since(start)
+		s.requests.WithLabelValues(route, r.Method, fmt.Sprint(rec.status)).Observe(took.Seconds())
+		s.logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", took))
+	}
+}
+
+// writeJSON writes v as a JSON answer with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal","reason":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeError writes {"error": name, "reason": reason} with status.
+func writeError(w http.ResponseWriter, status int, name, reason string) {
+	writeJSON(w, status, map[string]string{"error": name, "reason": reason})
+}
+
+// writeFailure maps an error of the data layer to its answer: 404 for a
+// missing fruit, 409 for a conflict the resolver gave up on, 503 for a
+// resolver that failed or a database out of reach.
+func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID string, err error) {
+	var br *badRequest
+	switch {
+	case errors.As(err, &br):
+		writeError(w, http.StatusBadRequest, br.name, br.reason)
+	case errors.Is(err, couch.ErrResolver):
+		writeError(w, http.StatusServiceUnavailable, "resolver_failed",
+			fmt.Sprintf("the conflict resolver failed, fruit %s was left untouched: %v", fruitID, err))
+	case errors.Is(err, couch.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %s", fruitID))
+	case errors.Is(err, couch.ErrConflict):
+		reason := err.Error()
+		if ce, ok := errors.AsType[*couch.ConflictError](err); ok {
+			reason = fmt.Sprintf("fruit %s changed under us and the resolver gave up after %d attempt(s): %s", fruitID, ce.Attempts, ce.Reason)
+		}
+		writeError(w, http.StatusConflict, "conflict", reason)
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "timeout", fmt.Sprintf("the request took longer than %v", s.timeout))
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads this answer.
+		writeError(w, http.StatusServiceUnavailable, "canceled", "the request was canceled")
+	case couch.HTTPStatus(err) == 0 || couch.HTTPStatus(err) >= 500:
+		s.logger.Error("database unavailable", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database cannot be reached; try again later")
+	default:
+		s.logger.Error("unexpected database answer", "error", err)
+		writeError(w, http.StatusInternalServerError, "internal", "unexpected answer from the database")
+	}
+}

@@ -1,0 +1,484 @@
+package fruit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/internal/couchtest"
+	"github.com/accord-db/accord/internal/sampletest"
+	"github.com/accord-db/accord/resolve"
+	"github.com/accord-db/accord/samples/fruit"
+)
+
+func TestMain(m *testing.M) { os.Exit(couchtest.Main(m)) }
+
+var discard = slog.New(slog.DiscardHandler)
+
+// env is a fruit service over a fresh sample database, served by httptest.
+type env struct {
+	t   *testing.T
+	r   resolve.Resolver
+	db  *couch.DB
+	svc *fruit.Service
+	srv *httptest.Server
+	log *lockedBuffer // the service's log, debug level, JSON lines
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newEnv starts the service with the resolver rc names (loaded as the
+// sample service loads it).
+func newEnv(t *testing.T, rc fruit.ResolverConfig) *env {
+	t.Helper()
+	r, closeResolver, err := fruit.OpenResolver(context.Background(), rc, discard)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = closeResolver(context.Background()) })
+	return newEnvWith(t, sampletest.NewDB(t, false), r)
+}
+
+func newEnvWith(t *testing.T, db *couch.DB, r resolve.Resolver) *env {
+	t.Helper()
+	e := &env{t: t, r: r, log: &lockedBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: logger})
+	require.NoError(t, err)
+	e.db = client.DB(db.Name())
+	e.svc, err = fruit.New(fruit.Options{DB: e.db, Resolver: r, Logger: logger, RequestTimeout: 20 * time.Second})
+	require.NoError(t, err)
+	e.srv = httptest.NewServer(e.svc)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// do sends a request and returns the status and the decoded JSON body
+// (nil for an empty body).
+func (e *env) do(method, path, contentType, body string) (int, any) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	require.NoError(e.t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return resp.StatusCode, nil
+	}
+	var v any
+	require.NoError(e.t, json.Unmarshal(data, &v), "body %q", data)
+	return resp.StatusCode, v
+}
+
+func (e *env) create(color string) map[string]any {
+	e.t.Helper()
+	status, body := e.do("POST", "/v1.0/fruits", "application/json", fmt.Sprintf(`{"color":%q}`, color))
+	require.Equal(e.t, http.StatusCreated, status, "%v", body)
+	return body.(map[string]any)
+}
+
+func TestCRUD(t *testing.T) {
+	e := newEnv(t, fruit.ResolverConfig{Plugin: "retry"})
+
+	status, body := e.do("GET", "/", "", "")
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, "not_found", body.(map[string]any)["error"])
+
+	status, body = e.do("GET", "/v1.0/fruits", "", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Empty(t, body)
+
+	created := e.create("red")
+	id := created["fruit_id"].(string)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, id)
+	assert.Equal(t, "red", created["color"])
+	assert.EqualValues(t, 0, created["tastings"])
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`, created["created_on"])
+	assert.Equal(t, created["created_on"], created["updated_on"])
+	e.create("green")
+
+	status, body = e.do("GET", "/v1.0/fruits/"+id, "", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, created, body)
+
+	status, body = e.do("GET", "/v1.0/fruits?color=green", "", "")
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, body, 1)
+	assert.Equal(t, "green", body.([]any)[0].(map[string]any)["color"])
+
+	time.Sleep(2 * time.Millisecond)
+	status, body = e.do("PUT", "/v1.0/fruits/"+id, "application/json; charset=utf-8", `{"color":"blue"}`)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	updated := body.(map[string]any)
+	assert.Equal(t, "blue", updated["color"])
+	assert.Equal(t, created["created_on"], updated["created_on"])
+	assert.Greater(t, updated["updated_on"], created["updated_on"])
+
+	status, body = e.do("POST", "/v1.0/fruits/"+id+"/tastings", "", "")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	assert.EqualValues(t, 1, body.(map[string]any)["tastings"])
+
+	status, body = e.do("GET", "/v1.0/fruits/"+id, "", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "blue", body.(map[string]any)["color"])
+	assert.EqualValues(t, 1, body.(map[string]any)["tastings"])
+
+	status, _ = e.do("DELETE", "/v1.0/fruits/"+id, "", "")
+	assert.Equal(t, http.StatusOK, status)
+	status, _ = e.do("DELETE", "/v1.0/fruits/"+id, "", "")
+	assert.Equal(t, http.StatusNotFound, status)
+	for _, m := range []string{"GET", "PUT"} {
+		status, _ = e.do(m, "/v1.0/fruits/"+id, "application/json", `{"color":"x"}`)
+		assert.Equal(t, http.StatusNotFound, status, m)
+	}
+	status, _ = e.do("POST", "/v1.0/fruits/"+id+"/tastings", "", "")
+	assert.Equal(t, http.StatusNotFound, status)
+
+	status, body = e.do("PATCH", "/v1.0/fruits", "", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, status)
+	assert.Equal(t, "method_not_allowed", body.(map[string]any)["error"])
+}
+
+// TestBadInput covers every kind of bad request: each gets a 400 (or 404
+// for a malformed fruit_id) with a JSON body naming the problem, and none
+// of them reaches the database.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, fruit.ResolverConfig{Plugin: "basic"})
+	f := e.create("red")
+	good := "/v1.0/fruits/" + f["fruit_id"].(string)
+	tests := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		errName, reason                 string
+	}{
+		{"no content type", "POST", "/v1.0/fruits", "", `{"color":"red"}`, 400, "bad_content_type", "no Content-Type"},
+		{"text/plain", "POST", "/v1.0/fruits", "text/plain", `{"color":"red"}`, 400, "bad_content_type", "not application/json"},
+		{"json lookalike", "PUT", good, "application/jsonx", `{"color":"red"}`, 400, "bad_content_type", "not application/json"},
+		{"latin1", "POST", "/v1.0/fruits", "application/json; charset=iso-8859-1", `{"color":"red"}`, 400, "bad_content_type", "only charset=utf-8"},
+		{"unparsable content type", "POST", "/v1.0/fruits", "application/json; =", `{"color":"red"}`, 400, "bad_content_type", ""},
+		{"too large", "POST", "/v1.0/fruits", "application/json", `{"color":"` + strings.Repeat("r", 70_000) + `"}`, 400, "body_too_large", "65536"},
+		{"empty", "POST", "/v1.0/fruits", "application/json", ``, 400, "bad_json", "empty"},
+		{"invalid JSON", "PUT", good, "application/json", `{"color":`, 400, "bad_json", "not valid JSON"},
+		{"trailing garbage", "POST", "/v1.0/fruits", "application/json", `{"color":"red"} x`, 400, "bad_json", "not valid JSON"},
+		{"no color", "POST", "/v1.0/fruits", "application/json", `{}`, 400, "bad_body", "color"},
+		{"empty color", "POST", "/v1.0/fruits", "application/json", `{"color":""}`, 400, "bad_body", "/color"},
+		{"long color", "PUT", good, "application/json", `{"color":"` + strings.Repeat("r", 65) + `"}`, 400, "bad_body", "/color"},
+		{"color not a string", "POST", "/v1.0/fruits", "application/json", `{"color":7}`, 400, "bad_body", "/color"},
+		{"extra property", "POST", "/v1.0/fruits", "application/json", `{"color":"red","size":3}`, 400, "bad_body", "size"},
+		{"not an object", "POST", "/v1.0/fruits", "application/json", `["red"]`, 400, "bad_body", "object"},
+		{"body on a tasting", "POST", good + "/tastings", "application/json", `{"n":1}`, 400, "unexpected_body", ""},
+		{"unknown query", "GET", "/v1.0/fruits?colour=red", "", ``, 400, "bad_query", "colour"},
+		{"empty color query", "GET", "/v1.0/fruits?color=", "", ``, 400, "bad_query", "color"},
+		{"bad quick", "GET", "/v1.0/_health?quick=maybe", "", ``, 400, "bad_query", "maybe"},
+		{"short fruit_id", "GET", "/v1.0/fruits/abc", "", ``, 404, "not_found", "32 lower-case hex"},
+		{"upper-case fruit_id", "PUT", "/v1.0/fruits/" + strings.Repeat("A", 32), "application/json", `{"color":"red"}`, 404, "not_found", ""},
+		{"fruit_id with a dot", "DELETE", "/v1.0/fruits/" + strings.Repeat("a", 31) + ".", "", ``, 404, "not_found", ""},
+		{"malformed fruit_id tasting", "POST", "/v1.0/fruits/zz/tastings", "", ``, 404, "not_found", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := strings.Count(e.log.String(), `"msg":"couchdb request"`)
+			status, body := e.do(tt.method, tt.path, tt.ctype, tt.body)
+			assert.Equal(t, tt.status, status, "%v", body)
+			m, ok := body.(map[string]any)
+			require.True(t, ok, "a JSON object body: %v", body)
+			assert.Equal(t, tt.errName, m["error"])
+			assert.Contains(t, m["reason"], tt.reason)
+			after := strings.Count(e.log.String(), `"msg":"couchdb request"`)
+			assert.Equal(t, before, after, "a bad request never reaches the database")
+		})
+	}
+	// And nothing changed.
+	status, body := e.do("GET", good, "", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, f, body)
+}
+
+func TestHealth(t *testing.T) {
+	e := newEnv(t, fruit.ResolverConfig{Plugin: "basic"})
+	tests := []struct {
+		query  string
+		deep   bool
+		status int
+	}{
+		{"", false, 200}, {"?quick=true", false, 200}, {"?quick=t", false, 200}, {"?quick=y", false, 200},
+		{"?quick=yes", false, 200}, {"?quick=1", false, 200}, {"?quick=TRUE", false, 200},
+		{"?quick=false", true, 200}, {"?quick=f", true, 200}, {"?quick=n", true, 200},
+		{"?quick=no", true, 200}, {"?quick=0", true, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			before := strings.Count(e.log.String(), `"msg":"couchdb request"`)
+			resp, err := http.Get(e.srv.URL + "/v1.0/_health" + tt.query)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var body map[string]any
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+			assert.Equal(t, tt.status, resp.StatusCode)
+			assert.Equal(t, "green", body["status"])
+			href := body["links"].(map[string]any)["self"].(map[string]any)["href"]
+			assert.Equal(t, e.srv.URL+"/v1.0/_health", href)
+			assert.Equal(t, href, resp.Header.Get("Location"))
+			touched := strings.Count(e.log.String(), `"msg":"couchdb request"`) > before
+			assert.Equal(t, tt.deep, touched, "only a deep check reaches the database")
+			if tt.deep {
+				assert.Equal(t, "green", body["database"].(map[string]any)["status"])
+			}
+		})
+	}
+}
+
+func TestHealthDatabaseDown(t *testing.T) {
+	client, err := couch.New(couch.Config{URL: "http://127.0.0.1:1", Logger: discard})
+	require.NoError(t, err)
+	svc, err := fruit.New(fruit.Options{DB: client.DB("accord_sample"), Logger: discard})
+	require.NoError(t, err)
+	srv := httptest.NewServer(svc)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/v1.0/_health?quick=false")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "red", body["status"])
+	assert.Equal(t, "red", body["database"].(map[string]any)["status"])
+
+	resp2, err := http.Get(srv.URL + "/v1.0/_health")
+	require.NoError(t, err)
+	resp2.Body.Close()
+	assert.Equal(t, http.StatusOK, resp2.StatusCode, "a quick check does not look at the database")
+
+	resp3, err := http.Post(srv.URL+"/v1.0/fruits", "application/json", strings.NewReader(`{"color":"red"}`))
+	require.NoError(t, err)
+	resp3.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp3.StatusCode)
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, fruit.ResolverConfig{Plugin: "retry", Params: map[string]any{"max_retries": 50}})
+	f := e.create("red")
+	contend(t, e, f["fruit_id"].(string), 8)
+
+	status, body := e.do("GET", "/v1.0/_metrics", "", "")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	m := body.(map[string]any)
+	db := m["database"].(map[string]any)
+	assert.EqualValues(t, 4, db["docCount"], "one fruit and three design documents")
+	assert.Contains(t, db["views"], "fruit_by_fruit_id")
+	assert.Contains(t, db["views"], "fruit_by_color")
+	assert.Contains(t, db["views"], "conflicts")
+	r := m["resolver"].(map[string]any)
+	assert.Equal(t, "retry", r["plugin"])
+	assert.Equal(t, "1.0.0", r["version"])
+	decisions := r["decisions"].(map[string]any)
+	assert.Len(t, decisions, 4, "every action is listed")
+	conflicts := r["conflicts"].(float64)
+	assert.Equal(t, conflicts, decisions["retry"], "retry decides retry every time")
+	assert.Equal(t, conflicts, r["decisionLatency"].(map[string]any)["count"])
+	t.Logf("8 concurrent tastings: %v conflicts", conflicts)
+
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(text), fmt.Sprintf(`accord_conflicts_total{resolver="retry"} %v`, conflicts))
+	assert.Contains(t, string(text), `accord_decisions_total{action="retry",resolver="retry"}`)
+	assert.Contains(t, string(text), `accord_decision_duration_seconds_bucket{resolver="retry",le="0.001"}`)
+	assert.Contains(t, string(text), `accord_plugin_instances{resolver="retry"}`)
+	assert.Contains(t, string(text), `fruit_http_request_duration_seconds_count{code="200",method="POST",route="tastings"} 8`)
+}
+
+// contend runs n concurrent tastings of one fruit and returns the
+// statuses.
+func contend(t *testing.T, e *env, id string, n int) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := http.Post(e.srv.URL+"/v1.0/fruits/"+id+"/tastings", "", nil)
+			if err != nil {
+				t.Errorf("tasting: %v", err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return statuses
+}
+
+// TestContention runs 32 concurrent tastings of one fruit through each
+// sample's WebAssembly resolver.
+func TestContention(t *testing.T) {
+	tests := []struct {
+		plugin  string
+		params  map[string]any
+		wantAll bool
+	}{
+		{"retry", map[string]any{"max_retries": 20}, true},
+		{"backoff", map[string]any{"max_retries": 20, "base_ms": 25, "jitter_ms": 10}, true},
+		{"basic", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.plugin, func(t *testing.T) {
+			e := newEnv(t, fruit.ResolverConfig{Plugin: tt.plugin, Params: tt.params})
+			id := e.create("red")["fruit_id"].(string)
+			statuses := contend(t, e, id, 32)
+			_, body := e.do("GET", "/v1.0/fruits/"+id, "", "")
+			stored := int(body.(map[string]any)["tastings"].(float64))
+			t.Logf("%s: statuses %v, stored %d", tt.plugin, statuses, stored)
+			if tt.wantAll {
+				assert.Equal(t, map[int]int{200: 32}, statuses)
+				assert.Equal(t, 32, stored)
+				return
+			}
+			for code := range statuses {
+				assert.Contains(t, []int{200, 409}, code, "basic answers 200 or 409, never anything else")
+			}
+			assert.Equal(t, statuses[200], stored, "the stored counter is exactly the acknowledged tastings")
+			assert.Equal(t, 32, statuses[200]+statuses[409])
+		})
+	}
+}
+
+// TestResolverFailureIs503 loads hostile plugins from files, as a config
+// names them, and checks that their failures answer 503 and leave the
+// fruit untouched.
+func TestResolverFailureIs503(t *testing.T) {
+	tests := []struct {
+		name   string
+		rc     fruit.ResolverConfig
+		dbName string // the moody module misbehaves by the database's first letter
+	}{
+		{"invalid decision", fruit.ResolverConfig{Plugin: "../../engine/testdata/parrot.wasm", Params: map[string]any{"action": "shrug"}}, ""},
+		{"merge of another document", fruit.ResolverConfig{Plugin: "../../engine/testdata/parrot.wasm",
+			Params: map[string]any{"action": "merge", "doc": map[string]any{"_id": "someone_else", "type": "fruit_v1.0"}}}, ""},
+		{"infinite loop", fruit.ResolverConfig{Plugin: "../../engine/testdata/moody.wasm", Timeout: 50 * time.Millisecond}, "loop"},
+		{"trap", fruit.ResolverConfig{Plugin: "../../engine/testdata/moody.wasm"}, "trap"},
+		{"memory", fruit.ResolverConfig{Plugin: "../../engine/testdata/moody.wasm"}, "grow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var db *couch.DB
+			if tt.dbName == "" {
+				db = sampletest.NewDB(t, false)
+			} else {
+				db = moodyDB(t, tt.dbName)
+			}
+			r, closeResolver, err := fruit.OpenResolver(context.Background(), tt.rc, discard)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = closeResolver(context.Background()) })
+			e := newEnvWith(t, db, r)
+			id := e.create("red")["fruit_id"].(string)
+			var before map[string]any
+			_, b := e.do("GET", "/v1.0/fruits/"+id, "", "")
+			before = b.(map[string]any)
+
+			// Make the next write conflict: change the fruit behind the
+			// service's back while a slow writer holds an old revision.
+			rows, err := db.Query(context.Background(), "fruit_by_fruit_id", "fruit_by_fruit_id", couch.ViewQuery{Key: id})
+			require.NoError(t, err)
+			docID := rows.Rows[0].ID
+			began := time.Now()
+			status, body := conflictingPut(t, e, db, docID, id)
+			assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+			assert.Equal(t, "resolver_failed", body.(map[string]any)["error"])
+			assert.Less(t, time.Since(began), 10*time.Second)
+
+			_, after := e.do("GET", "/v1.0/fruits/"+id, "", "")
+			assert.Equal(t, "behind-your-back", after.(map[string]any)["color"], "the document holds the other writer's change, untouched")
+			assert.Equal(t, before["tastings"], after.(map[string]any)["tastings"])
+		})
+	}
+}
+
+// moodyDB creates a sample database whose name starts with prefix, which
+// the moody test module reads to pick its misbehaviour.
+func moodyDB(t *testing.T, prefix string) *couch.DB {
+	t.Helper()
+	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: discard})
+	require.NoError(t, err)
+	name := prefix + "_" + couchtest.DBName(t)
+	require.NoError(t, client.CreateDB(context.Background(), name))
+	t.Cleanup(func() { _ = client.DeleteDB(context.Background(), name) })
+	db := client.DB(name)
+	src := sampletest.NewDB(t, false)
+	_, err = client.Replicate(context.Background(), couch.Replication{Source: src.Name(), Target: name})
+	require.NoError(t, err)
+	return db
+}
+
+// conflictingPut sends a PUT through the service whose first write is
+// sure to conflict: a proxy in front of the database changes the document
+// just before the service's write reaches it.
+func conflictingPut(t *testing.T, e *env, db *couch.DB, docID, fruitID string) (int, any) {
+	t.Helper()
+	var once sync.Once
+	interfering := couchtest.Proxy(t, func(r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/"+docID) {
+			once.Do(func() {
+				var cur map[string]any
+				require.NoError(t, db.Get(context.Background(), docID, &cur))
+				cur["color"] = "behind-your-back"
+				_, err := db.Put(context.Background(), docID, cur)
+				require.NoError(t, err)
+			})
+		}
+	})
+	client, err := couch.New(couch.Config{URL: interfering.String(), Logger: discard})
+	require.NoError(t, err)
+	svc, err := fruit.New(fruit.Options{DB: client.DB(db.Name()), Resolver: e.r, Logger: discard})
+	require.NoError(t, err)
+	srv := httptest.NewServer(svc)
+	defer srv.Close()
+	req, err := http.NewRequest("PUT", srv.URL+"/v1.0/fruits/"+fruitID, strings.NewReader(`{"color":"mine"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var v any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+	return resp.StatusCode, v
+}

@@ -1,0 +1,191 @@
+// Command fruitsvc runs the sample fruit service with the resolver its
+// configuration names:
+//
+//	go run ./samples/fruitsvc -config samples/backoff/config.yaml
+//
+// Flags, as in the seed's samples, override the configuration:
+//
+//	-config FILE    the sample's config.yaml (default: none, every default)
+//	-ip IP          address to listen on (default 127.0.0.1)
+//	-port PORT      port to listen on (default 8445)
+//	-database URL   database URL with its name, e.g. http://127.0.0.1:5984/accord_sample
+//	-log LEVEL      debug, info, warn or error
+//
+// Credentials come from the database URL or from COUCHDB_USER and
+// COUCHDB_PASSWORD, and are never logged. SIGINT or SIGTERM stops the
+// service gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/samples/fruit"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run starts the service and serves until ctx is done. It returns the
+// process's exit code: 0 after a clean stop, 1 if serving failed, 2 for
+// bad flags or configuration.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fruitsvc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "the sample's `config.yaml`")
+	ip := fs.String("ip", "127.0.0.1", "`address` to listen on")
+	port := fs.Int("port", 8445, "`port` to listen on")
+	database := fs.String("database", fruit.DefaultDatabase, "database `URL`, the database's name last")
+	logLevel := fs.String("log", "info", "log `level`: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "fruitsvc: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+
+	var cfg fruit.Config
+	if *configPath != "" {
+		c, err := fruit.LoadConfig(*configPath)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		cfg = c
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["ip"] || cfg.Listen.IP == "" {
+		cfg.Listen.IP = *ip
+	}
+	if set["port"] || cfg.Listen.Port == 0 {
+		cfg.Listen.Port = *port
+	}
+	if set["database"] || cfg.Database == "" {
+		cfg.Database = *database
+	}
+	if set["log"] || cfg.Log == "" {
+		cfg.Log = *logLevel
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+		return 2
+	}
+
+	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel()}))
+	client, dbName, err := openDatabase(cfg.Database, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+		return 2
+	}
+	resolver, closeResolver, err := fruit.OpenResolver(ctx, cfg.Resolver, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: resolver: %v\n", err)
+		return 2
+	}
+	defer closeResolver(context.Background())
+
+	svc, err := fruit.New(fruit.Options{
+		DB:             client.DB(dbName),
+		Resolver:       resolver,
+		MaxAttempts:    cfg.MaxAttempts,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         logger,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+		return 2
+	}
+
+	addr := net.JoinHostPort(cfg.Listen.IP, strconv.Itoa(cfg.Listen.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: listen on %s: %v\n", addr, err)
+		return 1
+	}
+	srv := &http.Server{Handler: svc, ReadHeaderTimeout: 10 * time.Second}
+	desc := svc.Resolver()
+	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)),
+		"resolver", desc.Name, "resolver_version", desc.Version)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "fruitsvc: serve: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down ...")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// openDatabase splits a database URL into a client for its server and
+// the database's name; credentials come from the URL or the environment.
+func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("-database: not a URL: %w", errors.Unwrap(err))
+	}
+	escaped := strings.TrimSuffix(u.EscapedPath(), "/")
+	i := strings.LastIndex(escaped, "/")
+	name, err := url.PathUnescape(escaped[i+1:])
+	if i < 0 || err != nil || name == "" {
+		return nil, "", fmt.Errorf("-database %s: no database name at the end of the path", u.Redacted())
+	}
+	if err := couch.CheckDBName(name); err != nil {
+		return nil, "", fmt.Errorf("-database %s: %w", u.Redacted(), err)
+	}
+	server := *u
+	if server.Path, err = url.PathUnescape(escaped[:i]); err != nil {
+		return nil, "", fmt.Errorf("-database %s: %w", u.Redacted(), err)
+	}
+	server.RawPath = ""
+	cfg := couch.Config{URL: server.String(), Logger: logger}
+	if user := os.Getenv("COUCHDB_USER"); user != "" && u.User == nil {
+		cfg.Username, cfg.Password = user, os.Getenv("COUCHDB_PASSWORD")
+	}
+	client, err := couch.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return client, name, nil
+}
+
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
