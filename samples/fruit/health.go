@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
-
 )
 
 // Health statuses, from the seed.

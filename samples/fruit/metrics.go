@@ -165,4 +165,3 @@ func (c resolverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(es.MemoryBytes), name)
 	}
 }
-
