@@ -1,0 +1,202 @@
+// Package samples_test is the sample test runner (the seed's
+// test_all_samples.sh): it builds the fruit service, starts it once for
+// each sample's config against a freshly installed database on the test
+// server, and runs the sanity suite against it over HTTP.
+package samples_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/internal/couchtest"
+	"github.com/accord-db/accord/internal/sampletest"
+)
+
+func TestMain(m *testing.M) { os.Exit(couchtest.Main(m)) }
+
+// samples lists every sample folder with a config, and the resolver its
+// config names.
+var samples = []struct{ name, resolver string }{
+	{"basic", "basic"}, {"retry", "retry"}, {"backoff", "backoff"},
+	{"health", "backoff"}, {"metrics", "backoff"},
+}
+
+// buildService builds samples/fruitsvc once into a temporary directory.
+func buildService(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fruitsvc")
+	cmd := exec.Command("go", "build", "-o", bin, "./fruitsvc")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./samples/fruitsvc: %s", out)
+	return bin
+}
+
+// service is a running fruitsvc process.
+type service struct {
+	url string
+	out *bytes.Buffer
+}
+
+// startService runs the service binary with a sample's config against db
+// and waits until it answers /v1.0/_health.
+func startService(t *testing.T, bin, sample, dbURL string) *service {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "-config", filepath.Join(sample, "config.yaml"),
+		"-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	s := &service{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &out}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("%s: fruitsvc exited before it answered: %v\n%s", sample, err, out.String())
+		default:
+		}
+		resp, err := http.Get(s.url + "/v1.0/_health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: fruitsvc did not answer within a minute:\n%s", sample, out.String())
+	return nil
+}
+
+func (s *service) do(t *testing.T, method, path, body string) (int, any) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, s.url+path, r)
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var v any
+	if len(bytes.TrimSpace(data)) > 0 {
+		require.NoError(t, json.Unmarshal(data, &v), "%s %s: body %q", method, path, data)
+	}
+	return resp.StatusCode, v
+}
+
+func TestAllSamples(t *testing.T) {
+	bin := buildService(t)
+	base := couchtest.URL(t)
+	for _, sample := range samples {
+		t.Run(sample.name, func(t *testing.T) {
+			db := sampletest.NewDB(t, false)
+			s := startService(t, bin, sample.name, base.JoinPath(db.Name()).String())
+			sanity(t, s)
+			started := firstLine(s.out.String())
+			assert.Contains(t, started, "service started and listening on "+s.url)
+			assert.Contains(t, started, "resolver="+sample.resolver)
+			status, body := s.do(t, "GET", "/v1.0/_metrics", "")
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, sample.resolver, body.(map[string]any)["resolver"].(map[string]any)["plugin"])
+			if pw, ok := base.User.Password(); ok {
+				assert.NotContains(t, s.out.String(), pw, "credentials are never logged")
+			}
+		})
+	}
+}
+
+// sanity is the seed's sanity suite.
+func sanity(t *testing.T, s *service) {
+	status, _ := s.do(t, "GET", "/", "")
+	assert.Equal(t, http.StatusNotFound, status, "GET /")
+
+	ids := map[string]bool{}
+	for i := range 5 {
+		status, body := s.do(t, "POST", "/v1.0/fruits", fmt.Sprintf(`{"color":"color%d"}`, i))
+		require.Equal(t, http.StatusCreated, status, "create: %v", body)
+		ids[body.(map[string]any)["fruit_id"].(string)] = true
+	}
+	status, body := s.do(t, "GET", "/v1.0/fruits", "")
+	require.Equal(t, http.StatusOK, status)
+	got := map[string]bool{}
+	for _, f := range body.([]any) {
+		got[f.(map[string]any)["fruit_id"].(string)] = true
+	}
+	assert.Equal(t, ids, got, "GET all returns exactly the five created")
+
+	for id := range ids {
+		status, body := s.do(t, "GET", "/v1.0/fruits/"+id, "")
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, id, body.(map[string]any)["fruit_id"])
+
+		status, body = s.do(t, "PUT", "/v1.0/fruits/"+id, `{"color":"updated"}`)
+		require.Equal(t, http.StatusOK, status, "update: %v", body)
+		status, body = s.do(t, "GET", "/v1.0/fruits/"+id, "")
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, "updated", body.(map[string]any)["color"], "read back after update")
+
+		status, _ = s.do(t, "DELETE", "/v1.0/fruits/"+id, "")
+		assert.Equal(t, http.StatusOK, status, "delete")
+		status, _ = s.do(t, "DELETE", "/v1.0/fruits/"+id, "")
+		assert.Equal(t, http.StatusNotFound, status, "second delete")
+	}
+
+	bad := []struct{ method, path, body string }{
+		{"POST", "/v1.0/fruits", `{"colour":"red"}`},
+		{"POST", "/v1.0/fruits", `{"color":""}`},
+		{"POST", "/v1.0/fruits", `not json`},
+		{"GET", "/v1.0/_health?quick=perhaps", ""},
+	}
+	for _, b := range bad {
+		status, body := s.do(t, b.method, b.path, b.body)
+		assert.Equal(t, http.StatusBadRequest, status, "%s %s %s", b.method, b.path, b.body)
+		assert.NotEmpty(t, body.(map[string]any)["reason"])
+	}
+	status, _ = s.do(t, "GET", "/v1.0/fruits/not-a-fruit-id", "")
+	assert.Equal(t, http.StatusNotFound, status)
+}
+
+func firstLine(s string) string {
+	line, _, _ := bufio.NewReader(strings.NewReader(s)).ReadLine()
+	return string(line)
+}
