@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// op is one kind of request loadgen sends.
+type op uint8
+
+// The operations, in the order the mix and the report list them.
+const (
+	opGet    op = iota // GET /v1.0/fruits/{id}
+	opPut              // PUT /v1.0/fruits/{id} with a new color
+	opTaste            // POST /v1.0/fruits/{id}/tastings
+	opPost             // POST /v1.0/fruits: a new spare fruit
+	opDelete           // DELETE /v1.0/fruits/{id} of a spare fruit
+	numOps
+)
+
+var opNames = [numOps]string{"get", "put", "taste", "post", "delete"}
+
+func (o op) String() string {
+	if o < numOps {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// mix holds the percentage of each operation; a valid mix totals 100.
+type mix [numOps]int
+
+// defaultMix is read-mostly with enough tastings and updates to meet a
+// few conflicts, and a trickle of creates and deletes: get 40, put 20,
+// taste 30, post 5, delete 5.
+var defaultMix = mix{opGet: 40, opPut: 20, opTaste: 30, opPost: 5, opDelete: 5}
+
+// pick draws an operation with the mix's odds.
+func (m mix) pick(rng *rand.Rand) op {
+	n := rng.IntN(100)
+	for o := range numOps {
+		if n < m[o] {
+			return o
+		}
+		n -= m[o]
+	}
+	return opGet // unreachable for a mix that totals 100
+}
+
+func (m mix) total() int {
+	t := 0
+	for _, p := range m {
+		t += p
+	}
+	return t
+}
+
+// String lists the mix as the flags that give it.
+func (m mix) String() string {
+	parts := make([]string, numOps)
+	for o := range numOps {
+		parts[o] = fmt.Sprintf("-percent-%s %d", o, m[o])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// config is a validated command line.
+type config struct {
+	Service          *url.URL
+	NumberFruit      int
+	Concurrency      int
+	Duration         time.Duration
+	Mix              mix
+	Seed             uint64 // 0: a random seed, chosen at start and reported
+	Timeout          time.Duration
+	ProgressInterval time.Duration // 0: no periodic progress lines
+	JSONFile         string
+	HTMLFile         string
+}
+
+const defaultService = "http://127.0.0.1:8445"
+
+// usageError is a command line that cannot run; run exits 2 with it.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// parseFlags reads the command line. It returns flag.ErrHelp for -h, a
+// *usageError for anything wrong, having printed the usage to stderr.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg     config
+		service string
+	)
+	fs.StringVar(&service, "service", defaultService, "base URL of the fruit service")
+	fs.IntVar(&cfg.NumberFruit, "number-fruit", 50, "fruit created before the run; every one of them is audited at the end")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 10, "workers sending requests, each one at a time")
+	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "how long to send the mix (the fruit are created before, the audit comes after)")
+	help := map[op]string{
+		opGet:    "percentage of GET /v1.0/fruits/{id}",
+		opPut:    "percentage of PUT /v1.0/fruits/{id} (a new color)",
+		opTaste:  "percentage of POST /v1.0/fruits/{id}/tastings (the audited counter)",
+		opPost:   "percentage of POST /v1.0/fruits (a new spare fruit)",
+		opDelete: "percentage of DELETE /v1.0/fruits/{id} (of a spare fruit, never an audited one)",
+	}
+	for o := range numOps {
+		fs.IntVar(&cfg.Mix[o], "percent-"+o.String(), defaultMix[o], help[o])
+	}
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the operations and fruit each worker picks (0: a random seed, printed in the report)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "time limit of one request; a tasting that runs out of it is indeterminate")
+	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", 5*time.Second, "interval of the progress lines when stderr is not a terminal (0: none)")
+	fs.StringVar(&cfg.JSONFile, "json", "", "write the whole result as JSON to this file")
+	fs.StringVar(&cfg.HTMLFile, "html", "", "write a one-page HTML report with latency charts to this file")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `usage: loadgen [-service URL] [flags]
+
+Creates -number-fruit fruit in a running fruit service, sends the mix of
+requests from -concurrency workers for -duration, then prints a latency
+table per operation, the resolver's counters and a lost-update audit of
+every fruit's tastings. Exit status: 0 clean audit, 1 audit failed,
+2 bad command line, 3 service unreachable or setup failed.
+
+A mix that makes lots of conflicts (the seed's recipe):
+
+	loadgen -concurrency 25 -number-fruit 10 -duration 15s \
+		-percent-get 20 -percent-taste 40 -percent-put 40 -percent-post 0 -percent-delete 0
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, &usageError{err.Error()} // the flag package printed the usage
+	}
+	if fs.NArg() > 0 {
+		return cfg, usagef("unexpected argument %q: every setting is a flag, see -h", fs.Arg(0))
+	}
+	u, err := url.Parse(service)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cfg, usagef("-service %q is not a base URL such as %s", service, defaultService)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	cfg.Service = u
+	if err := cfg.validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// validate checks the numbers of a parsed command line.
+func (c config) validate() error {
+	switch {
+	case c.NumberFruit < 1:
+		return usagef("-number-fruit %d: need at least 1 fruit to audit", c.NumberFruit)
+	case c.Concurrency < 1:
+		return usagef("-concurrency %d: need at least 1 worker", c.Concurrency)
+	case c.Duration <= 0:
+		return usagef("-duration %v: must be positive", c.Duration)
+	case c.Timeout <= 0:
+		return usagef("-timeout %v: must be positive", c.Timeout)
+	case c.ProgressInterval < 0:
+		return usagef("-progress-interval %v: must be 0 (none) or positive", c.ProgressInterval)
+	}
+	for o := range numOps {
+		if p := c.Mix[o]; p < 0 || p > 100 {
+			return usagef("-percent-%s %d: a percentage is between 0 and 100", o, p)
+		}
+	}
+	if t := c.Mix.total(); t != 100 {
+		return usagef("the percentages must total 100, but %s total %d", c.Mix, t)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/internal/couchtest"
+	"github.com/accord-db/accord/internal/sampletest"
+)
+
+// TestEndToEnd runs loadgen against the real fruit service, started with
+// the basic, retry and backoff samples' configs on a freshly installed
+// sample database on the test server, with a mix that makes conflicts.
+func TestEndToEnd(t *testing.T) {
+	root, err := couchtest.Root()
+	require.NoError(t, err)
+	bin := buildFruitsvc(t, root)
+	base := couchtest.URL(t)
+	tests := []struct {
+		sample string
+		// retries: the resolver retries until the write lands, so no
+		// tasting fails; otherwise (basic) conflicts are refused with 409.
+		retries bool
+	}{
+		{sample: "basic"},
+		{sample: "retry", retries: true},
+		{sample: "backoff", retries: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sample, func(t *testing.T) {
+			db := sampletest.NewDB(t, false)
+			url := startFruitsvc(t, bin, filepath.Join(root, "samples", tt.sample, "config.yaml"), base.JoinPath(db.Name()).String())
+
+			before := readMetrics(t, url)
+			var out, errOut bytes.Buffer
+			jsonPath := filepath.Join(t.TempDir(), "result.json")
+			code := run([]string{
+				"-service", url, "-duration", "3s", "-concurrency", "16", "-number-fruit", "5",
+				"-percent-get", "10", "-percent-put", "35", "-percent-taste", "45", "-percent-post", "5", "-percent-delete", "5",
+				"-seed", "2026", "-progress-interval", "1s", "-json", jsonPath,
+			}, &out, &errOut)
+			after := readMetrics(t, url)
+			t.Logf("loadgen against the %s sample:\n%s", tt.sample, out.String())
+			require.Equal(t, exitOK, code, "run() exit code; stderr:\n%s", errOut.String())
+
+			data, err := os.ReadFile(jsonPath)
+			require.NoError(t, err)
+			var res result
+			require.NoError(t, json.Unmarshal(data, &res))
+
+			// The audit: clean, and it covered every core fruit.
+			assert.True(t, res.Audit.Pass, "audit verdict %s", res.Audit.Verdict)
+			assert.Equal(t, "PASS", res.Audit.Verdict)
+			assert.Contains(t, out.String(), "lost-update audit: PASS")
+			assert.GreaterOrEqual(t, res.Audit.Audited, 5)
+			assert.Zero(t, res.Audit.Lost+res.Audit.Phantom+res.Audit.Missing)
+			assert.Positive(t, res.Audit.Acknowledged)
+
+			taste := opByName(t, res, "taste")
+			conflicts := after.Conflicts - before.Conflicts
+			assert.Positive(t, conflicts, "the mix makes conflicts")
+			if tt.retries {
+				assert.Zero(t, taste.Failed, "no tasting fails: %v", taste.Failures)
+				assert.Equal(t, taste.Count, taste.OK+taste.Gone)
+			} else {
+				refused := 0
+				for _, o := range res.Operations {
+					refused += o.Failures["409"]
+				}
+				assert.Positive(t, refused, "basic refuses conflicting writes with 409")
+				assert.Contains(t, out.String(), "409×")
+			}
+
+			// The report's resolver counters are the service's.
+			require.NotNil(t, res.Resolver.Delta, "resolver counters: %s", res.Resolver.Error)
+			assert.Equal(t, tt.sample, res.Resolver.After.Plugin)
+			assert.Equal(t, conflicts, res.Resolver.Delta.Conflicts, "conflicts")
+			for _, action := range []string{"retry", "merge", "accept", "fail"} {
+				assert.Equal(t, after.Decisions[action]-before.Decisions[action], res.Resolver.Delta.Decisions[action], "decisions %s", action)
+			}
+			assert.Equal(t, after.Failures-before.Failures, res.Resolver.Delta.Failures, "failures")
+			assert.Equal(t, *before, *res.Resolver.Before)
+			assert.Equal(t, *after, *res.Resolver.After)
+		})
+	}
+}
+
+func opByName(t *testing.T, res result, name string) opStats {
+	t.Helper()
+	for _, o := range res.Operations {
+		if o.Op == name {
+			return o
+		}
+	}
+	t.Fatalf("no %q operation in the report", name)
+	return opStats{}
+}
+
+// buildFruitsvc builds samples/fruitsvc into a temporary directory.
+func buildFruitsvc(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fruitsvc")
+	cmd := exec.Command("go", "build", "-o", bin, "./samples/fruitsvc")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./samples/fruitsvc: %s", out)
+	return bin
+}
+
+// startFruitsvc runs the service with config against the database at
+// dbURL on a free port, waits until it answers /v1.0/_health, and stops
+// it when the test ends. It returns the service's base URL.
+func startFruitsvc(t *testing.T, bin, config, dbURL string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+
+	var logs syncBuffer
+	cmd := exec.Command(bin, "-config", config, "-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("fruitsvc's log:\n%s", logs.String())
+		}
+	})
+
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+pathHealth, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("fruitsvc exited before it answered: %v\n%s", err, logs.String())
+		case <-ctx.Done():
+			t.Fatalf("fruitsvc did not answer %s within a minute:\n%s", pathHealth, logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// readMetrics reads the service's resolver counters, as a test would
+// without loadgen.
+func readMetrics(t *testing.T, url string) *resolverMetrics {
+	t.Helper()
+	resp, err := http.Get(url + pathMetrics)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var m struct {
+		Resolver *resolverMetrics `json:"resolver"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	require.NotNil(t, m.Resolver, "%s has a resolver section", pathMetrics)
+	return m.Resolver
+}
+
+// syncBuffer is a bytes.Buffer safe for a writing process and a reading
+// test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
