@@ -9,7 +9,7 @@ TESTFLAGS ?= -race -shuffle=on -timeout 9m
 # npm ci runs when package-lock.json is newer than the installed tree.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all test run deps tools vet fmt-check lint plugins check-plugins bench clean
+.PHONY: all test run loadgen deps tools vet fmt-check lint plugins check-plugins bench clean
 
 all: test
 
@@ -56,6 +56,13 @@ bench: deps
 ## the backoff sample service on :8445. Ctrl-C stops everything.
 run: deps
 	./scripts/run.sh
+
+## loadgen: the seed's conflict recipe (25 workers, 10 fruit, 20% GET,
+## 80% tastings and PUTs, 15 s) against the service `make run` started.
+LOADGEN_SERVICE ?= http://127.0.0.1:8445
+loadgen:
+	$(GO) run ./tools/loadgen -service $(LOADGEN_SERVICE) -number-fruit 10 -concurrency 25 \
+		-percent-get 20 -percent-taste 40 -percent-put 40 -percent-post 0 -percent-delete 0 -duration 15s
 
 clean:
 	rm -rf .data bin
