@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,7 +80,9 @@ func TestConformance(t *testing.T) {
 
 			twin, err := native(&f)
 			require.NoError(t, err)
-			rt, err := engine.New(ctx, engine.Config{Deterministic: true, Rand: constReader(f.RandByte)})
+			// A long call timeout: under -race, with other test binaries
+			// compiling on the same cores, a call may wait for a CPU.
+			rt, err := engine.New(ctx, engine.Config{Deterministic: true, Rand: constReader(f.RandByte), CallTimeout: 10 * time.Second})
 			require.NoError(t, err)
 			defer rt.Close(ctx)
 			wasm, err := rt.Load(ctx, engine.Plugin{Builtin: f.Plugin, Params: f.Params})
