@@ -100,7 +100,6 @@ type builder struct {
 	root           string
 	stdout, stderr io.Writer
 	verbose        bool
-	goVersion      string
 }
 
 // targets lists the Go plugins and the WAT test modules under the root.
@@ -265,10 +264,10 @@ func (b *builder) exec(cmd *exec.Cmd) error {
 // toolchainNote names the toolchain that made the fresh bytes, since
 // another toolchain is the likeliest reason for a difference.
 func (b *builder) toolchainNote(t target) string {
-	if strings.HasSuffix(t.out, ".wat") || !strings.HasPrefix(t.out, "plugins") {
-		return ", with " + b.tool("wat2wasm", "--version")
+	if strings.HasSuffix(t.out, ".wasm.gz") {
+		return ", with " + b.tool("go", "env", "GOVERSION")
 	}
-	return ", with " + b.tool("go", "env", "GOVERSION")
+	return ", with " + b.tool("wat2wasm", "--version")
 }
 
 func (b *builder) tool(name string, args ...string) string {
