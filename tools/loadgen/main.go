@@ -41,7 +41,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"slices"
 	"time"
 )
 
@@ -145,7 +144,7 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 	setup := time.Since(started)
 
 	before, metricsErr := svc.metrics(ctx)
-	prog := startProgress(stderr, r, cfg.Duration, cfg.ProgressInterval)
+	prog := startProgress(stderr, isTerminal(stderr), r, cfg.Duration, cfg.ProgressInterval)
 	samples := r.runMix(ctx)
 	elapsed := time.Since(r.t0)
 	prog.end()
@@ -170,9 +169,7 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 		ElapsedS:    elapsed.Seconds(),
 		Interrupted: interrupted,
 	}
-	step := sliceStep(elapsed)
-	res.StepS = step.Seconds()
-	res.Operations, res.Total = operationStats(samples, elapsed, step)
+	res.Operations, res.Total = operationStats(samples, elapsed)
 
 	if metricsErr == nil {
 		var afterM *resolverMetrics
@@ -192,7 +189,7 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 
 // operationStats sums up the samples per operation, leaving out the
 // operations the mix had none of, and over all of them.
-func operationStats(samples []sample, elapsed, step time.Duration) ([]opStats, opStats) {
+func operationStats(samples []sample, elapsed time.Duration) ([]opStats, opStats) {
 	byOp := make([][]sample, numOps)
 	for _, s := range samples {
 		byOp[s.Op] = append(byOp[s.Op], s)
@@ -200,11 +197,11 @@ func operationStats(samples []sample, elapsed, step time.Duration) ([]opStats, o
 	var ops []opStats
 	for o := range numOps {
 		if len(byOp[o]) > 0 {
-			ops = append(ops, buildStats(o.String(), byOp[o], elapsed, step))
+			ops = append(ops, buildStats(o.String(), byOp[o], elapsed))
 		}
 	}
-	total := buildStats("all", slices.Clip(samples), elapsed, step)
-	total.Series, total.Hist = nil, nil // the page charts each operation
+	total := buildStats("all", samples, elapsed)
+	total.StepS, total.Series, total.Hist = 0, nil, nil // the page charts each operation
 	return ops, total
 }
 

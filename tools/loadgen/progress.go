@@ -32,10 +32,10 @@ type progress struct {
 }
 
 // startProgress starts reporting on w the progress of r's mix, which
-// started just now.
-func startProgress(w io.Writer, r *runner, duration, interval time.Duration) *progress {
+// started just now: on a terminal if tty, else in plain lines.
+func startProgress(w io.Writer, tty bool, r *runner, duration, interval time.Duration) *progress {
 	p := &progress{
-		w: w, tty: isTerminal(w), interval: interval, duration: duration, r: r,
+		w: w, tty: tty, interval: interval, duration: duration, r: r,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	every := interval

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 )
@@ -27,7 +26,6 @@ type result struct {
 	SetupS      float64   `json:"setup_s"`   // creating the core fruit
 	ElapsedS    float64   `json:"elapsed_s"` // the mix, as run
 	Interrupted bool      `json:"interrupted,omitempty"`
-	StepS       float64   `json:"step_s"` // width of the time slices of each series
 	// Operations has one entry per operation of the mix that ran, in
 	// the order get, put, taste, post, delete.
 	Operations []opStats       `json:"operations"`
@@ -183,22 +181,25 @@ func writeResolverText(b *strings.Builder, rs resolverSection) {
 		name += " " + rs.After.Version
 	}
 	fmt.Fprintf(b, "resolver %s (from %s, before → after the mix):\n", name, pathMetrics)
-	tw := tabwriter.NewWriter(b, 0, 0, 1, ' ', 0)
+	var rows [][]string
 	line := func(label string, before, after, d int64) {
-		fmt.Fprintf(tw, "  %s\t%d\t→ %d\t(%+d)\n", label, before, after, d)
+		rows = append(rows, []string{"  " + label, fmt.Sprint(before), "→", fmt.Sprint(after), fmt.Sprintf("(%+d)", d)})
 	}
 	line("conflicts", rs.Before.Conflicts, rs.After.Conflicts, rs.Delta.Conflicts)
 	for _, k := range decisionOrder(rs.Delta.Decisions) {
 		line("decisions "+k, rs.Before.Decisions[k], rs.After.Decisions[k], rs.Delta.Decisions[k])
 	}
 	line("failures", rs.Before.Failures, rs.After.Failures, rs.Delta.Failures)
-	_ = tw.Flush()
+	writeTable(b, rows)
 	fmt.Fprintf(b, "  mean decision time %.3fms over %d decisions\n", rs.After.DecisionLatency.MeanMs, rs.After.DecisionLatency.Count)
 }
 
 func writeAuditText(b *strings.Builder, a auditResult) {
-	fmt.Fprintf(b, "lost-update audit: %s: %d fruit audited: %d clean, %d with lost updates (%d tastings lost), %d with phantom tastings, %d missing",
-		a.Verdict, a.Audited, a.Clean, a.Lost, a.LostUpdates, a.Phantom, a.Missing)
+	fmt.Fprintf(b, "lost-update audit: %s: %d fruit audited: %d clean, %d with lost updates", a.Verdict, a.Audited, a.Clean, a.Lost)
+	if a.LostUpdates > 0 {
+		fmt.Fprintf(b, " (%d tastings lost)", a.LostUpdates)
+	}
+	fmt.Fprintf(b, ", %d with phantom tastings, %d missing", a.Phantom, a.Missing)
 	if a.Unread > 0 {
 		fmt.Fprintf(b, ", %d not read back", a.Unread)
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,4 +106,26 @@ func TestRunSetupFails(t *testing.T) {
 	code := run([]string{"-service", srv.URL + "/nowhere", "-duration", "100ms"}, &out, &errOut)
 	assert.Equal(t, exitSetup, code)
 	assert.True(t, strings.Contains(errOut.String(), "does not answer") || strings.Contains(errOut.String(), "setup"), errOut.String())
+}
+
+func TestRunInterrupted(t *testing.T) {
+	srv := newFake(t, faults{conflictEvery: 5})
+	var out bytes.Buffer
+	var errOut syncBuffer
+	done := make(chan int, 1)
+	start := time.Now()
+	go func() { done <- run(shortRun(srv.URL, "-duration", "1m", "-progress-interval", "50ms"), &out, &errOut) }()
+	// A progress line means the mix runs, so run is catching Ctrl-C.
+	require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "remaining") }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, "stderr: %s", errOut.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop after Ctrl-C")
+	}
+	assert.Less(t, time.Since(start), 30*time.Second)
+	assert.Contains(t, errOut.String(), "interrupted: auditing what ran")
+	assert.Contains(t, out.String(), "(interrupted)")
+	assert.Contains(t, out.String(), "lost-update audit: PASS")
 }

@@ -138,7 +138,7 @@ func (r *runner) runMix(stop context.Context) []sample {
 // so a seed replays each worker's sequence of operations (and, with a
 // fixed set of fruit, of targets and colors).
 func (r *runner) worker(stop context.Context, w int) []sample {
-	rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(w)))
+	rng := newRand(r.cfg.Seed, w)
 	// Requests are not bound to stop: one under way is finished.
 	ctx := context.WithoutCancel(stop)
 	var out []sample
@@ -179,6 +179,9 @@ func (r *runner) timed(ctx context.Context, o op, method, path string, body any)
 	}
 	return s, a
 }
+
+// newRand returns the generator of worker w for seed.
+func newRand(seed uint64, w int) *rand.Rand { return rand.New(rand.NewPCG(seed, uint64(w))) }
 
 // target picks a fruit for a get, put or tasting among the core and the
 // unclaimed spare fruit.

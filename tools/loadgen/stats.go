@@ -64,7 +64,8 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	// The epsilon keeps 99.9% of 1000 at rank 999 despite rounding.
+	rank := int(math.Ceil(p/100*float64(len(sorted)) - 1e-9))
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
 }
@@ -97,6 +98,7 @@ type opStats struct {
 	Failures map[string]int `json:"failures,omitempty"` // by status, "timeout" or "error"
 	Latency  latency        `json:"latency"`
 	Rate     float64        `json:"rate_per_s"`
+	StepS    float64        `json:"step_s,omitempty"` // width of the slices of Series
 	Series   []point        `json:"series,omitempty"`
 	Hist     []bin          `json:"histogram,omitempty"`
 }
@@ -107,6 +109,7 @@ type point struct {
 	Count  int     `json:"count"`
 	Failed int     `json:"failed"`
 	P50Ms  float64 `json:"p50_ms"`
+	P95Ms  float64 `json:"p95_ms"`
 	P99Ms  float64 `json:"p99_ms"`
 	MaxMs  float64 `json:"max_ms"`
 }
@@ -119,8 +122,8 @@ type bin struct {
 }
 
 // buildStats sums up the samples of one operation (name) over a mix that
-// lasted elapsed, with time slices of width step.
-func buildStats(name string, samples []sample, elapsed, step time.Duration) opStats {
+// lasted elapsed.
+func buildStats(name string, samples []sample, elapsed time.Duration) opStats {
 	st := opStats{Op: name, Count: len(samples)}
 	lat := make([]time.Duration, len(samples))
 	for i, s := range samples {
@@ -143,25 +146,31 @@ func buildStats(name string, samples []sample, elapsed, step time.Duration) opSt
 	if elapsed > 0 {
 		st.Rate = float64(len(samples)) / elapsed.Seconds()
 	}
+	step := sliceStep(elapsed, len(samples))
+	st.StepS = step.Seconds()
 	st.Series = series(samples, step)
 	st.Hist = histogram(lat, 30)
 	return st
 }
 
-// sliceStep picks the width of the time slices of a mix that lasted
-// elapsed: a round width giving at most about 120 slices.
-func sliceStep(elapsed time.Duration) time.Duration {
+// sliceStep picks the width of the time slices of the latency-over-time
+// series of n requests over elapsed: a round width giving at most 60
+// slices, and few enough that a slice holds 20 requests on average, so
+// that its p95 means something.
+func sliceStep(elapsed time.Duration, n int) time.Duration {
+	slices := min(max(n/20, 1), 60)
 	steps := []time.Duration{
 		100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
 		time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
 		time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+		time.Hour,
 	}
 	for _, s := range steps {
-		if elapsed/s <= 120 {
+		if elapsed/s < time.Duration(slices) {
 			return s
 		}
 	}
-	return time.Hour
+	return (elapsed / time.Duration(slices)).Truncate(time.Hour) + time.Hour
 }
 
 // series cuts samples into slices of width step by their start and sums
@@ -197,6 +206,7 @@ func series(samples []sample, step time.Duration) []point {
 			Count:  len(b),
 			Failed: failed,
 			P50Ms:  ms(percentile(lat, 50)),
+			P95Ms:  ms(percentile(lat, 95)),
 			P99Ms:  ms(percentile(lat, 99)),
 			MaxMs:  ms(lat[len(lat)-1]),
 		})

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	var stderr bytes.Buffer
+	cfg, err := parseFlags(nil, &stderr)
+	require.NoError(t, err)
+	assert.Equal(t, defaultService, cfg.Service.String())
+	assert.Equal(t, 50, cfg.NumberFruit)
+	assert.Equal(t, 10, cfg.Concurrency)
+	assert.Equal(t, time.Minute, cfg.Duration)
+	assert.Equal(t, defaultMix, cfg.Mix)
+	assert.Equal(t, 100, defaultMix.total())
+	assert.Equal(t, 10*time.Second, cfg.Timeout)
+	assert.Equal(t, 5*time.Second, cfg.ProgressInterval)
+	assert.Zero(t, cfg.Seed)
+	assert.Empty(t, stderr.String())
+}
+
+func TestParseFlagsRecipe(t *testing.T) {
+	cfg, err := parseFlags([]string{
+		"-service", "http://127.0.0.1:9000/", "-concurrency", "25", "-number-fruit", "10", "-duration", "15s",
+		"-percent-get", "20", "-percent-taste", "40", "-percent-put", "40", "-percent-post", "0", "-percent-delete", "0",
+		"-seed", "42", "-timeout", "2s", "-progress-interval", "0", "-json", "r.json", "-html", "r.html",
+	}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:9000", cfg.Service.String(), "a trailing slash is dropped")
+	assert.Equal(t, mix{opGet: 20, opPut: 40, opTaste: 40}, cfg.Mix)
+	assert.Equal(t, config{
+		Service: cfg.Service, NumberFruit: 10, Concurrency: 25, Duration: 15 * time.Second, Mix: cfg.Mix,
+		Seed: 42, Timeout: 2 * time.Second, JSONFile: "r.json", HTMLFile: "r.html",
+	}, cfg)
+}
+
+// TestRunUsageErrors checks that a command line that cannot run exits 2
+// with a message saying what is wrong, before sending any request (the
+// service URL points nowhere).
+func TestRunUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // in stderr
+	}{
+		{
+			name: "mix over 100",
+			args: []string{"-percent-get", "40", "-percent-put", "40", "-percent-taste", "30", "-percent-post", "0", "-percent-delete", "0"},
+			want: []string{"must total 100", "-percent-get 40, -percent-put 40, -percent-taste 30, -percent-post 0, -percent-delete 0 total 110"},
+		},
+		{
+			name: "mix under 100",
+			args: []string{"-percent-get", "20", "-percent-taste", "40", "-percent-put", "30", "-percent-post", "0", "-percent-delete", "0"},
+			want: []string{"loadgen: the percentages must total 100, but -percent-get 20, -percent-put 30, -percent-taste 40, -percent-post 0, -percent-delete 0 total 90"},
+		},
+		{
+			name: "defaults left for the rest",
+			args: []string{"-percent-get", "20", "-percent-taste", "40", "-percent-put", "40"},
+			want: []string{"-percent-post 5, -percent-delete 5 total 110"},
+		},
+		{name: "negative percentage", args: []string{"-percent-get", "-10", "-percent-put", "70"}, want: []string{"-percent-get -10: a percentage is between 0 and 100"}},
+		{name: "percentage over 100", args: []string{"-percent-get", "140"}, want: []string{"-percent-get 140"}},
+		{name: "no fruit", args: []string{"-number-fruit", "0"}, want: []string{"-number-fruit 0"}},
+		{name: "no workers", args: []string{"-concurrency", "0"}, want: []string{"-concurrency 0"}},
+		{name: "no duration", args: []string{"-duration", "0s"}, want: []string{"-duration 0s: must be positive"}},
+		{name: "no timeout", args: []string{"-timeout", "-1s"}, want: []string{"-timeout -1s"}},
+		{name: "negative progress interval", args: []string{"-progress-interval", "-1s"}, want: []string{"-progress-interval"}},
+		{name: "not a URL", args: []string{"-service", "127.0.0.1:8445"}, want: []string{`-service "127.0.0.1:8445" is not a base URL`}},
+		{name: "stray argument", args: []string{"-duration", "1s", "now"}, want: []string{`unexpected argument "now"`}},
+		{name: "unknown flag", args: []string{"-workers", "3"}, want: []string{"flag provided but not defined: -workers", "usage: loadgen"}},
+		{name: "bad duration", args: []string{"-duration", "soon"}, want: []string{"invalid value \"soon\" for flag -duration"}},
+		{name: "unwritable report", args: []string{"-json", "/nonexistent/dir/r.json"}, want: []string{"cannot write the report"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(append([]string{"-service", "http://127.0.0.1:1"}, tt.args...), &stdout, &stderr)
+			assert.Equal(t, exitUsage, code, "run(%q) exit code; stderr: %s", tt.args, stderr.String())
+			for _, w := range tt.want {
+				assert.Contains(t, stderr.String(), w)
+			}
+			assert.Empty(t, stdout.String())
+		})
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-h"}, &stdout, &stderr)
+	assert.Equal(t, exitOK, code)
+	for _, w := range []string{"usage: loadgen", "-percent-taste", "-number-fruit", "Exit status", "-percent-get 20 -percent-taste 40 -percent-put 40"} {
+		assert.Contains(t, stderr.String(), w)
+	}
+}
+
+func TestMixPick(t *testing.T) {
+	tests := []struct {
+		name string
+		mix  mix
+	}{
+		{"default", defaultMix},
+		{"recipe", mix{opGet: 20, opPut: 40, opTaste: 40}},
+		{"only tastings", mix{opTaste: 100}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := newRand(1, 0)
+			var counts [numOps]int
+			const n = 100_000
+			for range n {
+				counts[tt.mix.pick(rng)]++
+			}
+			for o := range numOps {
+				got := float64(counts[o]) / n * 100
+				assert.InDelta(t, tt.mix[o], got, 1, "%s: %.1f%% picked, want %d%%", o, got, tt.mix[o])
+				if tt.mix[o] == 0 {
+					assert.Zero(t, counts[o], "%s is never picked", o)
+				}
+			}
+		})
+	}
+}
+
+func TestMixPickReproducible(t *testing.T) {
+	seq := func(seed uint64, worker int) []op {
+		rng := newRand(seed, worker)
+		out := make([]op, 50)
+		for i := range out {
+			out[i] = defaultMix.pick(rng)
+		}
+		return out
+	}
+	assert.Equal(t, seq(7, 3), seq(7, 3), "a seed replays a worker's operations")
+	assert.NotEqual(t, seq(7, 3), seq(7, 4), "workers differ")
+	assert.NotEqual(t, seq(7, 3), seq(8, 3), "seeds differ")
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/NAME.golden, or rewrites it with
+// -update.
+func golden(t *testing.T, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", t.Name()+".golden")
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -run %s -update to create it", t.Name())
+	assert.Equal(t, string(want), got, "differs from %s (go test -run %s -update rewrites it)", path, t.Name())
+}
+
+// sampleResult is a made-up run: every operation, failures of several
+// kinds, resolver counters, and an audit that caught a lost update.
+func sampleResult() *result {
+	var samples []sample
+	for i := range 2000 {
+		o := op(i % int(numOps))
+		s := sample{
+			Start:   time.Duration(i) * 1500 * time.Microsecond,
+			Latency: time.Duration(1+i%97) * 130 * time.Microsecond,
+			Op:      o, Status: 200,
+		}
+		switch {
+		case o == opTaste && i%7 == 0:
+			s.Outcome, s.Status = outcomeFailed, 409
+		case o == opPut && i%11 == 0:
+			s.Outcome, s.Status = outcomeFailed, 503
+		case o == opTaste && i == 1002:
+			s.Outcome, s.Status, s.Timeout = outcomeFailed, 0, true
+		case o == opGet && i%13 == 0:
+			s.Outcome, s.Status = outcomeGone, 404
+		}
+		samples = append(samples, s)
+	}
+	elapsed := 3 * time.Second
+	ops, total := operationStats(samples, elapsed)
+	before := &resolverMetrics{Plugin: "basic", Version: "1.0.0", Conflicts: 10,
+		Decisions: map[string]int64{"retry": 0, "merge": 0, "accept": 0, "fail": 10}}
+	after := &resolverMetrics{Plugin: "basic", Version: "1.0.0", Conflicts: 67, Failures: 1,
+		Decisions: map[string]int64{"retry": 0, "merge": 0, "accept": 0, "fail": 66}}
+	after.DecisionLatency.Count, after.DecisionLatency.MeanMs = 66, 0.25
+	recs := []fruitRecord{
+		{ID: "00000000000000000000000000000001", Acknowledged: 40, Refused: 5},
+		{ID: "00000000000000000000000000000002", Acknowledged: 38, Indeterminate: 1, Refused: 6},
+		{ID: "00000000000000000000000000000003", Spare: true, Acknowledged: 2, Deleted: true},
+	}
+	stored := map[string]readBack{
+		"00000000000000000000000000000001": found(40),
+		"00000000000000000000000000000002": found(36),
+	}
+	return &result{
+		Service: "http://127.0.0.1:8445", Seed: 42, NumberFruit: 2, Concurrency: 8,
+		DurationS: 3, TimeoutS: 10, Mix: defaultMix.json(),
+		StartedAt: time.Date(2026, 11, 26, 21, 30, 0, 0, time.UTC),
+		SetupS:    0.02, ElapsedS: elapsed.Seconds(),
+		Operations: ops, Total: total,
+		Resolver: resolverSection{Before: before, After: after, Delta: delta(before, after)},
+		Audit:    audit(recs, stored),
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, writeText(&b, sampleResult()))
+	golden(t, b.String())
+}
+
+func TestWriteTextNoMetrics(t *testing.T) {
+	res := sampleResult()
+	res.Resolver = resolverSection{Error: "GET /v1.0/_metrics: status 404: not found"}
+	var b bytes.Buffer
+	require.NoError(t, writeText(&b, res))
+	assert.Contains(t, b.String(), "resolver: no counters: GET /v1.0/_metrics: status 404")
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	res := sampleResult()
+	path := filepath.Join(t.TempDir(), "result.json")
+	require.NoError(t, writeJSONFile(path, res))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var back result
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, *res, back)
+
+	// The names a reader of the file relies on.
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(data, &raw))
+	for _, k := range []string{"service", "seed", "mix", "operations", "total", "resolver", "audit"} {
+		assert.Contains(t, raw, k)
+	}
+	audit := raw["audit"].(map[string]any)
+	assert.Equal(t, "FAIL", audit["verdict"])
+	assert.Len(t, audit["fruit"], 3)
+	op := raw["operations"].([]any)[0].(map[string]any)
+	for _, k := range []string{"op", "count", "ok", "failed", "latency", "rate_per_s", "step_s", "series", "histogram"} {
+		assert.Contains(t, op, k)
+	}
+}
+
+func TestWriteHTML(t *testing.T) {
+	res := sampleResult()
+	var b bytes.Buffer
+	require.NoError(t, writeHTML(&b, res))
+	page := b.String()
+
+	assert.True(t, strings.HasPrefix(page, "<!DOCTYPE html>"))
+	assert.Contains(t, page, "audit FAIL")
+	assert.Contains(t, page, "00000000000000000000000000000002")
+	assert.Contains(t, page, "409×")
+	assert.Equal(t, 2*len(res.Operations), strings.Count(page, "<svg "), "two charts per operation")
+	for _, o := range res.Operations {
+		assert.Contains(t, page, o.Op+": latency over time")
+		assert.Contains(t, page, o.Op+": latency histogram")
+	}
+	assert.Equal(t, 3*len(res.Operations), strings.Count(page, "<polyline "), "p50, p95 and max lines per operation")
+	assert.Greater(t, strings.Count(page, `<rect class="bar"`), len(res.Operations), "histogram bars")
+
+	// Self-contained: no script, nothing to fetch.
+	assert.NotContains(t, page, "<script")
+	assert.NotRegexp(t, regexp.MustCompile(`(?i)(src|href)=`), page)
+	for _, m := range regexp.MustCompile(`https?://[^"'\s<]+`).FindAllString(page, -1) {
+		assert.Contains(t, []string{"http://www.w3.org/2000/svg", "http://127.0.0.1:8445"}, m, "no URL but the SVG namespace and the service")
+	}
+	// Every number in the SVG is a plain coordinate.
+	assert.NotContains(t, page, "NaN")
+	assert.NotContains(t, page, "Inf")
+}
+
+func TestWriteHTMLOneLatency(t *testing.T) {
+	// All latencies alike: one histogram bin, flat lines.
+	samples := []sample{
+		{Start: 0, Latency: time.Millisecond, Op: opGet, Status: 200},
+		{Start: time.Second, Latency: time.Millisecond, Op: opGet, Status: 200},
+	}
+	ops, total := operationStats(samples, 2*time.Second)
+	res := &result{Operations: ops, Total: total, ElapsedS: 2, Audit: audit(nil, nil)}
+	var b bytes.Buffer
+	require.NoError(t, writeHTML(&b, res))
+	assert.Equal(t, 1, strings.Count(b.String(), `<rect class="bar"`))
+	assert.NotContains(t, b.String(), "NaN")
+}
+
+func TestProgress(t *testing.T) {
+	r := &runner{}
+	r.requests.Store(120)
+	r.failed.Store(3)
+	tests := []struct {
+		name  string
+		tty   bool
+		check func(t *testing.T, out string)
+	}{
+		{"terminal", true, func(t *testing.T, out string) {
+			assert.True(t, strings.HasPrefix(out, "\r\033[K"), "redraws in place: %q", out)
+			assert.True(t, strings.HasSuffix(out, "\n"), "ends its line when done: %q", out)
+			assert.NotContains(t, out, "loadgen: ")
+		}},
+		{"plain", false, func(t *testing.T, out string) {
+			assert.NotContains(t, out, "\r")
+			for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				assert.Regexp(t, `^loadgen: [0-9.]+m?s elapsed, [0-9.]+m?s remaining: 120 requests, [0-9.]+/s, 3 errors$`, l)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			p := startProgress(&b, tt.tty, r, time.Second, 20*time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // the terminal redraws every 250ms
+			p.end()
+			p.end() // twice is harmless
+			out := b.String()
+			require.NotEmpty(t, out)
+			assert.Contains(t, out, "120 requests")
+			tt.check(t, out)
+		})
+	}
+	t.Run("no interval", func(t *testing.T) {
+		var b bytes.Buffer
+		p := startProgress(&b, false, r, time.Second, 0)
+		time.Sleep(50 * time.Millisecond)
+		p.end()
+		assert.Empty(t, b.String())
+	})
+}
+
+func TestLine(t *testing.T) {
+	r := &runner{}
+	r.requests.Store(500)
+	r.failed.Store(7)
+	p := &progress{r: r, duration: 10 * time.Second}
+	assert.Equal(t, "2.5s elapsed, 7.5s remaining: 500 requests, 200.0/s, 7 errors", p.line(2500*time.Millisecond))
+	assert.Equal(t, "12s elapsed, 0s remaining: 500 requests, 41.7/s, 7 errors", p.line(12*time.Second))
+}
