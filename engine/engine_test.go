@@ -507,3 +507,30 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestGoGuestOutOfMemory gives a Go plugin too little memory to live
+// long: its runtime dies when the heap cannot grow, which is reported as
+// ErrMemoryLimit, and the next call is served by a fresh instance.
+func TestGoGuestOutOfMemory(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	rt := newRuntime(t, engine.Config{MemoryLimitMiB: 3, Logger: quiet})
+	_, err := rt.Load(context.Background(), engine.Plugin{Builtin: "basic"})
+	assert.ErrorIs(t, err, engine.ErrMemoryLimit, "3 MiB is too little for the Go runtime to start")
+
+	// The dying runtime's stack trace goes to the logger, line by line.
+	var log syncBuffer
+	rt = newRuntime(t, engine.Config{MemoryLimitMiB: 4, PoolSize: 1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	r := load(t, rt, engine.Plugin{Builtin: "basic"})
+	ctx := context.Background()
+	var failed error
+	for i := 0; i < 200_000 && failed == nil; i++ {
+		_, failed = r.Resolve(ctx, conflictOn("fruits", 1))
+	}
+	require.Error(t, failed, "a Go guest should outgrow 4 MiB")
+	assert.ErrorIs(t, failed, engine.ErrMemoryLimit)
+	t.Log(failed)
+	assert.Regexp(t, `level=WARN msg="fatal error: [^"]*memory" plugin=basic stream=stderr`, log.String())
+	d, err := r.Resolve(ctx, conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Equal(t, resolve.ActionFail, d.Action)
+}

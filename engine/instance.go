@@ -284,7 +284,11 @@ func (w *guestLog) Write(p []byte) (int, error) {
 }
 
 func (w *guestLog) flush() {
-	w.log.Log(context.Background(), w.level, string(w.line), "plugin", w.plugin, "stream", w.stream, "cut", w.cut)
+	if w.cut {
+		w.log.Log(context.Background(), w.level, string(w.line), "plugin", w.plugin, "stream", w.stream, "cut", true)
+	} else {
+		w.log.Log(context.Background(), w.level, string(w.line), "plugin", w.plugin, "stream", w.stream)
+	}
 	w.line, w.cut = w.line[:0], false
 }
 

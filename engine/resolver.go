@@ -168,6 +168,9 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 		r.mu.Lock()
 		r.live--
 		r.wake()
+		if r.closed {
+			err = ErrClosed
+		}
 		r.mu.Unlock()
 		<-r.slots
 		return nil, err

@@ -93,13 +93,3 @@ func TestGzipIsReproducible(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, back)
 }
-
-// TestCommittedModules checks the repository's own committed modules,
-// Go plugins included, as make check-plugins does.
-func TestCommittedModules(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every plugin; make check-plugins runs the same check")
-	}
-	code, stdout, stderr := runTool("-check", "-root", filepath.Join("..", ".."))
-	assert.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-}
