@@ -47,11 +47,12 @@ func TestEndToEnd(t *testing.T) {
 
 			before := readMetrics(t, url)
 			var out, errOut bytes.Buffer
-			jsonPath := filepath.Join(t.TempDir(), "result.json")
+			dir := t.TempDir()
+			jsonPath, htmlPath := filepath.Join(dir, "result.json"), filepath.Join(dir, "report.html")
 			code := run([]string{
 				"-service", url, "-duration", "3s", "-concurrency", "16", "-number-fruit", "5",
 				"-percent-get", "10", "-percent-put", "35", "-percent-taste", "45", "-percent-post", "5", "-percent-delete", "5",
-				"-seed", "2026", "-progress-interval", "1s", "-json", jsonPath,
+				"-seed", "2026", "-progress-interval", "1s", "-json", jsonPath, "-html", htmlPath,
 			}, &out, &errOut)
 			after := readMetrics(t, url)
 			t.Logf("loadgen against the %s sample:\n%s", tt.sample, out.String())
@@ -61,6 +62,11 @@ func TestEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			var res result
 			require.NoError(t, json.Unmarshal(data, &res))
+
+			page, err := os.ReadFile(htmlPath)
+			require.NoError(t, err)
+			assert.Contains(t, string(page), "taste: latency over time")
+			assert.Contains(t, string(page), "taste: latency histogram")
 
 			// The audit: clean, and it covered every core fruit.
 			assert.True(t, res.Audit.Pass, "audit verdict %s", res.Audit.Verdict)
