@@ -89,9 +89,12 @@ type Config struct {
 	// PoolSize is the most instances of one plugin, hence the most calls
 	// it serves at once; more callers wait. Default GOMAXPROCS.
 	PoolSize int
-	// CacheDir holds wazero's compilation cache, which it keys by wazero
-	// version. Default: accord/wazero under [os.UserCacheDir], or an
-	// in-memory cache when there is no such directory.
+	// CacheDir holds wazero's compilation cache. Default:
+	// accord/wazero-VERSION under [os.UserCacheDir], VERSION being the
+	// wazero release the engine is built with, or an in-memory cache when
+	// there is no such directory. (wazero keys its entries by its version
+	// too, but reads it from the binary's build information, which test
+	// binaries lack.)
 	CacheDir string
 	// NoCache turns the compilation cache off: every Runtime compiles
 	// every module afresh (it still shares compiled code between the
@@ -153,11 +156,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CacheDir == "" && !c.NoCache {
 		if dir, err := os.UserCacheDir(); err == nil {
-			c.CacheDir = filepath.Join(dir, "accord", "wazero")
+			c.CacheDir = filepath.Join(dir, "accord", "wazero-"+wazeroVersion)
 		}
 	}
 	return c, nil
 }
+
+// wazeroVersion is the wazero release in go.mod (TestWazeroVersion keeps
+// them equal). It keys the default compilation cache directory.
+const wazeroVersion = "v1.12.0"
 
 // DefaultCacheDir is where a zero Config keeps the compilation cache, or
 // "" when the platform has no user cache directory.
