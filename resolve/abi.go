@@ -41,9 +41,12 @@ func EncodeConflict(c *Conflict) ([]byte, error) {
 // DecodeConflict parses the ABI v1 JSON encoding of a conflict. It checks
 // the ABI version, kind and op, so a plugin can trust what it receives.
 func DecodeConflict(b []byte) (*Conflict, error) {
-	var c Conflict
-	if err := decodeOne(b, &c, false); err != nil {
-		return nil, fmt.Errorf("resolve: %w: %w", ErrInvalidConflict, err)
+	c, ok := decodeConflictFast(b)
+	if !ok {
+		c = Conflict{}
+		if err := decodeOne(b, &c, false); err != nil {
+			return nil, fmt.Errorf("resolve: %w: %w", ErrInvalidConflict, err)
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
