@@ -236,8 +236,8 @@ func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runt
 }
 
 // Close closes every resolver the runtime loaded, then the runtime.
-// Calls in flight fail with ErrClosed or finish; later calls and loads
-// fail with ErrClosed. Close is idempotent.
+// Calls in flight are waited for (until ctx is done); later calls and
+// loads fail with ErrClosed. Close is idempotent.
 func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
 	if rt.closed {

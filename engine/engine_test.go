@@ -534,3 +534,34 @@ func TestGoGuestOutOfMemory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, resolve.ActionFail, d.Action)
 }
+
+// TestCloseWhileCalling closes the runtime under callers: each call
+// either answers or fails with ErrClosed.
+func TestCloseWhileCalling(t *testing.T) {
+	ctx := context.Background()
+	for _, p := range []engine.Plugin{{Path: testModule("accept")}, {Builtin: "retry"}} {
+		rt, err := engine.New(ctx, engine.Config{PoolSize: 2, CallTimeout: 10 * time.Second})
+		require.NoError(t, err)
+		r := load(t, rt, p)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for range 16 {
+			wg.Go(func() {
+				for {
+					_, err := r.Resolve(ctx, conflictOn("fruits", 1))
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(20 * time.Millisecond)
+		require.NoError(t, rt.Close(ctx))
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			assert.ErrorIs(t, err, engine.ErrClosed)
+		}
+	}
+}

@@ -136,6 +136,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		enforce:  p.enforce(),
 		timeout:  rt.cfg.CallTimeout,
 		slots:    make(chan struct{}, rt.cfg.PoolSize),
+		done:     make(chan struct{}),
 	}
 	r.changed.L = &r.mu
 	_, r.hasConfigure = compiled.ExportedFunctions()[exportConfigure]

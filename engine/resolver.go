@@ -34,6 +34,8 @@ type Resolver struct {
 	// slots holds a token for each call in progress: its capacity is
 	// the pool size.
 	slots chan struct{}
+	// done is closed by Close.
+	done chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -125,6 +127,8 @@ func (r *Resolver) trim(c *resolve.Conflict) *resolve.Conflict {
 func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 	select {
 	case r.slots <- struct{}{}:
+	case <-r.done:
+		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for an instance: %w", ctx.Err())
 	}
@@ -270,10 +274,11 @@ func (r *Resolver) Stats() Stats {
 	}
 }
 
-// Close releases the resolver: idle instances at once, busy ones when
-// their call returns, then the compiled module. Later calls fail with
-// ErrClosed. Close is idempotent; [Runtime.Close] calls it for every
-// resolver the runtime loaded.
+// Close releases the resolver: it refuses new calls with ErrClosed,
+// waits for the calls in flight to return (each is bounded by
+// Config.CallTimeout, or until ctx is done), then releases its instances
+// and compiled module. Close is idempotent; [Runtime.Close] calls it for
+// every resolver the runtime loaded.
 func (r *Resolver) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -281,7 +286,24 @@ func (r *Resolver) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	close(r.done)
 	r.changed.Broadcast()
+	r.mu.Unlock()
+
+	// Holding every slot means no call is in flight: the instances can
+	// be closed without pulling memory from under a running guest.
+	var err error
+drain:
+	for range cap(r.slots) {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			err = fmt.Errorf("engine: %s: close with calls in flight: %w", r.name, ctx.Err())
+			break drain
+		}
+	}
+	r.starting.Wait()
+	r.mu.Lock()
 	idle := r.idle
 	r.idle = nil
 	r.live -= len(idle)
@@ -289,14 +311,11 @@ func (r *Resolver) Close(ctx context.Context) error {
 	for _, inst := range idle {
 		r.discard(inst)
 	}
-	r.starting.Wait()
 	r.rt.forget(r)
-	// Instances in flight keep running: wazero allows closing a compiled
-	// module while its instances are in use.
-	if err := r.compiled.Close(ctx); err != nil {
-		return fmt.Errorf("engine: %s: close: %w", r.name, err)
+	if cerr := r.compiled.Close(ctx); cerr != nil && err == nil {
+		err = fmt.Errorf("engine: %s: close: %w", r.name, cerr)
 	}
-	return nil
+	return err
 }
 
 // errTimeout builds the error of a call that ran past limit.
