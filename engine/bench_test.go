@@ -73,9 +73,11 @@ func BenchmarkLoad(b *testing.B) {
 				if _, err := rt.Load(ctx, engine.Plugin{Builtin: "backoff"}); err != nil {
 					b.Fatal(err)
 				}
+				b.StopTimer()
 				if err := rt.Close(ctx); err != nil {
 					b.Fatal(err)
 				}
+				b.StartTimer()
 			}
 		})
 	}
@@ -108,9 +110,11 @@ func BenchmarkLoadBuiltins(b *testing.B) {
 					}
 				}
 				wg.Wait()
+				b.StopTimer() // closing is not part of a start
 				if err := rt.Close(ctx); err != nil {
 					b.Fatal(err)
 				}
+				b.StartTimer()
 			}
 		})
 	}
