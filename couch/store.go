@@ -142,12 +142,17 @@ type Result[T any] struct {
 // Locator says how a store finds a document: by id or through a view.
 type Locator interface {
 	locate(ctx context.Context, db *DB) (id string, doc json.RawMessage, err error)
+	// label names the document in log lines: the id, or the view key
+	// the caller knows it by.
+	label() string
 }
 
 // ByID finds the document with this id.
 func ByID(id string) Locator { return byID(id) }
 
 type byID string
+
+func (l byID) label() string { return string(l) }
 
 func (l byID) locate(ctx context.Context, db *DB) (string, json.RawMessage, error) {
 	var raw json.RawMessage
@@ -164,6 +169,14 @@ func ByView(ddoc, view string, key any) Locator { return byView{ddoc, view, key}
 type byView struct {
 	ddoc, view string
 	key        any
+}
+
+func (l byView) label() string {
+	if s, ok := l.key.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(l.key)
+	return string(b)
 }
 
 func (l byView) locate(ctx context.Context, db *DB) (string, json.RawMessage, error) {
@@ -356,8 +369,8 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		// 4. Act on the decision.
 		switch d.Action {
 		case resolve.ActionRetry:
-			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - retrying after waiting %d ms", verb(op), s.entity, id, d.DelayMS),
-				slog.String("resolver", s.desc.Name), slog.Int("attempt", res.Conflicts))
+			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - retrying after waiting %d ms", verb(op), s.entity, loc.label(), d.DelayMS),
+				slog.String("resolver", s.desc.Name), slog.String("id", id), slog.Int("attempt", res.Conflicts))
 			if d.DelayMS > 0 {
 				if err := sleep(ctx, d.Delay()); err != nil {
 					return res, fmt.Errorf("%q: waiting %d ms to retry: %w", id, d.DelayMS, err)
@@ -389,8 +402,8 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			res.Doc, res.Status = doc, StatusSuperseded
 			return res, nil
 		case resolve.ActionFail:
-			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - giving up after %d attempt(s): %s", verb(op), s.entity, id, res.Attempts, d.Reason),
-				slog.String("resolver", s.desc.Name))
+			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - giving up after %d attempt(s): %s", verb(op), s.entity, loc.label(), res.Attempts, d.Reason),
+				slog.String("resolver", s.desc.Name), slog.String("id", id))
 			return res, &ConflictError{ID: id, Attempts: res.Attempts, Reason: d.Reason, Err: lastConflict}
 		}
 	}

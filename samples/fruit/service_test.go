@@ -369,6 +369,8 @@ func TestContention(t *testing.T) {
 			stored := int(body.(map[string]any)["tastings"].(float64))
 			t.Logf("%s: statuses %v, stored %d", tt.plugin, statuses, stored)
 			if tt.wantAll {
+				assert.Contains(t, e.log.String(), fmt.Sprintf("Conflict detected updating fruit '%s' - retrying after waiting", id),
+					"the seed's retry line, naming the fruit_id")
 				assert.Equal(t, map[int]int{200: 32}, statuses)
 				assert.Equal(t, 32, stored)
 				return
@@ -376,6 +378,8 @@ func TestContention(t *testing.T) {
 			for code := range statuses {
 				assert.Contains(t, []int{200, 409}, code, "basic answers 200 or 409, never anything else")
 			}
+			assert.Contains(t, e.log.String(), fmt.Sprintf("Conflict detected updating fruit '%s' - giving up after 1 attempt(s)", id),
+				"the seed's bail-out line, naming the fruit_id")
 			assert.Equal(t, statuses[200], stored, "the stored counter is exactly the acknowledged tastings")
 			assert.Equal(t, 32, statuses[200]+statuses[409])
 		})
