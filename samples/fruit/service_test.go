@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -349,20 +350,22 @@ func contend(t *testing.T, e *env, id string, n int) map[int]int {
 }
 
 // TestContention runs 32 concurrent tastings of one fruit through each
-// sample's WebAssembly resolver.
+// sample's WebAssembly resolver, configured as the sample ships.
 func TestContention(t *testing.T) {
 	tests := []struct {
 		plugin  string
-		params  map[string]any
 		wantAll bool
 	}{
-		{"retry", map[string]any{"max_retries": 20}, true},
-		{"backoff", map[string]any{"max_retries": 20, "base_ms": 25, "jitter_ms": 10}, true},
-		{"basic", nil, false},
+		{"retry", true},
+		{"backoff", true},
+		{"basic", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {
-			e := newEnv(t, fruit.ResolverConfig{Plugin: tt.plugin, Params: tt.params})
+			cfg, err := fruit.LoadConfig(filepath.Join("..", tt.plugin, "config.yaml"))
+			require.NoError(t, err)
+			require.Equal(t, tt.plugin, cfg.Resolver.Plugin)
+			e := newEnv(t, cfg.Resolver)
 			id := e.create("red")["fruit_id"].(string)
 			statuses := contend(t, e, id, 32)
 			_, body := e.do("GET", "/v1.0/fruits/"+id, "", "")
