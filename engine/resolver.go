@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,11 @@ func (r *Resolver) Name() string { return r.name }
 // Describe returns what the plugin's accord_describe said at load. For a
 // plugin without that export it has the resolver's name and nil Needs:
 // the plugin is given every document.
-func (r *Resolver) Describe() resolve.Description { return r.desc }
+func (r *Resolver) Describe() resolve.Description {
+	d := r.desc
+	d.Needs = slices.Clone(d.Needs) // nil stays nil, empty stays empty
+	return d
+}
 
 // Resolve asks the plugin about c and returns its decision, validated
 // against c. Documents the plugin did not declare it needs are not sent.
