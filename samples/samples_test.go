@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +51,26 @@ func buildService(t *testing.T) string {
 // service is a running fruitsvc process.
 type service struct {
 	url string
-	out *bytes.Buffer
+	out *output
+}
+
+// output collects a process's output; the test reads it while the
+// process writes.
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
 
 // startService runs the service binary with a sample's config against db
@@ -62,10 +82,10 @@ func startService(t *testing.T, bin, sample, dbURL string) *service {
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
 
-	var out bytes.Buffer
+	out := &output{}
 	cmd := exec.Command(bin, "-config", filepath.Join(sample, "config.yaml"),
 		"-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1")
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
@@ -80,7 +100,7 @@ func startService(t *testing.T, bin, sample, dbURL string) *service {
 		}
 	})
 
-	s := &service{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &out}
+	s := &service{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: out}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
