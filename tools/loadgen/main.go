@@ -145,8 +145,7 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 
 	before, metricsErr := svc.metrics(ctx)
 	prog := startProgress(stderr, isTerminal(stderr), r, cfg.Duration, cfg.ProgressInterval)
-	samples := r.runMix(ctx)
-	elapsed := time.Since(r.t0)
+	samples, elapsed := r.runMix(ctx)
 	prog.end()
 	interrupted := ctx.Err() != nil
 	if interrupted {

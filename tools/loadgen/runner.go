@@ -109,19 +109,46 @@ feed:
 }
 
 // runMix runs the workers until the duration is over or stop is done,
-// and returns every request's sample. Requests under way when the mix
-// stops are finished (each within -timeout), not cancelled, so that the
-// audit reads a service at rest.
-func (r *runner) runMix(stop context.Context) []sample {
-	stop, cancel := context.WithTimeout(stop, r.cfg.Duration)
+// and returns every request's sample and how long the mix ran.
+func (r *runner) runMix(stop context.Context) ([]sample, time.Duration) {
+	return r.runPhase(stop, r.cfg.Duration, func(ctx context.Context, rng *rand.Rand) sample {
+		return r.one(ctx, rng, r.cfg.Mix.pick(rng))
+	})
+}
+
+// runPhase runs -concurrency workers for d or until stop is done, each
+// calling next for one request after another, and returns every
+// request's sample and how long the phase ran. Requests under way when
+// the phase stops are finished (each within -timeout), not cancelled, so
+// that what follows (the audit) meets a service at rest. Each worker's
+// choices come from its own generator, seeded from -seed and its number,
+// so a seed replays each worker's sequence of operations (and, with a
+// fixed set of fruit, of targets and colors).
+func (r *runner) runPhase(stop context.Context, d time.Duration, next func(context.Context, *rand.Rand) sample) ([]sample, time.Duration) {
+	stop, cancel := context.WithTimeout(stop, d)
 	defer cancel()
+	r.requests.Store(0)
+	r.failed.Store(0)
 	r.t0 = time.Now()
 	results := make([][]sample, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for w := range r.cfg.Concurrency {
-		wg.Go(func() { results[w] = r.worker(stop, w) })
+		wg.Go(func() {
+			rng := newRand(r.cfg.Seed, w)
+			// Requests are not bound to stop: one under way is finished.
+			ctx := context.WithoutCancel(stop)
+			for stop.Err() == nil {
+				s := next(ctx, rng)
+				r.requests.Add(1)
+				if s.Outcome == outcomeFailed {
+					r.failed.Add(1)
+				}
+				results[w] = append(results[w], s)
+			}
+		})
 	}
 	wg.Wait()
+	elapsed := time.Since(r.t0)
 	var n int
 	for _, s := range results {
 		n += len(s)
@@ -130,27 +157,7 @@ func (r *runner) runMix(stop context.Context) []sample {
 	for _, s := range results {
 		all = append(all, s...)
 	}
-	return all
-}
-
-// worker sends one request after another until stop is done. Its
-// choices come from its own generator, seeded from -seed and its number,
-// so a seed replays each worker's sequence of operations (and, with a
-// fixed set of fruit, of targets and colors).
-func (r *runner) worker(stop context.Context, w int) []sample {
-	rng := newRand(r.cfg.Seed, w)
-	// Requests are not bound to stop: one under way is finished.
-	ctx := context.WithoutCancel(stop)
-	var out []sample
-	for stop.Err() == nil {
-		s := r.one(ctx, rng, r.cfg.Mix.pick(rng))
-		r.requests.Add(1)
-		if s.Outcome == outcomeFailed {
-			r.failed.Add(1)
-		}
-		out = append(out, s)
-	}
-	return out
+	return all, elapsed
 }
 
 // one sends one request of kind o and books its outcome.
@@ -168,10 +175,10 @@ func (r *runner) one(ctx context.Context, rng *rand.Rand, o op) sample {
 	}
 }
 
-// timed sends a request and starts its sample.
-func (r *runner) timed(ctx context.Context, o op, method, path string, body any) (sample, answer) {
+// timed sends a request through c and starts its sample.
+func (r *runner) timed(ctx context.Context, c *service, o op, method, path string, body any) (sample, answer) {
 	start := time.Now()
-	a := r.svc.do(ctx, method, path, body)
+	a := c.do(ctx, method, path, body)
 	s := sample{Start: start.Sub(r.t0), Latency: time.Since(start), Op: o, Status: int16(a.Status)}
 	if a.Err != nil {
 		s.Status = 0
@@ -204,11 +211,11 @@ func (r *runner) onFruit(ctx context.Context, rng *rand.Rand, o op) sample {
 	)
 	switch o {
 	case opGet:
-		s, a = r.timed(ctx, o, http.MethodGet, fruitPath(id), nil)
+		s, a = r.timed(ctx, r.svc, o, http.MethodGet, fruitPath(id), nil)
 	case opPut:
-		s, a = r.timed(ctx, o, http.MethodPut, fruitPath(id), map[string]string{"color": colors[rng.IntN(len(colors))]})
+		s, a = r.timed(ctx, r.svc, o, http.MethodPut, fruitPath(id), map[string]string{"color": colors[rng.IntN(len(colors))]})
 	default:
-		s, a = r.timed(ctx, o, http.MethodPost, tastingsPath(id), nil)
+		s, a = r.timed(ctx, r.svc, o, http.MethodPost, tastingsPath(id), nil)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -268,7 +275,7 @@ func (r *runner) deleteSpare(ctx context.Context, rng *rand.Rand) (s sample, ok 
 	f.deleting = true
 	r.mu.Unlock()
 
-	s, a := r.timed(ctx, opDelete, http.MethodDelete, fruitPath(f.rec.ID), nil)
+	s, a := r.timed(ctx, r.svc, opDelete, http.MethodDelete, fruitPath(f.rec.ID), nil)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
