@@ -82,6 +82,13 @@ type config struct {
 	ProgressInterval time.Duration // 0: no periodic progress lines
 	JSONFile         string
 	HTMLFile         string
+	// BaselineCouch is the CouchDB database the service uses, for the
+	// baseline phases after the audit; nil: no baseline. It may carry
+	// credentials: print it with Redacted.
+	BaselineCouch *url.URL
+	// BaselineDuration is how long each baseline phase runs; 0 (the
+	// default) is Duration.
+	BaselineDuration time.Duration
 }
 
 const defaultService = "http://127.0.0.1:8445"
@@ -103,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var (
 		cfg     config
 		service string
+		couch   string
 	)
 	fs.StringVar(&service, "service", defaultService, "base URL of the fruit service")
 	fs.IntVar(&cfg.NumberFruit, "number-fruit", 50, "fruit created before the run; every one of them is audited at the end")
@@ -123,6 +131,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", 5*time.Second, "interval of the progress lines when stderr is not a terminal (0: none)")
 	fs.StringVar(&cfg.JSONFile, "json", "", "write the whole result as JSON to this file")
 	fs.StringVar(&cfg.HTMLFile, "html", "", "write a one-page HTML report with latency charts to this file")
+	fs.StringVar(&couch, "baseline-couch", "", "after the audit, compare GETs through the service with GETs straight from this CouchDB database, the one the service uses (e.g. "+exampleCouch+"; credentials in the URL or in COUCHDB_USER and COUCHDB_PASSWORD)")
+	fs.DurationVar(&cfg.BaselineDuration, "baseline-duration", 0, "how long each baseline phase runs (default: -duration)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: loadgen [-service URL] [flags]
 
@@ -156,10 +166,44 @@ Flags:
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	cfg.Service = u
+	if couch != "" {
+		if cfg.BaselineCouch, err = parseCouchURL(couch); err != nil {
+			return cfg, err
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		return cfg, err
 	}
+	if cfg.BaselineCouch != nil && cfg.BaselineDuration == 0 {
+		cfg.BaselineDuration = cfg.Duration
+	}
 	return cfg, nil
+}
+
+const exampleCouch = "http://127.0.0.1:5984/accord_sample"
+
+// parseCouchURL checks a -baseline-couch URL: http or https, a host, and
+// a database name at the end of the path. Its messages never show the
+// password.
+func parseCouchURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse's message quotes raw, password and all.
+		return nil, usagef("-baseline-couch is not a URL; want a database URL such as %s", exampleCouch)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return nil, usagef("-baseline-couch %s: want an http or https database URL such as %s", u.Redacted(), exampleCouch)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, usagef("-baseline-couch %s: a database URL has no query or fragment", u.Redacted())
+	case strings.TrimLeft(u.Path, "/") == "":
+		return nil, usagef("-baseline-couch %s: no database name at the end of the path, as in %s", u.Redacted(), exampleCouch)
+	case u.RawPath != "":
+		// An escaped slash (a/b as a%2Fb): loadgen joins paths unescaped.
+		return nil, usagef("-baseline-couch %s: loadgen does not support escaped characters such as %%2F in the path", u.Redacted())
+	}
+	return u, nil
 }
 
 // validate checks the numbers of a parsed command line.
@@ -175,6 +219,10 @@ func (c config) validate() error {
 		return usagef("-timeout %v: must be positive", c.Timeout)
 	case c.ProgressInterval < 0:
 		return usagef("-progress-interval %v: must be 0 (none) or positive", c.ProgressInterval)
+	case c.BaselineDuration < 0:
+		return usagef("-baseline-duration %v: must be positive", c.BaselineDuration)
+	case c.BaselineDuration > 0 && c.BaselineCouch == nil:
+		return usagef("-baseline-duration %v: there is no baseline without -baseline-couch", c.BaselineDuration)
 	}
 	for o := range numOps {
 		if p := c.Mix[o]; p < 0 || p > 100 {

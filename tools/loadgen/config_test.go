@@ -76,6 +76,15 @@ func TestRunUsageErrors(t *testing.T) {
 		{name: "unknown flag", args: []string{"-workers", "3"}, want: []string{"flag provided but not defined: -workers", "usage: loadgen"}},
 		{name: "bad duration", args: []string{"-duration", "soon"}, want: []string{"invalid value \"soon\" for flag -duration"}},
 		{name: "unwritable report", args: []string{"-json", "/nonexistent/dir/r.json"}, want: []string{"cannot write the report"}},
+		{name: "baseline not a URL", args: []string{"-baseline-couch", "http://admin:s3cret@127.0.0.1:5984/%zz"}, want: []string{"-baseline-couch is not a URL", exampleCouch}},
+		{name: "baseline without scheme", args: []string{"-baseline-couch", "localhost:5984/accord_sample"}, want: []string{"want an http or https database URL"}},
+		{name: "baseline not http", args: []string{"-baseline-couch", "ftp://admin:s3cret@127.0.0.1/accord_sample"}, want: []string{"-baseline-couch ftp://admin:xxxxx@127.0.0.1/accord_sample: want an http or https"}},
+		{name: "baseline without host", args: []string{"-baseline-couch", "http:///accord_sample"}, want: []string{"want an http or https"}},
+		{name: "baseline without database", args: []string{"-baseline-couch", "http://admin:s3cret@127.0.0.1:5984/"}, want: []string{"-baseline-couch http://admin:xxxxx@127.0.0.1:5984: no database name"}},
+		{name: "baseline with query", args: []string{"-baseline-couch", "http://127.0.0.1:5984/accord_sample?x=1"}, want: []string{"no query or fragment"}},
+		{name: "baseline escaped slash", args: []string{"-baseline-couch", "http://127.0.0.1:5984/a%2Fb"}, want: []string{"%2F"}},
+		{name: "baseline duration alone", args: []string{"-baseline-duration", "2s"}, want: []string{"-baseline-duration 2s: there is no baseline without -baseline-couch"}},
+		{name: "baseline duration negative", args: []string{"-baseline-couch", exampleCouch, "-baseline-duration", "-2s"}, want: []string{"-baseline-duration -2s: must be positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +95,40 @@ func TestRunUsageErrors(t *testing.T) {
 				assert.Contains(t, stderr.String(), w)
 			}
 			assert.Empty(t, stdout.String())
+			assert.NotContains(t, stderr.String(), "s3cret", "no password in a message")
+		})
+	}
+}
+
+func TestParseFlagsBaseline(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		wantCouch    string // Redacted
+		wantDuration time.Duration
+	}{
+		{name: "none", args: nil},
+		{name: "duration of the mix", args: []string{"-duration", "15s", "-baseline-couch", exampleCouch},
+			wantCouch: exampleCouch, wantDuration: 15 * time.Second},
+		{name: "own duration", args: []string{"-duration", "15s", "-baseline-couch", exampleCouch, "-baseline-duration", "2s"},
+			wantCouch: exampleCouch, wantDuration: 2 * time.Second},
+		{name: "trailing slash and credentials", args: []string{"-baseline-couch", "https://admin:s3cret@couch.example:6984/db/"},
+			wantCouch: "https://admin:xxxxx@couch.example:6984/db", wantDuration: time.Minute},
+		{name: "behind a prefix", args: []string{"-baseline-couch", "http://127.0.0.1/couch/accord_sample"},
+			wantCouch: "http://127.0.0.1/couch/accord_sample", wantDuration: time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(tt.args, &bytes.Buffer{})
+			require.NoError(t, err)
+			if tt.wantCouch == "" {
+				assert.Nil(t, cfg.BaselineCouch)
+				assert.Zero(t, cfg.BaselineDuration)
+				return
+			}
+			require.NotNil(t, cfg.BaselineCouch)
+			assert.Equal(t, tt.wantCouch, cfg.BaselineCouch.Redacted())
+			assert.Equal(t, tt.wantDuration, cfg.BaselineDuration)
 		})
 	}
 }
@@ -94,7 +137,7 @@ func TestRunHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-h"}, &stdout, &stderr)
 	assert.Equal(t, exitOK, code)
-	for _, w := range []string{"usage: loadgen", "-percent-taste", "-number-fruit", "Exit status", "-percent-get 20 -percent-taste 40 -percent-put 40"} {
+	for _, w := range []string{"usage: loadgen", "-percent-taste", "-baseline-couch", "-baseline-duration", "-number-fruit", "Exit status", "-percent-get 20 -percent-taste 40 -percent-put 40"} {
 		assert.Contains(t, stderr.String(), w)
 	}
 }
