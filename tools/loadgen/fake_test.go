@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -104,9 +106,76 @@ func newFake(t *testing.T, fl faults) *httptest.Server {
 			writeJSON(w, http.StatusOK, fr)
 		}
 	}))
+	f.serveCouch(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// Credentials and databases of the fake CouchDB under /couch/: fakedb
+// holds each fruit as the document doc-{fruit_id}; flakydb too, but
+// answers every fourth document GET with a 500; emptydb has the view but
+// none of the fruit; any other database does not exist.
+const (
+	fakeCouchUser     = "admin"
+	fakeCouchPassword = "s3cret"
+)
+
+// serveCouch adds the two CouchDB requests the baseline sends.
+func (f *fakeService) serveCouch(mux *http.ServeMux) {
+	var gets atomic.Int64
+	authorized := func(w http.ResponseWriter, r *http.Request) bool {
+		if u, p, ok := r.BasicAuth(); ok && u == fakeCouchUser && p == fakeCouchPassword {
+			return true
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "reason": "Name or password is incorrect."})
+		return false
+	}
+	known := func(w http.ResponseWriter, db string) bool {
+		if db == "fakedb" || db == "flakydb" || db == "emptydb" {
+			return true
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "reason": "Database does not exist."})
+		return false
+	}
+	mux.HandleFunc("POST /couch/{db}/_design/fruit_by_fruit_id/_view/fruit_by_fruit_id", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) || !known(w, r.PathValue("db")) {
+			return
+		}
+		var body struct{ Keys []string }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_request", "reason": err.Error()})
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		rows := []map[string]any{}
+		for _, k := range body.Keys {
+			if _, ok := f.fruit[k]; ok && r.PathValue("db") != "emptydb" {
+				rows = append(rows, map[string]any{"id": "doc-" + k, "key": k, "value": nil})
+			} else {
+				rows = append(rows, map[string]any{"key": k, "error": "not_found"})
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"total_rows": len(f.fruit), "offset": 0, "rows": rows})
+	})
+	mux.HandleFunc("GET /couch/{db}/{doc}", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) || !known(w, r.PathValue("db")) {
+			return
+		}
+		if r.PathValue("db") == "flakydb" && gets.Add(1)%4 == 0 {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "unknown_error", "reason": "flaky"})
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		fr, ok := f.fruit[strings.TrimPrefix(r.PathValue("doc"), "doc-")]
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "reason": "missing"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"_id": r.PathValue("doc"), "_rev": "1-x", "type": "fruit_v1.0", "fruit_id": fr.FruitID, "tastings": fr.Tastings})
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

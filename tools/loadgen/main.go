@@ -126,10 +126,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// execute creates the fruit, runs the mix, reads the counters and audits.
-// An error means there is nothing to report: the service could not be
-// reached or the fruit could not be created. After ctx is done (Ctrl-C)
-// it calls stopSignals, so that a second Ctrl-C kills.
+// execute creates the fruit, runs the mix, reads the counters and
+// audits; with -baseline-couch it then runs the baseline phases (see
+// baseline.go). An error means there is nothing to report: the service
+// could not be reached, the fruit could not be created, or the baseline
+// cannot run (checked before the mix). After ctx is done (Ctrl-C) it
+// calls stopSignals, so that a second Ctrl-C kills.
 func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) (*result, error) {
 	svc := newService(cfg.Service, cfg.Concurrency, cfg.Timeout)
 	defer svc.close()
@@ -142,6 +144,14 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 		return nil, fmt.Errorf("setup against %s failed: %v\nIs the sample database installed? %s", cfg.Service, err, startHint)
 	}
 	setup := time.Since(started)
+	var base *baseline
+	if cfg.BaselineCouch != nil {
+		var err error
+		if base, err = r.prepareBaseline(ctx); err != nil {
+			return nil, err
+		}
+		defer base.db.close()
+	}
 
 	before, metricsErr := svc.metrics(ctx)
 	prog := startProgress(stderr, isTerminal(stderr), r, cfg.Duration, cfg.ProgressInterval)
@@ -183,6 +193,18 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 
 	recs := r.records()
 	res.Audit = audit(recs, r.readBack(after, recs))
+
+	if base != nil {
+		if interrupted {
+			res.Baseline = &baselineResult{Couch: cfg.BaselineCouch.Redacted(), Skipped: "the mix was interrupted"}
+		} else {
+			res.Baseline = r.runBaseline(ctx, base, stderr)
+			if res.Baseline.Interrupted {
+				stopSignals()
+				fmt.Fprintln(stderr, "loadgen: interrupted: the baseline is cut short")
+			}
+		}
+	}
 	return res, nil
 }
 

@@ -32,6 +32,8 @@ type result struct {
 	Total      opStats         `json:"total"`
 	Resolver   resolverSection `json:"resolver"`
 	Audit      auditResult     `json:"audit"`
+	// Baseline is there with -baseline-couch.
+	Baseline *baselineResult `json:"baseline,omitempty"`
 }
 
 // mixJSON is the mix by operation name.
@@ -167,6 +169,10 @@ func writeText(w io.Writer, res *result) error {
 	writeResolverText(&b, res.Resolver)
 	b.WriteString("\n")
 	writeAuditText(&b, res.Audit)
+	if res.Baseline != nil {
+		b.WriteString("\n")
+		writeBaselineText(&b, res.Baseline, res.Concurrency)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -216,6 +222,36 @@ func writeAuditText(b *strings.Builder, a auditResult) {
 		}
 		fmt.Fprintf(b, "  %-8s fruit %s: acknowledged %d, indeterminate %d, refused %d: %s\n",
 			strings.ToUpper(p.Verdict), p.ID, p.Acknowledged, p.Indeterminate, p.Refused, p.Detail)
+	}
+}
+
+func writeBaselineText(b *strings.Builder, bl *baselineResult, workers int) {
+	if bl.Skipped != "" {
+		fmt.Fprintf(b, "baseline against %s: skipped: %s\n", bl.Couch, bl.Skipped)
+		return
+	}
+	fmt.Fprintf(b, "baseline: GET only, %d workers, %d fruit, %s a phase, raw server %s", workers, bl.Fruit,
+		time.Duration(bl.DurationS*float64(time.Second)), bl.Couch)
+	if bl.Interrupted {
+		b.WriteString(" (interrupted)")
+	}
+	b.WriteString("\n")
+	rows := [][]string{{"phase", "requests", "ok", "failed", "p50", "p99", "rate/s"}}
+	failed := false
+	for _, s := range bl.Phases() {
+		rows = append(rows, []string{s.Op, fmt.Sprint(s.Count), fmt.Sprint(s.OK), fmt.Sprint(s.Failed),
+			fmtMs(s.Latency.P50Ms), fmtMs(s.Latency.P99Ms), fmt.Sprintf("%.1f", s.Rate)})
+		failed = failed || s.Failed > 0
+	}
+	writeTable(b, rows)
+	fmt.Fprintf(b, "  %s\n", bl.Summary())
+	if failed {
+		b.WriteString("failures by status (reported only: they change neither the audit's verdict nor the exit status):\n")
+		for _, s := range bl.Phases() {
+			if s.Failed > 0 {
+				fmt.Fprintf(b, "  %-11s %s\n", s.Op, failureList(s.Failures))
+			}
+		}
 	}
 }
 

@@ -81,10 +81,78 @@ func sampleResult() *result {
 	}
 }
 
+// sampleBaseline is a made-up baseline: the service at half the raw
+// server's rate and twice its latency, the raw phase with a few
+// failures.
+func sampleBaseline() *baselineResult {
+	phase := func(name string, lat time.Duration, n int, failEvery int) opStats {
+		samples := make([]sample, n)
+		for i := range samples {
+			samples[i] = sample{Start: time.Duration(i) * time.Millisecond, Latency: lat + time.Duration(i%10)*lat/10, Status: 200}
+			if failEvery > 0 && i%failEvery == 0 {
+				samples[i].Outcome, samples[i].Status = outcomeFailed, 500
+			}
+		}
+		samples[n-1].Outcome, samples[n-1].Status, samples[n-1].Timeout = outcomeFailed, 0, failEvery > 0
+		st := buildStats(name, samples, 2*time.Second)
+		st.StepS, st.Series, st.Hist = 0, nil, nil
+		return st
+	}
+	b := &baselineResult{
+		Couch: "http://admin:xxxxx@127.0.0.1:5984/accord_sample", DurationS: 2, Fruit: 2,
+		Service: phase(phaseService, 4*time.Millisecond, 1000, 0),
+		Raw:     phase(phaseRaw, 2*time.Millisecond, 2000, 400),
+	}
+	b.Service.OK, b.Service.Failed, b.Service.Failures = b.Service.Count, 0, nil // no failure in the service phase
+	b.setRatios()
+	return b
+}
+
 func TestWriteText(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, writeText(&b, sampleResult()))
 	golden(t, b.String())
+}
+
+func TestWriteTextBaseline(t *testing.T) {
+	res := sampleResult()
+	res.Baseline = sampleBaseline()
+	var b bytes.Buffer
+	require.NoError(t, writeText(&b, res))
+	golden(t, b.String())
+}
+
+func TestWriteTextBaselineCases(t *testing.T) {
+	tests := []struct {
+		name     string
+		baseline func(b *baselineResult)
+		want     []string
+		notWant  []string
+	}{
+		{name: "ratios", baseline: func(b *baselineResult) {},
+			want: []string{"service GET rate is 0.50× the raw server's; p50 2.00×, p99 2.00×", "raw GET     500×5 timeout×1"}},
+		{name: "no failures", baseline: func(b *baselineResult) { b.Raw.Failed, b.Raw.Failures = 0, nil },
+			want: []string{"p50 2.00×"}, notWant: []string{"failures by status (reported only"}},
+		{name: "no raw requests", baseline: func(b *baselineResult) { b.Raw = opStats{Op: phaseRaw}; b.Interrupted = true; b.setRatios() },
+			want: []string{"(interrupted)", "rate is n/a the raw server's; p50 n/a, p99 n/a"}},
+		{name: "skipped", baseline: func(b *baselineResult) { *b = baselineResult{Couch: b.Couch, Skipped: "the mix was interrupted"} },
+			want: []string{"baseline against http://admin:xxxxx@127.0.0.1:5984/accord_sample: skipped: the mix was interrupted"}, notWant: []string{"rate is"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := sampleResult()
+			res.Baseline = sampleBaseline()
+			tt.baseline(res.Baseline)
+			var b bytes.Buffer
+			require.NoError(t, writeText(&b, res))
+			for _, w := range tt.want {
+				assert.Contains(t, b.String(), w)
+			}
+			for _, w := range tt.notWant {
+				assert.NotContains(t, b.String(), w)
+			}
+		})
+	}
 }
 
 func TestWriteTextNoMetrics(t *testing.T) {
@@ -97,6 +165,7 @@ func TestWriteTextNoMetrics(t *testing.T) {
 
 func TestJSONRoundTrip(t *testing.T) {
 	res := sampleResult()
+	res.Baseline = sampleBaseline()
 	path := filepath.Join(t.TempDir(), "result.json")
 	require.NoError(t, writeJSONFile(path, res))
 	data, err := os.ReadFile(path)
@@ -108,9 +177,14 @@ func TestJSONRoundTrip(t *testing.T) {
 	// The names a reader of the file relies on.
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(data, &raw))
-	for _, k := range []string{"service", "seed", "mix", "operations", "total", "resolver", "audit"} {
+	for _, k := range []string{"service", "seed", "mix", "operations", "total", "resolver", "audit", "baseline"} {
 		assert.Contains(t, raw, k)
 	}
+	baseline := raw["baseline"].(map[string]any)
+	for _, k := range []string{"couch", "duration_s", "service", "raw", "rate_ratio", "p50_ratio", "p99_ratio"} {
+		assert.Contains(t, baseline, k)
+	}
+	assert.InDelta(t, 0.5, baseline["rate_ratio"], 1e-9)
 	audit := raw["audit"].(map[string]any)
 	assert.Equal(t, "FAIL", audit["verdict"])
 	assert.Len(t, audit["fruit"], 3)
@@ -147,6 +221,30 @@ func TestWriteHTML(t *testing.T) {
 	// Every number in the SVG is a plain coordinate.
 	assert.NotContains(t, page, "NaN")
 	assert.NotContains(t, page, "Inf")
+}
+
+func TestWriteHTMLBaseline(t *testing.T) {
+	res := sampleResult()
+	var b bytes.Buffer
+	require.NoError(t, writeHTML(&b, res))
+	assert.NotContains(t, b.String(), "Baseline", "no section without -baseline-couch")
+
+	res.Baseline = sampleBaseline()
+	b.Reset()
+	require.NoError(t, writeHTML(&b, res))
+	page := b.String()
+	assert.Contains(t, page, "<h2>Baseline</h2>")
+	assert.Contains(t, page, "<code>http://admin:xxxxx@127.0.0.1:5984/accord_sample</code>")
+	assert.Contains(t, page, "<tr><td>service GET</td><td class=\"n\">1000</td>")
+	assert.Contains(t, page, "<tr><td>raw GET</td><td class=\"n\">2000</td>")
+	assert.Contains(t, page, "500×5 timeout×1")
+	assert.Contains(t, page, "service GET rate is 0.50× the raw server&#39;s; p50 2.00×, p99 2.00×.")
+	assert.Equal(t, 2*len(res.Operations), strings.Count(page, "<svg "), "no charts for the baseline")
+
+	res.Baseline = &baselineResult{Couch: "http://127.0.0.1:5984/accord_sample", Skipped: "the mix was interrupted"}
+	b.Reset()
+	require.NoError(t, writeHTML(&b, res))
+	assert.Contains(t, b.String(), "Skipped: the mix was interrupted.")
 }
 
 func TestWriteHTMLOneLatency(t *testing.T) {

@@ -129,3 +129,112 @@ func TestRunInterrupted(t *testing.T) {
 	assert.Contains(t, out.String(), "(interrupted)")
 	assert.Contains(t, out.String(), "lost-update audit: PASS")
 }
+
+func TestRunBaseline(t *testing.T) {
+	srv := newFake(t, faults{conflictEvery: 4})
+	couch := func(db, creds string) string {
+		return strings.Replace(srv.URL, "http://", "http://"+creds, 1) + "/couch/" + db
+	}
+	const creds = fakeCouchUser + ":" + fakeCouchPassword + "@"
+	tests := []struct {
+		name     string
+		couch    string
+		env      bool // credentials in COUCHDB_USER and COUCHDB_PASSWORD
+		wantCode int
+		want     []string // in stdout for exit 0, else in stderr
+	}{
+		{name: "credentials in the URL", couch: couch("fakedb", creds), wantCode: exitOK,
+			want: []string{"baseline: GET only, 4 workers, 3 fruit, 500ms a phase, raw server http://admin:xxxxx@", "service GET rate is", "lost-update audit: PASS"}},
+		{name: "credentials in the environment", couch: couch("fakedb", ""), env: true, wantCode: exitOK,
+			want: []string{"service GET rate is"}},
+		{name: "raw failures change no exit status", couch: couch("flakydb", creds), wantCode: exitOK,
+			want: []string{"failures by status (reported only", "raw GET     500×"}},
+		{name: "no credentials", couch: couch("fakedb", ""), wantCode: exitSetup,
+			want: []string{"status 401", "check the credentials"}},
+		{name: "no such database", couch: couch("nodb", creds), wantCode: exitSetup,
+			want: []string{"-baseline-couch http://admin:xxxxx@", "status 404", "go run ./tools/dbinstall"}},
+		{name: "not the service's database", couch: couch("emptydb", creds), wantCode: exitSetup,
+			want: []string{"3 of the 3 fruit loadgen created are not in its view", "fruitsvc's -database"}},
+		{name: "unreachable", couch: "http://" + creds + freeAddr(t) + "/accord_sample", wantCode: exitSetup,
+			want: []string{"is CouchDB running there?", "make run"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env {
+				t.Setenv("COUCHDB_USER", fakeCouchUser)
+				t.Setenv("COUCHDB_PASSWORD", fakeCouchPassword)
+			} else {
+				t.Setenv("COUCHDB_USER", "")
+			}
+			jsonPath := filepath.Join(t.TempDir(), "r.json")
+			var out, errOut bytes.Buffer
+			code := run(shortRun(srv.URL, "-baseline-couch", tt.couch, "-baseline-duration", "500ms", "-json", jsonPath), &out, &errOut)
+			require.Equal(t, tt.wantCode, code, "run() exit code; stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+			where := out.String()
+			if tt.wantCode != exitOK {
+				where = errOut.String()
+				assert.Empty(t, out.String(), "no report: the baseline is checked before the mix")
+			}
+			for _, w := range tt.want {
+				assert.Contains(t, where, w)
+			}
+			data, _ := os.ReadFile(jsonPath)
+			for _, s := range []string{out.String(), errOut.String(), string(data)} {
+				assert.NotContains(t, s, fakeCouchPassword, "the password is never shown")
+			}
+			if code != exitOK {
+				return
+			}
+			var res result
+			require.NoError(t, json.Unmarshal(data, &res))
+			require.NotNil(t, res.Baseline)
+			b := res.Baseline
+			assert.Equal(t, 3, b.Fruit)
+			assert.InDelta(t, 0.5, b.DurationS, 1e-9)
+			for _, p := range b.Phases() {
+				assert.Positive(t, p.Count, "%s ran", p.Op)
+				assert.Equal(t, p.Count, p.OK+p.Failed, "%s: only ok and failed", p.Op)
+			}
+			assert.Zero(t, b.Service.Failed, "service GET failures: %v", b.Service.Failures)
+			assert.Positive(t, b.RateRatio)
+			assert.Positive(t, b.P50Ratio)
+			assert.Positive(t, b.P99Ratio)
+			assert.InDelta(t, b.Service.Rate/b.Raw.Rate, b.RateRatio, 1e-9)
+		})
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func TestRunBaselineInterrupted(t *testing.T) {
+	srv := newFake(t, faults{})
+	couch := strings.Replace(srv.URL, "http://", "http://"+fakeCouchUser+":"+fakeCouchPassword+"@", 1) + "/couch/fakedb"
+	var out bytes.Buffer
+	var errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(shortRun(srv.URL, "-duration", "200ms", "-baseline-couch", couch, "-baseline-duration", "1m", "-progress-interval", "50ms"), &out, &errOut)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "baseline: service GET for 1m0s") }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, "stderr: %s", errOut.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop after Ctrl-C")
+	}
+	assert.Contains(t, errOut.String(), "the baseline is cut short")
+	assert.NotContains(t, errOut.String(), "baseline: raw GET", "the raw phase does not start")
+	assert.Contains(t, out.String(), "1m0s a phase, raw server http://admin:xxxxx@")
+	assert.Contains(t, out.String(), "(interrupted)\n")
+	assert.Contains(t, out.String(), "p50 n/a, p99 n/a", "no ratio without a raw phase")
+	assert.Contains(t, out.String(), "lost-update audit: PASS")
+}
