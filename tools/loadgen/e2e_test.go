@@ -24,7 +24,8 @@ import (
 
 // TestEndToEnd runs loadgen against the real fruit service, started with
 // the basic, retry and backoff samples' configs on a freshly installed
-// sample database on the test server, with a mix that makes conflicts.
+// sample database on the test server, with a mix that makes conflicts;
+// the backoff run adds the baseline against the same database.
 func TestEndToEnd(t *testing.T) {
 	root, err := couchtest.Root()
 	require.NoError(t, err)
@@ -35,25 +36,32 @@ func TestEndToEnd(t *testing.T) {
 		// retries: the resolver retries until the write lands, so no
 		// tasting fails; otherwise (basic) conflicts are refused with 409.
 		retries bool
+		// baseline: pass -baseline-couch with the test database.
+		baseline bool
 	}{
 		{sample: "basic"},
 		{sample: "retry", retries: true},
-		{sample: "backoff", retries: true},
+		{sample: "backoff", retries: true, baseline: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sample, func(t *testing.T) {
 			db := sampletest.NewDB(t, false)
-			url := startFruitsvc(t, bin, filepath.Join(root, "samples", tt.sample, "config.yaml"), base.JoinPath(db.Name()).String())
+			dbURL := base.JoinPath(db.Name()).String()
+			url := startFruitsvc(t, bin, filepath.Join(root, "samples", tt.sample, "config.yaml"), dbURL)
 
 			before := readMetrics(t, url)
 			var out, errOut bytes.Buffer
 			dir := t.TempDir()
 			jsonPath, htmlPath := filepath.Join(dir, "result.json"), filepath.Join(dir, "report.html")
-			code := run([]string{
+			args := []string{
 				"-service", url, "-duration", "3s", "-concurrency", "16", "-number-fruit", "5",
 				"-percent-get", "10", "-percent-put", "35", "-percent-taste", "45", "-percent-post", "5", "-percent-delete", "5",
 				"-seed", "2026", "-progress-interval", "1s", "-json", jsonPath, "-html", htmlPath,
-			}, &out, &errOut)
+			}
+			if tt.baseline {
+				args = append(args, "-baseline-couch", dbURL, "-baseline-duration", "1s")
+			}
+			code := run(args, &out, &errOut)
 			after := readMetrics(t, url)
 			t.Logf("loadgen against the %s sample:\n%s", tt.sample, out.String())
 			require.Equal(t, exitOK, code, "run() exit code; stderr:\n%s", errOut.String())
@@ -101,6 +109,28 @@ func TestEndToEnd(t *testing.T) {
 			assert.Equal(t, after.Failures-before.Failures, res.Resolver.Delta.Failures, "failures")
 			assert.Equal(t, *before, *res.Resolver.Before)
 			assert.Equal(t, *after, *res.Resolver.After)
+
+			if !tt.baseline {
+				assert.Nil(t, res.Baseline)
+				return
+			}
+			// The baseline: both phases ran, over the core fruit, and
+			// every GET answered 200, through the service or not.
+			require.NotNil(t, res.Baseline, "baseline")
+			b := res.Baseline
+			assert.Empty(t, b.Skipped)
+			assert.False(t, b.Interrupted)
+			assert.Equal(t, 5, b.Fruit)
+			for _, p := range b.Phases() {
+				assert.Positive(t, p.Count, "%s ran", p.Op)
+				assert.Zero(t, p.Failed, "%s failures: %v", p.Op, p.Failures)
+				assert.Equal(t, p.Count, p.OK)
+			}
+			assert.Positive(t, b.RateRatio, "rate ratio")
+			assert.Positive(t, b.P50Ratio, "p50 ratio")
+			assert.Positive(t, b.P99Ratio, "p99 ratio")
+			assert.Contains(t, out.String(), "service GET rate is ")
+			assert.Contains(t, string(page), "<h2>Baseline</h2>")
 		})
 	}
 }
