@@ -3,8 +3,13 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/accord-db/accord/internal/couchtest"
 
 	"github.com/accord-db/accord/engine"
 	"github.com/accord-db/accord/plugins"
@@ -19,10 +24,28 @@ import (
 
 // BenchmarkDecision is one backoff decision without documents: natively,
 // through the pool of the wasm plugin without deadline enforcement (how
-// built-ins run by default), and with it (how untrusted plugins run).
+// built-ins run by default), and with it (how untrusted plugins run); and,
+// as the yardstick a decision must be small against, one GET of a small
+// document from the CouchDB-compatible test server (impl=couchdb-get).
 func BenchmarkDecision(b *testing.B) {
 	ctx := context.Background()
 	c := conflictOn("fruits", 3)
+	b.Run("impl=couchdb-get", func(b *testing.B) {
+		docURL := couchDoc(b)
+		hc := &http.Client{}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := hc.Get(docURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Fatal(resp.Status, err)
+			}
+		}
+	})
 	b.Run("impl=native", func(b *testing.B) {
 		r := resolve.Backoff(resolve.BackoffParams{}, nil)
 		b.ReportAllocs()
@@ -50,6 +73,38 @@ func BenchmarkDecision(b *testing.B) {
 			}
 		})
 	}
+}
+
+// couchDoc writes a small fruit document to a fresh database on the test
+// server and returns its URL.
+func couchDoc(b *testing.B) string {
+	b.Helper()
+	base := couchtest.URL(b)
+	u := base.JoinPath(couchtest.NewDB(b), "apple").String()
+	req, err := http.NewRequest(http.MethodPut, u, strings.NewReader(`{"type":"fruit_v1.0","fruit_id":"5d25431b78ca79b5799d1e98990f9f82","color":"red","tastings":0}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b.Fatalf("PUT %s: %s", u, resp.Status)
+	}
+	// Warm the server up (node's JIT) so that the round trip is a steady
+	// one.
+	for range 2000 {
+		resp, err := http.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return u
 }
 
 // BenchmarkLoad is a cold start of one Go plugin: a new runtime, compile

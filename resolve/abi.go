@@ -26,6 +26,9 @@ var ErrInvalidConflict = errors.New("invalid conflict")
 // EncodeConflict returns the ABI v1 JSON encoding of c. Absent documents
 // encode as null and absent losing revisions as [].
 func EncodeConflict(c *Conflict) ([]byte, error) {
+	if b, ok := encodeConflictFast(c); ok {
+		return b, nil
+	}
 	if c.Conflicts == nil {
 		cc := *c
 		cc.Conflicts = []json.RawMessage{}
@@ -77,6 +80,9 @@ func (c *Conflict) Validate() error {
 
 // EncodeDecision returns the ABI v1 JSON encoding of d.
 func EncodeDecision(d Decision) ([]byte, error) {
+	if b, ok := encodeDecisionFast(d); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("resolve: encode decision: %w", err)
@@ -89,6 +95,10 @@ func EncodeDecision(d Decision) ([]byte, error) {
 // against a later minor revision of the contract still works. It does not
 // validate the decision against its conflict; call [Decision.Validate].
 func DecodeDecision(b []byte) (Decision, error) {
+	if d, ok := decodeDecisionFast(b); ok {
+		d.Doc = nullToNil(d.Doc)
+		return d, nil
+	}
 	var d Decision
 	if err := decodeOne(b, &d, false); err != nil {
 		return Decision{}, fmt.Errorf("resolve: %w: %w", ErrInvalidDecision, err)

@@ -28,7 +28,7 @@ func decodeConflictFast(b []byte) (Conflict, bool) {
 	}
 	for {
 		p.ws()
-		key, ok := p.plainString()
+		key, ok := p.plainBytes()
 		if !ok {
 			return c, false
 		}
@@ -37,21 +37,21 @@ func decodeConflictFast(b []byte) (Conflict, bool) {
 			return c, false
 		}
 		p.ws()
-		switch key {
+		switch string(key) { // compiled without allocating
+		case "kind":
+			var v []byte
+			v, ok = p.plainBytes()
+			c.Kind = kindOf(v)
+		case "op":
+			var v []byte
+			v, ok = p.plainBytes()
+			c.Op = opOf(v)
 		case "abi":
 			ok = p.int(&c.ABI)
 		case "attempt":
 			ok = p.int(&c.Attempt)
 		case "elapsed_ms":
 			ok = p.int64(&c.ElapsedMS)
-		case "kind":
-			var s string
-			s, ok = p.plainString()
-			c.Kind = Kind(s)
-		case "op":
-			var s string
-			s, ok = p.plainString()
-			c.Op = Op(s)
 		case "db":
 			c.DB, ok = p.plainString()
 		case "id":
@@ -116,27 +116,58 @@ func (p *parser) end() bool {
 
 // plainString reads a string of printable ASCII without escapes.
 func (p *parser) plainString() (string, bool) {
+	b, ok := p.plainBytes()
+	return string(b), ok
+}
+
+// plainBytes is plainString without the copy: the bytes are the input's.
+func (p *parser) plainBytes() ([]byte, bool) {
 	if !p.byte('"') {
-		return "", false
+		return nil, false
 	}
 	start := p.i
 	for p.i < len(p.b) {
 		switch c := p.b[p.i]; {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			b := p.b[start:p.i]
 			p.i++
-			return s, true
+			return b, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", false
+			return nil, false
 		}
 		p.i++
 	}
-	return "", false
+	return nil, false
+}
+
+// kindOf and opOf return the constants for the known spellings, so that
+// decoding them allocates nothing; an unknown one is copied for the
+// validation error.
+func kindOf(b []byte) Kind {
+	switch string(b) {
+	case string(KindWrite):
+		return KindWrite
+	case string(KindReplication):
+		return KindReplication
+	}
+	return Kind(b)
+}
+
+func opOf(b []byte) Op {
+	switch string(b) {
+	case string(OpCreate):
+		return OpCreate
+	case string(OpUpdate):
+		return OpUpdate
+	case string(OpDelete):
+		return OpDelete
+	}
+	return Op(b)
 }
 
 // digits reads an optionally negative integer without fraction or
-// exponent.
-func (p *parser) digits() (string, bool) {
+// exponent, and returns its bytes.
+func (p *parser) digits() ([]byte, bool) {
 	start := p.i
 	p.byte('-')
 	first := p.i
@@ -145,31 +176,45 @@ func (p *parser) digits() (string, bool) {
 	}
 	switch {
 	case p.i == first, p.b[first] == '0' && p.i-first > 1:
-		return "", false
+		return nil, false
 	case p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E'):
-		return "", false
+		return nil, false
 	}
-	return string(p.b[start:p.i]), true
+	return p.b[start:p.i], true
 }
 
 func (p *parser) int(v *int) bool {
-	s, ok := p.digits()
-	if !ok {
+	var n int64
+	if !p.int64(&n) || int64(int(n)) != n {
 		return false
 	}
-	n, err := strconv.ParseInt(s, 10, strconv.IntSize)
 	*v = int(n)
-	return err == nil
+	return true
 }
 
+// int64 reads an integer; one that overflows goes to encoding/json,
+// which reports the error.
 func (p *parser) int64(v *int64) bool {
-	s, ok := p.digits()
+	b, ok := p.digits()
 	if !ok {
 		return false
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) > 18 { // 10^18 fits; longer may not
+		return false
+	}
+	var n int64
+	for _, c := range b {
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
 	*v = n
-	return err == nil
+	return true
 }
 
 func (p *parser) literal(word string) bool {
@@ -195,6 +240,10 @@ func (p *parser) bool(v *bool) bool {
 // raw reads any JSON value and returns a copy of its bytes, as
 // json.RawMessage's UnmarshalJSON would keep them.
 func (p *parser) raw() (json.RawMessage, bool) {
+	if p.literal("null") {
+		// What nullToNil would make of it; no copy, no validation.
+		return json.RawMessage("null"), true
+	}
 	start := p.i
 	if !p.skip(0) {
 		return nil, false
@@ -311,4 +360,134 @@ func (p *parser) skipString() bool {
 		p.i++
 	}
 	return false
+}
+
+// encodeDecisionFast encodes a decision without a document whose action
+// and reason need no escaping, as json.Marshal would, without
+// reflection: a plugin encodes one on every call. It reports false for
+// anything else, which the caller encodes with encoding/json.
+func encodeDecisionFast(d Decision) ([]byte, bool) {
+	if d.Doc != nil || !plainJSON(string(d.Action)) || !plainJSON(d.Reason) {
+		return nil, false
+	}
+	b := make([]byte, 0, 48+len(d.Reason))
+	b = append(b, `{"action":"`...)
+	b = append(b, d.Action...)
+	b = append(b, '"')
+	if d.DelayMS != 0 {
+		b = append(b, `,"delay_ms":`...)
+		b = strconv.AppendInt(b, d.DelayMS, 10)
+	}
+	if d.Reason != "" {
+		b = append(b, `,"reason":"`...)
+		b = append(b, d.Reason...)
+		b = append(b, '"')
+	}
+	return append(b, '}'), true
+}
+
+// plainJSON reports whether s encodes as a JSON string without escapes:
+// printable ASCII but for the quote, the backslash and the characters
+// encoding/json escapes for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// encodeConflictFast encodes a conflict without documents whose strings
+// need no escaping, as json.Marshal would, without reflection: a host
+// encodes one for every decision it asks for. It reports false for
+// anything else, which the caller encodes with encoding/json.
+func encodeConflictFast(c *Conflict) ([]byte, bool) {
+	if c.Base != nil || c.Mine != nil || c.Theirs != nil || len(c.Conflicts) > 0 ||
+		!plainJSON(string(c.Kind)) || !plainJSON(string(c.Op)) || !plainJSON(c.DB) || !plainJSON(c.ID) {
+		return nil, false
+	}
+	b := make([]byte, 0, 160+len(c.DB)+len(c.ID))
+	b = append(b, `{"abi":`...)
+	b = strconv.AppendInt(b, int64(c.ABI), 10)
+	b = append(b, `,"kind":"`...)
+	b = append(b, c.Kind...)
+	b = append(b, `","op":"`...)
+	b = append(b, c.Op...)
+	b = append(b, `","db":"`...)
+	b = append(b, c.DB...)
+	b = append(b, `","id":"`...)
+	b = append(b, c.ID...)
+	b = append(b, `","attempt":`...)
+	b = strconv.AppendInt(b, int64(c.Attempt), 10)
+	b = append(b, `,"elapsed_ms":`...)
+	b = strconv.AppendInt(b, c.ElapsedMS, 10)
+	// EncodeConflict writes absent losing revisions as [].
+	b = append(b, `,"base":null,"mine":null,"theirs":null,"conflicts":[],"base_missing":`...)
+	b = strconv.AppendBool(b, c.BaseMissing)
+	return append(b, '}'), true
+}
+
+// decodeDecisionFast decodes a decision whose keys are the ABI's, whose
+// strings are plain and whose delay is an integer, without reflection. It
+// reports false for anything else, which the caller decodes with
+// encoding/json: the result, when it reports true, is the one
+// encoding/json would give.
+func decodeDecisionFast(b []byte) (Decision, bool) {
+	var d Decision
+	p := parser{b: b}
+	p.ws()
+	if !p.byte('{') {
+		return d, false
+	}
+	p.ws()
+	if p.byte('}') {
+		return d, p.end()
+	}
+	for {
+		p.ws()
+		key, ok := p.plainBytes()
+		if !ok {
+			return d, false
+		}
+		p.ws()
+		if !p.byte(':') {
+			return d, false
+		}
+		p.ws()
+		switch string(key) {
+		case "action":
+			var v []byte
+			v, ok = p.plainBytes()
+			d.Action = actionOf(v)
+		case "delay_ms":
+			ok = p.int64(&d.DelayMS)
+		case "reason":
+			d.Reason, ok = p.plainString()
+		case "doc":
+			d.Doc, ok = p.raw()
+		default:
+			return d, false
+		}
+		if !ok {
+			return d, false
+		}
+		p.ws()
+		if p.byte('}') {
+			return d, p.end()
+		}
+		if !p.byte(',') {
+			return d, false
+		}
+	}
+}
+
+func actionOf(b []byte) Action {
+	for _, a := range [...]Action{ActionRetry, ActionMerge, ActionAccept, ActionFail} {
+		if string(b) == string(a) {
+			return a
+		}
+	}
+	return Action(b)
 }

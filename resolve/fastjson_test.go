@@ -74,3 +74,83 @@ func TestDecodeConflictFastAcceptsHostOutput(t *testing.T) {
 		t.Errorf("decodeConflictFast(%s) = %+v", b, got)
 	}
 }
+
+// FuzzEncodeDecisionFast checks that the fast encoder, when it takes a
+// decision, writes exactly what encoding/json writes.
+func FuzzEncodeDecisionFast(f *testing.F) {
+	f.Add("retry", int64(50), "retry 1 of 20 after 50 ms")
+	f.Add("fail", int64(0), `conflict on "a<b>&c": giving up`)
+	f.Add("accept", int64(0), "")
+	f.Add("merge", int64(-3), "ünïcødé\x00\x7f")
+	f.Fuzz(func(t *testing.T, action string, delay int64, reason string) {
+		d := Decision{Action: Action(action), DelayMS: delay, Reason: reason}
+		want, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := encodeDecisionFast(d)
+		if ok && string(got) != string(want) {
+			t.Fatalf("encodeDecisionFast(%+v) = %s, encoding/json says %s", d, got, want)
+		}
+		if plainJSON(action) && plainJSON(reason) && !ok {
+			t.Fatalf("encodeDecisionFast(%+v) refused a plain decision", d)
+		}
+	})
+}
+
+func TestEncodeDecisionFastLeavesDocumentsToEncodingJSON(t *testing.T) {
+	d := Decision{Action: ActionMerge, Doc: json.RawMessage(`{"_id": "a"}`)}
+	if _, ok := encodeDecisionFast(d); ok {
+		t.Fatal("encodeDecisionFast took a decision with a document")
+	}
+	got, err := EncodeDecision(d)
+	if err != nil || string(got) != `{"action":"merge","doc":{"_id":"a"}}` {
+		t.Fatalf("EncodeDecision(%+v) = %s, %v", d, got, err)
+	}
+}
+
+// FuzzEncodeConflictFast checks that the fast encoder, when it takes a
+// conflict, writes what EncodeConflict's encoding/json path writes.
+func FuzzEncodeConflictFast(f *testing.F) {
+	f.Add(1, "write", "update", "fruits", "apple", 3, int64(12), false)
+	f.Add(-7, "replication", "delete", "a/b$c", "_design/x y", 0, int64(-1), true)
+	f.Add(1, "write", "create", "d<b>", "ünï", 1, int64(0), false)
+	f.Fuzz(func(t *testing.T, abi int, kind, op, db, id string, attempt int, elapsed int64, missing bool) {
+		c := &Conflict{ABI: abi, Kind: Kind(kind), Op: Op(op), DB: db, ID: id, Attempt: attempt, ElapsedMS: elapsed, BaseMissing: missing}
+		cc := *c
+		cc.Conflicts = []json.RawMessage{}
+		want, err := json.Marshal(&cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := encodeConflictFast(c)
+		if ok && string(got) != string(want) {
+			t.Fatalf("encodeConflictFast(%+v) = %s, encoding/json says %s", c, got, want)
+		}
+	})
+}
+
+// FuzzDecodeDecisionFast checks that the fast decoder, when it takes an
+// input, decodes what encoding/json decodes.
+func FuzzDecodeDecisionFast(f *testing.F) {
+	f.Add([]byte(`{"action":"retry","delay_ms":57,"reason":"retry 3 of 20 after 57 ms"}`))
+	f.Add([]byte(`{"action":"merge","doc":{"_id":"a","n":[1,2]},"reason":""}`))
+	f.Add([]byte(` {"action":"fail","delay_ms":-0,"doc":null} `))
+	f.Add([]byte(`{"action":"accept","extra":1}`))
+	f.Add([]byte(`{"action":"retry","delay_ms":1e3}`))
+	f.Add([]byte(`{"action":"retry","action":"fail"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, ok := decodeDecisionFast(in)
+		if !ok {
+			return
+		}
+		var want Decision
+		if err := decodeOne(in, &want, false); err != nil {
+			t.Fatalf("decodeDecisionFast(%q) took what encoding/json refuses: %v", in, err)
+		}
+		got.Doc, want.Doc = nullToNil(got.Doc), nullToNil(want.Doc)
+		if got.Action != want.Action || got.DelayMS != want.DelayMS || got.Reason != want.Reason || string(got.Doc) != string(want.Doc) {
+			t.Fatalf("decodeDecisionFast(%q) = %+v, encoding/json says %+v", in, got, want)
+		}
+	})
+}

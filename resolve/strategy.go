@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // Func is a resolver written as a pure function of the conflict. The
@@ -55,7 +56,7 @@ var BasicDescription = Description{
 
 // DecideBasic is the basic strategy: every conflict is refused.
 func DecideBasic(c *Conflict) Decision {
-	return Decision{Action: ActionFail, Reason: fmt.Sprintf("conflict on %q: basic gives up on the first conflict", c.ID)}
+	return Decision{Action: ActionFail, Reason: "conflict on " + strconv.Quote(c.ID) + ": basic gives up on the first conflict"}
 }
 
 // Basic returns the native basic strategy.
@@ -111,7 +112,7 @@ func (p RetryParams) Decide(c *Conflict) Decision {
 	if n := p.maxRetries(); c.Attempt > n {
 		return giveUp(c, n)
 	}
-	return Decision{Action: ActionRetry, Reason: fmt.Sprintf("retry %d of %d", c.Attempt, p.maxRetries())}
+	return Decision{Action: ActionRetry, Reason: "retry " + strconv.Itoa(c.Attempt) + " of " + strconv.Itoa(p.maxRetries())}
 }
 
 // Retry returns the native retry strategy.
@@ -226,7 +227,7 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 	return Decision{
 		Action:  ActionRetry,
 		DelayMS: delay,
-		Reason:  fmt.Sprintf("retry %d of %d after %d ms", c.Attempt, maxRetries, delay),
+		Reason:  "retry " + strconv.Itoa(c.Attempt) + " of " + strconv.Itoa(maxRetries) + " after " + strconv.FormatInt(delay, 10) + " ms",
 	}
 }
 
@@ -241,7 +242,7 @@ func Backoff(p BackoffParams, rnd io.Reader) *Strategy {
 }
 
 func giveUp(c *Conflict, retries int) Decision {
-	return Decision{Action: ActionFail, Reason: fmt.Sprintf("conflict on %q: giving up after %d retries", c.ID, retries)}
+	return Decision{Action: ActionFail, Reason: "conflict on " + strconv.Quote(c.ID) + ": giving up after " + strconv.Itoa(retries) + " retries"}
 }
 
 // orDefault maps the zero value to def and a negative value to zero.

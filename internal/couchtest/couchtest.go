@@ -82,6 +82,18 @@ func Main(m *testing.M) int {
 	return code
 }
 
+// MainLazy runs the tests and stops the server if one of them started it.
+// Unlike [Main] it starts no server up front, for packages where only a
+// few tests or benchmarks need one. Use it from TestMain:
+// os.Exit(couchtest.MainLazy(m)).
+func MainLazy(m *testing.M) int {
+	code := m.Run()
+	if started != nil {
+		started.stop()
+	}
+	return code
+}
+
 // URL returns the base URL of the test server, credentials included. It
 // is COUCHDB_URL, set by the developer or by [Main]; without either it
 // starts pouchdb-server on first use. It fails t if no server can be had.
