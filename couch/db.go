@@ -278,8 +278,10 @@ type BulkOption func(map[string]any)
 func NewEdits(on bool) BulkOption { return func(m map[string]any) { m["new_edits"] = on } }
 
 // BulkDocs writes many documents in one request and returns one result
-// per document, in order. A document that fails does not fail the call:
-// look at each result's [BulkResult.Err].
+// per document. CouchDB answers in the order of docs; pouchdb-server does
+// not when it refuses some (a validate_doc_update function), so match
+// results to documents by [BulkResult.ID]. A document that fails does not
+// fail the call: look at each result's [BulkResult.Err].
 func (db *DB) BulkDocs(ctx context.Context, docs []any, opts ...BulkOption) ([]BulkResult, error) {
 	body := map[string]any{"docs": docs}
 	for _, o := range opts {

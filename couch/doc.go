@@ -14,8 +14,28 @@
 // [DB.Put], [DB.Post], [DB.Delete], [DB.OpenRevs]), many at once
 // ([DB.BulkDocs], [DB.AllDocs]), views ([DB.Query]), the changes feed
 // ([DB.Changes]), design documents ([LoadDesignDocs],
-// [DB.InstallDesignDocs]), health ([DB.CheckHealth]) and size metrics
-// ([DB.Metrics]).
+// [DB.InstallDesignDocs]), seed documents ([LoadSeedDocs], [DB.Seed]),
+// health ([DB.CheckHealth]) and size metrics ([DB.Metrics]).
+//
+// # The conflict loop
+//
+// A [Store] is the model layer over a database: documents of one
+// versioned type (such as "fruit_v1.0", checked by [CheckType] before
+// anything is sent), decoded into a Go type. Its updates and deletes take
+// the caller's change as a function, so that when a write meets a 409 the
+// store can ask a [resolve.Resolver] what to do (retry after a delay,
+// merge, accept theirs, give up) and re-apply the change to the fresh
+// revision:
+//
+//	fruits, err := couch.NewStore[Fruit](db, couch.StoreConfig{Type: "fruit_v1.0", Resolver: resolver})
+//	res, err := fruits.Update(ctx, couch.ByID(id), func(f *Fruit) error { f.Tastings++; return nil })
+//
+// The loop reads only the documents the resolver says it needs, is bounded
+// by a hard attempt cap and the context's deadline, and fails closed: a
+// resolver that errs or answers an invalid decision gets a
+// [*ResolverError] and nothing it returned is written. A resolver that
+// gives up gets a [*ConflictError], which matches [ErrConflict]. [Stats]
+// counts conflicts and decisions for a service's metrics.
 //
 // The client speaks only the CouchDB HTTP API, so it works with Apache
 // CouchDB 2 and 3 and with pouchdb-server; where a server lacks something
