@@ -131,7 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", 5*time.Second, "interval of the progress lines when stderr is not a terminal (0: none)")
 	fs.StringVar(&cfg.JSONFile, "json", "", "write the whole result as JSON to this file")
 	fs.StringVar(&cfg.HTMLFile, "html", "", "write a one-page HTML report with latency charts to this file")
-	fs.StringVar(&couch, "baseline-couch", "", "after the audit, compare GETs through the service with GETs straight from this CouchDB database, the one the service uses (e.g. "+exampleCouch+"; credentials in the URL or in COUCHDB_USER and COUCHDB_PASSWORD)")
+	fs.StringVar(&couch, "baseline-couch", "", "after the audit, compare GETs through the service with GETs straight from the CouchDB database at `URL`, the one the service uses (e.g. "+exampleCouch+"; credentials in the URL or in COUCHDB_USER and COUCHDB_PASSWORD)")
 	fs.DurationVar(&cfg.BaselineDuration, "baseline-duration", 0, "how long each baseline phase runs (default: -duration)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: loadgen [-service URL] [flags]
@@ -139,8 +139,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 Creates -number-fruit fruit in a running fruit service, sends the mix of
 requests from -concurrency workers for -duration, then prints a latency
 table per operation, the resolver's counters and a lost-update audit of
-every fruit's tastings. Exit status: 0 clean audit, 1 audit failed,
-2 bad command line, 3 service unreachable or setup failed.
+every fruit's tastings. With -baseline-couch it then compares GETs
+through the service with GETs straight from CouchDB (a baseline whose
+failures do not change the exit status). Exit status: 0 clean audit,
+1 audit failed, 2 bad command line, 3 service unreachable or setup
+failed (the baseline's included).
 
 A mix that makes lots of conflicts (the seed's recipe):
 

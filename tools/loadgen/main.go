@@ -20,10 +20,20 @@
 // -json FILE writes the whole result; -html FILE a one-page report with
 // a latency-over-time chart and a latency histogram per operation.
 //
+// -baseline-couch URL, the CouchDB database the service uses (e.g.
+// http://127.0.0.1:5984/accord_sample; credentials in the URL or in
+// COUCHDB_USER and COUCHDB_PASSWORD), adds a same-session baseline after
+// the audit: two GET-only phases with the same workers, each for
+// -baseline-duration (default -duration), one reading the core fruit
+// through the service, the other their documents straight from CouchDB;
+// the report gives each phase's rate, p50 and p99 and the ratios
+// service/raw. Failures in these phases are reported but change neither
+// the audit's verdict nor the exit status.
+//
 // Exit status: 0 the audit passed; 1 it failed (lost or phantom
 // updates, or a fruit gone missing); 2 the command line is wrong; 3 the
 // service could not be reached, the fruit could not be created or read
-// back, or a report could not be written.
+// back, the baseline could not start, or a report could not be written.
 //
 // The mix that makes lots of conflicts, the seed's recipe:
 //
