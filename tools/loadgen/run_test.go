@@ -144,7 +144,7 @@ func TestRunBaseline(t *testing.T) {
 		want     []string // in stdout for exit 0, else in stderr
 	}{
 		{name: "credentials in the URL", couch: couch("fakedb", creds), wantCode: exitOK,
-			want: []string{"baseline: GET only, 4 workers, 3 fruit, 500ms a phase, raw server http://admin:xxxxx@", "service GET rate is", "lost-update audit: PASS"}},
+			want: []string{"baseline: GET only, 4 workers, 3 fruit, 200ms a phase, raw server http://admin:xxxxx@", "service GET rate is", "lost-update audit: PASS"}},
 		{name: "credentials in the environment", couch: couch("fakedb", ""), env: true, wantCode: exitOK,
 			want: []string{"service GET rate is"}},
 		{name: "raw failures change no exit status", couch: couch("flakydb", creds), wantCode: exitOK,
@@ -168,7 +168,7 @@ func TestRunBaseline(t *testing.T) {
 			}
 			jsonPath := filepath.Join(t.TempDir(), "r.json")
 			var out, errOut bytes.Buffer
-			code := run(shortRun(srv.URL, "-baseline-couch", tt.couch, "-baseline-duration", "500ms", "-json", jsonPath), &out, &errOut)
+			code := run(shortRun(srv.URL, "-baseline-couch", tt.couch, "-baseline-duration", "200ms", "-json", jsonPath), &out, &errOut)
 			require.Equal(t, tt.wantCode, code, "run() exit code; stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 			where := out.String()
 			if tt.wantCode != exitOK {
@@ -190,7 +190,7 @@ func TestRunBaseline(t *testing.T) {
 			require.NotNil(t, res.Baseline)
 			b := res.Baseline
 			assert.Equal(t, 3, b.Fruit)
-			assert.InDelta(t, 0.5, b.DurationS, 1e-9)
+			assert.InDelta(t, 0.2, b.DurationS, 1e-9)
 			for _, p := range b.Phases() {
 				assert.Positive(t, p.Count, "%s ran", p.Op)
 				assert.Equal(t, p.Count, p.OK+p.Failed, "%s: only ok and failed", p.Op)
