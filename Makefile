@@ -59,10 +59,13 @@ run: deps
 
 ## loadgen: the seed's conflict recipe (25 workers, 10 fruit, 20% GET,
 ## 80% tastings and PUTs, 15 s) against the service `make run` started.
+## LOADGEN_FLAGS adds flags, e.g. -baseline-couch=http://127.0.0.1:5984/accord_sample
+## for a same-session GET baseline against the raw server.
 LOADGEN_SERVICE ?= http://127.0.0.1:8445
+LOADGEN_FLAGS ?=
 loadgen:
 	$(GO) run ./tools/loadgen -service $(LOADGEN_SERVICE) -number-fruit 10 -concurrency 25 \
-		-percent-get 20 -percent-taste 40 -percent-put 40 -percent-post 0 -percent-delete 0 -duration 15s
+		-percent-get 20 -percent-taste 40 -percent-put 40 -percent-post 0 -percent-delete 0 -duration 15s $(LOADGEN_FLAGS)
 
 clean:
 	rm -rf .data bin
