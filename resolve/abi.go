@@ -44,18 +44,28 @@ func EncodeConflict(c *Conflict) ([]byte, error) {
 // DecodeConflict parses the ABI v1 JSON encoding of a conflict. It checks
 // the ABI version, kind and op, so a plugin can trust what it receives.
 func DecodeConflict(b []byte) (*Conflict, error) {
-	c, ok := decodeConflictFast(b)
-	if !ok {
-		c = Conflict{}
-		if err := decodeOne(b, &c, false); err != nil {
-			return nil, fmt.Errorf("resolve: %w: %w", ErrInvalidConflict, err)
-		}
-	}
-	if err := c.Validate(); err != nil {
+	c := new(Conflict)
+	if err := DecodeConflictInto(b, c); err != nil {
 		return nil, err
 	}
-	c.Base, c.Mine, c.Theirs = nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
-	return &c, nil
+	return c, nil
+}
+
+// DecodeConflictInto is [DecodeConflict] into a Conflict the caller owns,
+// so that a plugin can reuse one from call to call. It overwrites all of c.
+func DecodeConflictInto(b []byte, c *Conflict) error {
+	var ok bool
+	if *c, ok = decodeConflictFast(b); !ok {
+		*c = Conflict{}
+		if err := decodeOne(b, c, false); err != nil {
+			return fmt.Errorf("resolve: %w: %w", ErrInvalidConflict, err)
+		}
+		c.Base, c.Mine, c.Theirs = nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
+		for i, raw := range c.Conflicts {
+			c.Conflicts[i] = nullToNil(raw)
+		}
+	}
+	return c.Validate()
 }
 
 // Validate checks what a resolver relies on in c: the ABI version, a known
@@ -80,14 +90,20 @@ func (c *Conflict) Validate() error {
 
 // EncodeDecision returns the ABI v1 JSON encoding of d.
 func EncodeDecision(d Decision) ([]byte, error) {
-	if b, ok := encodeDecisionFast(d); ok {
+	return AppendDecision(nil, d)
+}
+
+// AppendDecision appends the ABI v1 JSON encoding of d to dst, so that a
+// plugin can reuse one buffer from call to call.
+func AppendDecision(dst []byte, d Decision) ([]byte, error) {
+	if b, ok := appendDecisionFast(dst, d); ok {
 		return b, nil
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
-		return nil, fmt.Errorf("resolve: encode decision: %w", err)
+		return dst, fmt.Errorf("resolve: encode decision: %w", err)
 	}
-	return b, nil
+	return append(dst, b...), nil
 }
 
 // DecodeDecision parses the ABI v1 JSON encoding of a decision: exactly one

@@ -9,7 +9,9 @@ import (
 // writes it (the keys of [Conflict], each spelt as its tag, plain ASCII
 // strings, integer numbers) without reflection. It reports false for
 // anything else, which the caller then decodes with encoding/json: the
-// result, when it reports true, is the one encoding/json would give.
+// result, when it reports true, is the one encoding/json would give,
+// but for documents that are null, which it leaves nil as DecodeConflict
+// reports them.
 //
 // It exists because a plugin decodes a conflict on every call, and
 // encoding/json's reflection is slow in a WebAssembly guest: it is most
@@ -241,8 +243,8 @@ func (p *parser) bool(v *bool) bool {
 // json.RawMessage's UnmarshalJSON would keep them.
 func (p *parser) raw() (json.RawMessage, bool) {
 	if p.literal("null") {
-		// What nullToNil would make of it; no copy, no validation.
-		return json.RawMessage("null"), true
+		// Absent, as DecodeConflict and DecodeDecision report it.
+		return nil, true
 	}
 	start := p.i
 	if !p.skip(0) {
@@ -362,15 +364,15 @@ func (p *parser) skipString() bool {
 	return false
 }
 
-// encodeDecisionFast encodes a decision without a document whose action
-// and reason need no escaping, as json.Marshal would, without
-// reflection: a plugin encodes one on every call. It reports false for
-// anything else, which the caller encodes with encoding/json.
-func encodeDecisionFast(d Decision) ([]byte, bool) {
+// appendDecisionFast appends the encoding of a decision without a
+// document whose action and reason need no escaping, as json.Marshal
+// would write it, without reflection: a plugin encodes one on every call.
+// It reports false for anything else, which the caller encodes with
+// encoding/json.
+func appendDecisionFast(b []byte, d Decision) ([]byte, bool) {
 	if d.Doc != nil || !plainJSON(string(d.Action)) || !plainJSON(d.Reason) {
-		return nil, false
+		return b, false
 	}
-	b := make([]byte, 0, 48+len(d.Reason))
 	b = append(b, `{"action":"`...)
 	b = append(b, d.Action...)
 	b = append(b, '"')

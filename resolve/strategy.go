@@ -112,7 +112,12 @@ func (p RetryParams) Decide(c *Conflict) Decision {
 	if n := p.maxRetries(); c.Attempt > n {
 		return giveUp(c, n)
 	}
-	return Decision{Action: ActionRetry, Reason: "retry " + strconv.Itoa(c.Attempt) + " of " + strconv.Itoa(p.maxRetries())}
+	var b [48]byte
+	r := append(b[:0], "retry "...)
+	r = strconv.AppendInt(r, int64(c.Attempt), 10)
+	r = append(r, " of "...)
+	r = strconv.AppendInt(r, int64(p.maxRetries()), 10)
+	return Decision{Action: ActionRetry, Reason: string(r)}
 }
 
 // Retry returns the native retry strategy.
@@ -227,8 +232,22 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 	return Decision{
 		Action:  ActionRetry,
 		DelayMS: delay,
-		Reason:  "retry " + strconv.Itoa(c.Attempt) + " of " + strconv.Itoa(maxRetries) + " after " + strconv.FormatInt(delay, 10) + " ms",
+		Reason:  retryReason(c.Attempt, maxRetries, delay),
 	}
+}
+
+// retryReason is "retry N of M after D ms", built with one allocation: a
+// plugin builds one on every call.
+func retryReason(attempt, of int, delay int64) string {
+	var b [64]byte
+	r := append(b[:0], "retry "...)
+	r = strconv.AppendInt(r, int64(attempt), 10)
+	r = append(r, " of "...)
+	r = strconv.AppendInt(r, int64(of), 10)
+	r = append(r, " after "...)
+	r = strconv.AppendInt(r, delay, 10)
+	r = append(r, " ms"...)
+	return string(r)
 }
 
 // Backoff returns the native backoff strategy. Its jitter comes from rnd,

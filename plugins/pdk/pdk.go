@@ -44,6 +44,10 @@ import (
 // The plugin's registration. A reactor's exports are called by one host
 // thread at a time, so no locking is needed.
 var (
+	// conflict and answer are handleResolve's, reused from call to call.
+	conflict resolve.Conflict
+	answer   []byte
+
 	description resolve.Description
 	decide      resolve.Func
 	configure   func(params []byte) error
@@ -53,6 +57,9 @@ var (
 // accord_describe reports. Call it once, from an init function. Declare
 // in desc.Needs the documents decide reads (an empty, non-nil list for
 // none), so that the host reads no document only to hand it over.
+//
+// The *Conflict handed to decide is reused from call to call: it is
+// valid until decide returns, so copy what you keep.
 func Register(desc resolve.Description, fn resolve.Func) {
 	description, decide = desc, fn
 }
@@ -70,19 +77,23 @@ func OnConfigure(fn func(params []byte) error) {
 // encodes its decision. A conflict that is not well formed, or a missing
 // registration, is answered with a fail decision saying so.
 func handleResolve(in []byte) []byte {
+	// The conflict and the answer's buffer are reused from call to call:
+	// a decision that allocates little keeps the guest's garbage
+	// collector, slow in WebAssembly, out of the way.
 	var d resolve.Decision
-	switch c, err := resolve.DecodeConflict(in); {
+	switch err := resolve.DecodeConflictInto(in, &conflict); {
 	case decide == nil:
 		d = failed("pdk: no resolver registered: call pdk.Register from an init function")
 	case err != nil:
 		d = failed("pdk: " + err.Error())
 	default:
-		d = decide(c)
+		d = decide(&conflict)
 	}
-	out, err := resolve.EncodeDecision(d)
+	out, err := resolve.AppendDecision(answer[:0], d)
 	if err != nil {
-		out, _ = resolve.EncodeDecision(failed("pdk: " + err.Error()))
+		out, _ = resolve.AppendDecision(answer[:0], failed("pdk: "+err.Error()))
 	}
+	answer = out
 	return out
 }
 
