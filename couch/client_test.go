@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -61,7 +63,7 @@ func authProxy(t *testing.T) *httptest.Server {
 	upstreamUser := upstream.User
 	upstream.User = nil
 	proxy := httputil.NewSingleHostReverseProxy(upstream)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if !ok || user != "accord" || pass != "s3cret/?#@" {
 			w.Header().Set("Content-Type", "application/json")
@@ -76,6 +78,9 @@ func authProxy(t *testing.T) *httptest.Server {
 		}
 		proxy.ServeHTTP(w, r)
 	}))
+	// The refused handshake of the self-signed case is expected.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -2,12 +2,15 @@ package couch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 )
 
 // Ping checks that the server answers: GET /_up where the server has it
@@ -144,6 +147,9 @@ type Replication struct {
 	CreateTarget bool
 	// DocIDs, if set, limits the replication to these documents.
 	DocIDs []string
+	// ID names a continuous replication's document in the _replicator
+	// database. Default: one derived from Source and Target.
+	ID string
 }
 
 // ReplicationResult is the server's answer to a replication request. A
@@ -151,8 +157,9 @@ type Replication struct {
 // at once with its id.
 type ReplicationResult struct {
 	OK bool `json:"ok"`
-	// ID identifies a continuous replication (CouchDB's _local_id).
-	ID            string `json:"_local_id,omitempty"`
+	// ID identifies a continuous replication: its document in the
+	// _replicator database.
+	ID            string `json:"id,omitempty"`
 	SessionID     string `json:"session_id,omitempty"`
 	DocsRead      int64  `json:"docs_read"`
 	DocsWritten   int64  `json:"docs_written"`
@@ -161,19 +168,43 @@ type ReplicationResult struct {
 	NoChanges bool `json:"no_changes,omitempty"`
 }
 
-// Replicate runs r through POST /_replicate: a one-shot replication returns
-// when it is done, a continuous one as soon as it started. Stop a
-// continuous one with [Client.CancelReplication].
+// replicatorDB is the database whose documents describe continuous
+// replications, on CouchDB and pouchdb-server alike.
+const replicatorDB = "_replicator"
+
+// Replicate runs r. A one-shot replication goes through POST /_replicate
+// and returns when it is done. A continuous one is written as a document
+// of the _replicator database, which the server runs until
+// [Client.CancelReplication] deletes it; it returns as soon as the
+// document is written. (The _replicator database is the way both CouchDB
+// and pouchdb-server can stop a continuous replication: pouchdb-server
+// cannot cancel one started with _replicate.)
 func (c *Client) Replicate(ctx context.Context, r Replication) (ReplicationResult, error) {
-	body, err := c.replicationBody(r, false)
+	body, err := c.replicationBody(r)
 	if err != nil {
 		return ReplicationResult{}, err
+	}
+	if r.Continuous {
+		id := replicationID(r)
+		if _, err := c.DB(replicatorDB).Put(ctx, id, body); err != nil {
+			return ReplicationResult{}, fmt.Errorf("couch: replicate %s to %s: %w", redacted(r.Source), redacted(r.Target), err)
+		}
+		return ReplicationResult{OK: true, ID: id}, nil
 	}
 	var raw json.RawMessage
 	if _, err := c.doJSON(ctx, request{method: http.MethodPost, path: []string{"_replicate"}, body: body}, &raw); err != nil {
 		return ReplicationResult{}, fmt.Errorf("couch: replicate %s to %s: %w", redacted(r.Source), redacted(r.Target), err)
 	}
 	return decodeReplicationResult(raw)
+}
+
+// replicationID names a continuous replication's _replicator document.
+func replicationID(r Replication) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	sum := sha256.Sum256([]byte(r.Source + "\x00" + r.Target + "\x00" + strings.Join(r.DocIDs, "\x00")))
+	return "accord-" + hex.EncodeToString(sum[:12])
 }
 
 // decodeReplicationResult reads both CouchDB's answer, which counts docs
@@ -195,19 +226,26 @@ func decodeReplicationResult(raw json.RawMessage) (ReplicationResult, error) {
 }
 
 // CancelReplication stops the continuous replication r started by
-// [Client.Replicate].
+// [Client.Replicate], by deleting its _replicator document. It fails with
+// an error matching [ErrNotFound] if there is no such replication.
+//
+// pouchdb-server 4.2 cannot do this: deleting the document of a running
+// replication crashes it (a bug in its pouchdb-replicator). Against it,
+// a continuous replication runs until the server stops.
 func (c *Client) CancelReplication(ctx context.Context, r Replication) error {
-	body, err := c.replicationBody(r, true)
-	if err != nil {
-		return err
+	id := replicationID(r)
+	rdb := c.DB(replicatorDB)
+	rev, err := rdb.Rev(ctx, id)
+	if err == nil {
+		_, err = rdb.Delete(ctx, id, rev)
 	}
-	if _, err := c.doJSON(ctx, request{method: http.MethodPost, path: []string{"_replicate"}, body: body}, nil); err != nil {
+	if err != nil {
 		return fmt.Errorf("couch: cancel replication %s to %s: %w", redacted(r.Source), redacted(r.Target), err)
 	}
 	return nil
 }
 
-func (c *Client) replicationBody(r Replication, cancel bool) (map[string]any, error) {
+func (c *Client) replicationBody(r Replication) (map[string]any, error) {
 	source, err := c.endpoint(r.Source)
 	if err != nil {
 		return nil, fmt.Errorf("couch: replicate: source: %w", err)
@@ -225,9 +263,6 @@ func (c *Client) replicationBody(r Replication, cancel bool) (map[string]any, er
 	}
 	if len(r.DocIDs) > 0 {
 		body["doc_ids"] = r.DocIDs
-	}
-	if cancel {
-		body["cancel"] = true
 	}
 	return body, nil
 }

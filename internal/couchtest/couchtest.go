@@ -59,6 +59,7 @@ type server struct {
 	cmd  *exec.Cmd
 	dir  string
 	done chan struct{}
+	out  *tailBuffer // the end of what the server printed
 }
 
 // Main starts the server unless COUCHDB_URL names one, exports its URL as
@@ -75,10 +76,24 @@ func Main(m *testing.M) int {
 		os.Setenv(EnvURL, started.url.String())
 		defer os.Unsetenv(EnvURL)
 	}
-	code := m.Run()
-	if started != nil {
-		started.stop()
+	return finish(m.Run())
+}
+
+// finish stops the server this package started, and reports it if it
+// died before the tests ended.
+func finish(code int) int {
+	if started == nil {
+		return code
 	}
+	select {
+	case <-started.done:
+		fmt.Fprintf(os.Stderr, "couchtest: pouchdb-server exited during the tests (%v); the end of its output:\n%s\n", started.cmd.ProcessState, started.out.String())
+		if code == 0 {
+			code = 1
+		}
+	default:
+	}
+	started.stop()
 	return code
 }
 
@@ -87,11 +102,7 @@ func Main(m *testing.M) int {
 // few tests or benchmarks need one. Use it from TestMain:
 // os.Exit(couchtest.MainLazy(m)).
 func MainLazy(m *testing.M) int {
-	code := m.Run()
-	if started != nil {
-		started.stop()
-	}
-	return code
+	return finish(m.Run())
 }
 
 // URL returns the base URL of the test server, credentials included. It
@@ -99,6 +110,9 @@ func MainLazy(m *testing.M) int {
 // starts pouchdb-server on first use. It fails t if no server can be had.
 func URL(t testing.TB) *url.URL {
 	t.Helper()
+	if started != nil {
+		started.checkAlive(t)
+	}
 	if raw := os.Getenv(EnvURL); raw != "" {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme == "" || u.Host == "" {
@@ -227,8 +241,8 @@ func startOn(bin string) (*server, error) {
 		"--host", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--config", filepath.Join(dir, "config.json"))
 	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &tailBuffer{max: 16 << 10}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
 	// The server must not outlive a test binary that crashes or is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -240,6 +254,7 @@ func startOn(bin string) (*server, error) {
 		cmd:  cmd,
 		dir:  dir,
 		done: make(chan struct{}),
+		out:  stderr,
 	}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.wait(30 * time.Second); err != nil {
@@ -247,6 +262,40 @@ func startOn(bin string) (*server, error) {
 		return nil, fmt.Errorf("%w (server said: %s)", err, strings.TrimSpace(stderr.String()))
 	}
 	return s, nil
+}
+
+// checkAlive fails t, with the end of the server's output, if the server
+// this package started has exited.
+func (s *server) checkAlive(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.done:
+		t.Fatalf("couchtest: pouchdb-server exited during the tests (%v); the end of its output:\n%s", s.cmd.ProcessState, s.out.String())
+	default:
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }
 
 // wait polls GET / until the server answers 200.
