@@ -4,11 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"strings"
 	"testing"
 
@@ -52,37 +48,10 @@ func TestOneLogLinePerRequest(t *testing.T) {
 	assert.Equal(t, 404, get.Status)
 }
 
-// authProxy stands in front of the test server over TLS and demands basic
-// auth with user "accord" and password "s3cret/?#@", as a CouchDB with an
-// admin would. It passes the request on without the credentials, so it
-// works in front of pouchdb-server (which has no users) and of a CouchDB
-// reached with COUCHDB_URL's own credentials.
+// authProxy demands user "accord" and a password with URL-special
+// characters, over TLS with a self-signed certificate.
 func authProxy(t *testing.T) *httptest.Server {
-	t.Helper()
-	upstream := couchtest.URL(t)
-	upstreamUser := upstream.User
-	upstream.User = nil
-	proxy := httputil.NewSingleHostReverseProxy(upstream)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if !ok || user != "accord" || pass != "s3cret/?#@" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"unauthorized","reason":"Name or password is incorrect."}`))
-			return
-		}
-		r.Header.Del("Authorization")
-		if upstreamUser != nil {
-			pw, _ := upstreamUser.Password()
-			r.SetBasicAuth(upstreamUser.Username(), pw)
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	// The refused handshake of the self-signed case is expected.
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
+	return couchtest.AuthProxy(t, "accord", "s3cret/?#@")
 }
 
 func TestAuthAndTLS(t *testing.T) {

@@ -1,17 +1,16 @@
 package couch_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/accord-db/accord/couch"
 	"github.com/accord-db/accord/internal/couchtest"
+	"github.com/accord-db/accord/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { os.Exit(couchtest.Main(m)) }
@@ -31,27 +30,9 @@ func newDB(t testing.TB) *couch.DB {
 	return newClient(t).DB(couchtest.NewDB(t))
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // debugLogger logs everything as JSON lines into a buffer.
-func debugLogger() (*slog.Logger, *syncBuffer) {
-	var buf syncBuffer
+func debugLogger() (*slog.Logger, *syncbuf.Buffer) {
+	var buf syncbuf.Buffer
 	return slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
 }
 

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/internal/syncbuf"
 	"github.com/accord-db/accord/plugins"
 	"github.com/accord-db/accord/resolve"
 )
@@ -360,7 +360,7 @@ func TestTrust(t *testing.T) {
 }
 
 func TestGuestOutputIsLogged(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	rt := newRuntime(t, engine.Config{Logger: logger})
 	r := load(t, rt, engine.Plugin{Path: testModule("hello")})
@@ -493,23 +493,6 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestGoGuestOutOfMemory gives a Go plugin too little memory to live
 // long: its runtime dies when the heap cannot grow, which is reported as
 // ErrMemoryLimit, and the next call is served by a fresh instance.
@@ -520,7 +503,7 @@ func TestGoGuestOutOfMemory(t *testing.T) {
 	assert.ErrorIs(t, err, engine.ErrMemoryLimit, "3 MiB is too little for the Go runtime to start")
 
 	// The dying runtime's stack trace goes to the logger, line by line.
-	var log syncBuffer
+	var log syncbuf.Buffer
 	rt = newRuntime(t, engine.Config{MemoryLimitMiB: 4, PoolSize: 1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	r := load(t, rt, engine.Plugin{Builtin: "basic"})
 	ctx := context.Background()

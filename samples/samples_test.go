@@ -11,16 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,96 +33,16 @@ var samples = []struct{ name, resolver string }{
 	{"health", "backoff"}, {"metrics", "backoff"},
 }
 
-// buildService builds samples/fruitsvc once into a temporary directory.
-func buildService(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fruitsvc")
-	cmd := exec.Command("go", "build", "-o", bin, "./fruitsvc")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./samples/fruitsvc: %s", out)
-	return bin
-}
-
 // service is a running fruitsvc process.
-type service struct {
-	url string
-	out *output
-}
+type service struct{ *sampletest.Service }
 
-// output collects a process's output; the test reads it while the
-// process writes.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
-// startService runs the service binary with a sample's config against db
-// and waits until it answers /v1.0/_health.
-func startService(t *testing.T, bin, sample, dbURL string) *service {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-
-	out := &output{}
-	cmd := exec.Command(bin, "-config", filepath.Join(sample, "config.yaml"),
-		"-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1")
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-
-	s := &service{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: out}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			t.Fatalf("%s: fruitsvc exited before it answered: %v\n%s", sample, err, out.String())
-		default:
-		}
-		resp, err := http.Get(s.url + "/v1.0/_health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: fruitsvc did not answer within a minute:\n%s", sample, out.String())
-	return nil
-}
-
-func (s *service) do(t *testing.T, method, path, body string) (int, any) {
+func (s service) do(t *testing.T, method, path, body string) (int, any) {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, s.url+path, r)
+	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, r)
 	require.NoError(t, err)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -145,28 +60,28 @@ func (s *service) do(t *testing.T, method, path, body string) (int, any) {
 }
 
 func TestAllSamples(t *testing.T) {
-	bin := buildService(t)
+	bin := sampletest.BuildService(t)
 	base := couchtest.URL(t)
 	for _, sample := range samples {
 		t.Run(sample.name, func(t *testing.T) {
 			db := sampletest.NewDB(t, false)
-			s := startService(t, bin, sample.name, base.JoinPath(db.Name()).String())
+			s := service{sampletest.StartService(t, bin, filepath.Join(sample.name, "config.yaml"), base.JoinPath(db.Name()).String())}
 			sanity(t, s)
-			started := firstLine(s.out.String())
-			assert.Contains(t, started, "service started and listening on "+s.url)
+			started := firstLine(s.Output.String())
+			assert.Contains(t, started, "service started and listening on "+s.URL)
 			assert.Contains(t, started, "resolver="+sample.resolver)
 			status, body := s.do(t, "GET", "/v1.0/_metrics", "")
 			require.Equal(t, http.StatusOK, status)
 			assert.Equal(t, sample.resolver, body.(map[string]any)["resolver"].(map[string]any)["plugin"])
 			if pw, ok := base.User.Password(); ok {
-				assert.NotContains(t, s.out.String(), pw, "credentials are never logged")
+				assert.NotContains(t, s.Output.String(), pw, "credentials are never logged")
 			}
 		})
 	}
 }
 
 // sanity is the seed's sanity suite.
-func sanity(t *testing.T, s *service) {
+func sanity(t *testing.T, s service) {
 	status, _ := s.do(t, "GET", "/", "")
 	assert.Equal(t, http.StatusNotFound, status, "GET /")
 

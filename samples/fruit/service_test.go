@@ -22,6 +22,7 @@ import (
 	"github.com/accord-db/accord/couch"
 	"github.com/accord-db/accord/internal/couchtest"
 	"github.com/accord-db/accord/internal/sampletest"
+	"github.com/accord-db/accord/internal/syncbuf"
 	"github.com/accord-db/accord/resolve"
 	"github.com/accord-db/accord/samples/fruit"
 )
@@ -37,24 +38,7 @@ type env struct {
 	db  *couch.DB
 	svc *fruit.Service
 	srv *httptest.Server
-	log *lockedBuffer // the service's log, debug level, JSON lines
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log *syncbuf.Buffer // the service's log, debug level, JSON lines
 }
 
 // newEnv starts the service with the resolver rc names (loaded as the
@@ -69,7 +53,7 @@ func newEnv(t *testing.T, rc fruit.ResolverConfig) *env {
 
 func newEnvWith(t *testing.T, db *couch.DB, r resolve.Resolver) *env {
 	t.Helper()
-	e := &env{t: t, r: r, log: &lockedBuffer{}}
+	e := &env{t: t, r: r, log: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: logger})
 	require.NoError(t, err)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -325,38 +323,10 @@ func TestEmptyFolders(t *testing.T) {
 	}, r.lines(t))
 }
 
-// authProxy stands in front of the test server over TLS and demands basic
-// auth with user "accord" and password "s3cret/?#@", as a CouchDB with an
-// admin would. It passes the request on with the test server's own
-// credentials, so it works in front of pouchdb-server (which has no
-// users) and of a CouchDB reached with COUCHDB_URL's credentials.
+// authProxy demands user "accord" and a password with URL-special
+// characters, over TLS with a self-signed certificate.
 func authProxy(t *testing.T) *httptest.Server {
-	t.Helper()
-	upstream := couchtest.URL(t)
-	upstreamUser := upstream.User
-	upstream.User = nil
-	proxy := httputil.NewSingleHostReverseProxy(upstream)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if !ok || user != "accord" || pass != "s3cret/?#@" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"unauthorized","reason":"Name or password is incorrect."}`))
-			return
-		}
-		r.Header.Del("Authorization")
-		if upstreamUser != nil {
-			pw, _ := upstreamUser.Password()
-			r.SetBasicAuth(upstreamUser.Username(), pw)
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	// The case with verification on makes the client hang up in the
-	// handshake; that is expected, not worth a log line.
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
+	return couchtest.AuthProxy(t, "accord", "s3cret/?#@")
 }
 
 // TestCredentials is not parallel: some cases set environment variables.

@@ -2,18 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,7 +22,7 @@ import (
 func TestEndToEnd(t *testing.T) {
 	root, err := couchtest.Root()
 	require.NoError(t, err)
-	bin := buildFruitsvc(t, root)
+	bin := sampletest.BuildService(t)
 	base := couchtest.URL(t)
 	tests := []struct {
 		sample string
@@ -47,7 +40,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(tt.sample, func(t *testing.T) {
 			db := sampletest.NewDB(t, false)
 			dbURL := base.JoinPath(db.Name()).String()
-			url := startFruitsvc(t, bin, filepath.Join(root, "samples", tt.sample, "config.yaml"), dbURL)
+			url := sampletest.StartService(t, bin, filepath.Join(root, "samples", tt.sample, "config.yaml"), dbURL).URL
 
 			before := readMetrics(t, url)
 			var out, errOut bytes.Buffer
@@ -146,68 +139,6 @@ func opByName(t *testing.T, res result, name string) opStats {
 	return opStats{}
 }
 
-// buildFruitsvc builds samples/fruitsvc into a temporary directory.
-func buildFruitsvc(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fruitsvc")
-	cmd := exec.Command("go", "build", "-o", bin, "./samples/fruitsvc")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./samples/fruitsvc: %s", out)
-	return bin
-}
-
-// startFruitsvc runs the service with config against the database at
-// dbURL on a free port, waits until it answers /v1.0/_health, and stops
-// it when the test ends. It returns the service's base URL.
-func startFruitsvc(t *testing.T, bin, config, dbURL string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-
-	var logs syncBuffer
-	cmd := exec.Command(bin, "-config", config, "-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("fruitsvc's log:\n%s", logs.String())
-		}
-	})
-
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+pathHealth, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("fruitsvc exited before it answered: %v\n%s", err, logs.String())
-		case <-ctx.Done():
-			t.Fatalf("fruitsvc did not answer %s within a minute:\n%s", pathHealth, logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // readMetrics reads the service's resolver counters, as a test would
 // without loadgen.
 func readMetrics(t *testing.T, url string) *resolverMetrics {
@@ -222,23 +153,4 @@ func readMetrics(t *testing.T, url string) *resolverMetrics {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
 	require.NotNil(t, m.Resolver, "%s has a resolver section", pathMetrics)
 	return m.Resolver
-}
-
-// syncBuffer is a bytes.Buffer safe for a writing process and a reading
-// test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

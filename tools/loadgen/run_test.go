@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accord-db/accord/internal/syncbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -111,7 +112,7 @@ func TestRunSetupFails(t *testing.T) {
 func TestRunInterrupted(t *testing.T) {
 	srv := newFake(t, faults{conflictEvery: 5})
 	var out bytes.Buffer
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	start := time.Now()
 	go func() { done <- run(shortRun(srv.URL, "-duration", "1m", "-progress-interval", "50ms"), &out, &errOut) }()
@@ -218,7 +219,7 @@ func TestRunBaselineInterrupted(t *testing.T) {
 	srv := newFake(t, faults{})
 	couch := strings.Replace(srv.URL, "http://", "http://"+fakeCouchUser+":"+fakeCouchPassword+"@", 1) + "/couch/fakedb"
 	var out bytes.Buffer
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(shortRun(srv.URL, "-duration", "200ms", "-baseline-couch", couch, "-baseline-duration", "1m", "-progress-interval", "50ms"), &out, &errOut)
