@@ -37,6 +37,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/accord-db/accord/internal/modroot"
 )
 
 // EnvURL names the environment variable that points tests at an existing
@@ -186,22 +188,7 @@ func do(t testing.TB, base *url.URL, method, db string, want int) {
 
 // Root returns the repository root: the nearest directory above the
 // working directory that holds go.mod.
-func Root() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func Root() (string, error) { return modroot.Find() }
 
 // start launches pouchdb-server in memory on a free loopback port and
 // waits until it answers. A port taken between choosing and binding is
