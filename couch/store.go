@@ -15,8 +15,9 @@ import (
 // DefaultMaxAttempts is the hard cap on the writes one [Store] call makes.
 const DefaultMaxAttempts = 100
 
-// StoreConfig configures a [Store]. The zero value gives up on the first
-// conflict.
+// StoreConfig configures a [Store]. Type is required; every other field
+// has a default, and with the default resolver the store gives up on the
+// first conflict.
 type StoreConfig struct {
 	// Type is the versioned type every document of the store carries,
 	// such as "fruit_v1.0". Writes of documents with another type are
@@ -227,7 +228,7 @@ type ConflictError struct {
 	// Capped is true when the hard attempt cap ended the loop, not the
 	// resolver.
 	Capped bool
-	// Err is the last 409.
+	// Err is the 409 of the last write.
 	Err error
 }
 
@@ -304,11 +305,14 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		fresh  json.RawMessage // a current revision already read, to start the next attempt from
 		lastID string
 	)
+	capped := func(id string, last error) error {
+		return &ConflictError{ID: id, Attempts: res.Attempts, Capped: true,
+			Reason: fmt.Sprintf("giving up after %d attempts, the hard cap", res.Attempts), Err: last}
+	}
+	var lastConflict error // the 409 of the last write
 	for {
 		if res.Attempts >= s.maxAttempts {
-			return res, &ConflictError{ID: lastID, Attempts: res.Attempts, Capped: true,
-				Reason: fmt.Sprintf("giving up after %d attempts, the hard cap", res.Attempts),
-				Err:    &Error{StatusCode: 409, Name: "conflict", Reason: "attempt cap reached"}}
+			return res, capped(lastID, lastConflict)
 		}
 		// 1. Read the current revision.
 		var id string
@@ -355,7 +359,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		if !errors.Is(err, ErrConflict) {
 			return res, err
 		}
-		lastConflict := err
+		lastConflict = err
 		// 3. A conflict: ask the resolver.
 		res.Conflicts++
 		c, theirs, err := s.conflict(ctx, op, a, res.Conflicts, start)
@@ -366,7 +370,13 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		if err != nil {
 			return res, err
 		}
-		// 4. Act on the decision.
+		// 4. Act on the decision, unless the next write would pass the
+		// cap: then there is nothing to wait for.
+		if (d.Action == resolve.ActionRetry || d.Action == resolve.ActionMerge) && res.Attempts >= s.maxAttempts {
+			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - giving up after %d attempt(s), the hard cap", verb(op), s.entity, loc.label(), res.Attempts),
+				slog.String("resolver", s.desc.Name), slog.String("id", id))
+			return res, capped(id, lastConflict)
+		}
 		switch d.Action {
 		case resolve.ActionRetry:
 			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - retrying after waiting %d ms", verb(op), s.entity, loc.label(), d.DelayMS),
@@ -379,9 +389,13 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 				fresh = theirs
 			}
 		case resolve.ActionMerge:
+			if err := s.checkMerge(op, c, theirs); err != nil {
+				return res, err
+			}
 			res.Attempts++
 			merged, err := s.merge(ctx, a, theirs, d.Doc)
 			if errors.Is(err, ErrConflict) && !errors.Is(err, ErrResolver) {
+				lastConflict = err
 				continue // theirs moved on meanwhile: start over from it
 			}
 			if err != nil {
@@ -447,6 +461,11 @@ func (s *Store[T]) decide(ctx context.Context, c *resolve.Conflict) (resolve.Dec
 		err = d.Validate(c)
 	}
 	took := time.Since(began)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The caller's deadline or cancellation, not the resolver's
+		// fault; nothing was written.
+		return resolve.Decision{}, fmt.Errorf("%q: waiting for the resolver: %w", c.ID, err)
+	}
 	if err != nil {
 		s.stats.decided(s.desc.Name, "", took)
 		s.logger.LogAttrs(ctx, slog.LevelError, "resolver failed, write failed closed",
@@ -457,29 +476,44 @@ func (s *Store[T]) decide(ctx context.Context, c *resolve.Conflict) (resolve.Dec
 	return d, nil
 }
 
-// merge writes the resolver's document on the current revision.
+// checkMerge refuses a merge the store cannot write safely: on a delete
+// (a merge writes a document, not a deletion, so the caller could not be
+// told its delete happened), or without the current revision the
+// resolver was shown (the merge would overwrite a revision it never saw,
+// or bring back a deleted document). Such a merge fails closed.
+func (s *Store[T]) checkMerge(op resolve.Op, c *resolve.Conflict, theirs json.RawMessage) error {
+	var why string
+	switch {
+	case op == resolve.OpDelete:
+		why = "a merge cannot answer a conflicting delete"
+	case !s.desc.Has(resolve.NeedTheirs):
+		why = `a merge needs the current revision: declare "theirs" in the resolver's needs`
+	case theirs == nil:
+		why = "the document was deleted meanwhile; a merge would bring it back"
+	default:
+		return nil
+	}
+	err := fmt.Errorf("%w: %s", resolve.ErrInvalidDecision, why)
+	s.logger.LogAttrs(context.Background(), slog.LevelError, "resolver failed, write failed closed",
+		slog.String("resolver", s.desc.Name), slog.String("id", c.ID), slog.String("error", err.Error()))
+	return &ResolverError{Resolver: s.desc.Name, ID: c.ID, Err: err}
+}
+
+// merge writes the resolver's document on the revision of theirs, the
+// one the resolver was shown; if the document moved on since, the write
+// fails with ErrConflict and the loop starts over.
 func (s *Store[T]) merge(ctx context.Context, a attempt, theirs, doc json.RawMessage) (Doc[T], error) {
-	rev := ""
-	if theirs != nil {
-		var meta struct {
-			Rev string `json:"_rev"`
-		}
-		if err := json.Unmarshal(theirs, &meta); err != nil {
-			return Doc[T]{}, fmt.Errorf("%q: %w", a.id, err)
-		}
-		rev = meta.Rev
-	} else {
-		r, err := s.db.Rev(ctx, a.id)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return Doc[T]{}, err
-		}
-		rev = r
+	var meta struct {
+		Rev string `json:"_rev"`
+	}
+	if err := json.Unmarshal(theirs, &meta); err != nil || meta.Rev == "" {
+		return Doc[T]{}, fmt.Errorf("%q: the current revision has no _rev", a.id)
 	}
 	var v T
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
 	}
-	body, err := setMeta(doc, a.id, rev)
+	body, err := setMeta(doc, a.id, meta.Rev)
 	if err == nil {
 		err = s.checkType(body)
 	}
@@ -535,6 +569,9 @@ func (s *Store[T]) decode(id string, raw json.RawMessage) (Doc[T], error) {
 	d := Doc[T]{ID: id}
 	if err := json.Unmarshal(raw, &meta); err != nil {
 		return d, fmt.Errorf("decode: %w", err)
+	}
+	if err := s.checkType(raw); err != nil {
+		return d, err
 	}
 	if err := json.Unmarshal(raw, &d.Value); err != nil {
 		return d, fmt.Errorf("decode: %w", err)

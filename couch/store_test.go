@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/internal/couchtest"
 	"github.com/accord-db/accord/resolve"
 )
 
@@ -331,7 +333,148 @@ func TestContextDeadlineBindsTheLoop(t *testing.T) {
 	began := time.Now()
 	_, err := s.Update(c, couch.ByID(d.ID), interfere(t, db, d.ID, 1))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(began), 5*time.Second, "a wait the deadline would cut short is not started")
+	assert.Less(t, time.Since(began), 400*time.Millisecond, "a wait the deadline would cut short is not started")
+}
+
+// TestAttemptCapBeforeWaiting checks that a retry the cap forbids is not
+// waited for.
+func TestAttemptCapBeforeWaiting(t *testing.T) {
+	db := newDB(t)
+	s := newStore(t, db, couch.StoreConfig{MaxAttempts: 1, Resolver: always(resolve.Decision{Action: resolve.ActionRetry, DelayMS: 1500})})
+	d := createCounter(t, s)
+	began := time.Now()
+	_, err := s.Update(ctx, couch.ByID(d.ID), interfere(t, db, d.ID, 1))
+	var ce *couch.ConflictError
+	require.ErrorAs(t, err, &ce)
+	assert.True(t, ce.Capped)
+	assert.Less(t, time.Since(began), time.Second, "the 1.5 s wait was not started")
+}
+
+// TestCallerDeadlineIsNotAResolverFailure checks that a resolver that
+// returns because the caller's context ended is reported as that, not
+// as a failed resolver.
+func TestCallerDeadlineIsNotAResolverFailure(t *testing.T) {
+	db := newDB(t)
+	stats := &couch.Stats{}
+	r := &scripted{desc: resolve.Description{Name: "slow", Needs: []resolve.Need{}}}
+	var callCtx context.Context
+	r.answer = func(*resolve.Conflict) (resolve.Decision, error) {
+		<-callCtx.Done()
+		return resolve.Decision{}, callCtx.Err()
+	}
+	s := newStore(t, db, couch.StoreConfig{Resolver: r, Stats: stats})
+	d := createCounter(t, s)
+	c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	callCtx = c
+	_, err := s.Update(c, couch.ByID(d.ID), interfere(t, db, d.ID, 1))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, couch.ErrResolver)
+	assert.Zero(t, stats.Snapshot()["slow"].Failures)
+}
+
+// TestUnsafeMergesFailClosed checks the merges the store refuses to
+// write: without the current revision, over a deleted document, and as
+// the answer to a delete.
+func TestUnsafeMergesFailClosed(t *testing.T) {
+	merge := resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"type":"counter_v1.0","name":"c","count":1000}`)}
+	t.Run("without theirs", func(t *testing.T) {
+		db := newDB(t)
+		r := always(merge)
+		r.desc.Needs = []resolve.Need{resolve.NeedBase, resolve.NeedMine}
+		s := newStore(t, db, couch.StoreConfig{Resolver: r})
+		d := createCounter(t, s)
+		_, err := s.Update(ctx, couch.ByID(d.ID), interfere(t, db, d.ID, 1))
+		require.ErrorIs(t, err, couch.ErrResolver)
+		require.ErrorIs(t, err, resolve.ErrInvalidDecision)
+		assert.Equal(t, 1, stored(t, db, d.ID).Count, "theirs, untouched")
+	})
+	t.Run("over a deleted document", func(t *testing.T) {
+		db := newDB(t)
+		s := newStore(t, db, couch.StoreConfig{Resolver: always(merge)})
+		d := createCounter(t, s)
+		var once sync.Once
+		_, err := s.Update(ctx, couch.ByID(d.ID), func(c *counter) error {
+			once.Do(func() {
+				rev, err := db.Rev(ctx, d.ID)
+				require.NoError(t, err)
+				_, err = db.Delete(ctx, d.ID, rev)
+				require.NoError(t, err)
+			})
+			c.Count++
+			return nil
+		})
+		require.ErrorIs(t, err, couch.ErrResolver)
+		var v any
+		assert.ErrorIs(t, db.Get(ctx, d.ID, &v), couch.ErrNotFound, "still deleted")
+	})
+	t.Run("answering a delete", func(t *testing.T) {
+		db := newDB(t)
+		s := newStore(t, db, couch.StoreConfig{Resolver: always(merge)})
+		d := createCounter(t, s)
+		change := interfere(t, db, d.ID, 1)
+		_, err := s.Delete(ctx, couch.ByID(d.ID), func(c *counter) error { return change(c) })
+		require.ErrorIs(t, err, couch.ErrResolver)
+		assert.Equal(t, 1, stored(t, db, d.ID).Count, "theirs, not deleted, not merged")
+	})
+}
+
+// TestMergeThatConflictsStartsOver makes the merge's own write conflict:
+// the store must not write it over the newer revision, but start over from
+// that revision.
+func TestMergeThatConflictsStartsOver(t *testing.T) {
+	client := newClient(t)
+	name := couchtest.NewDB(t)
+	direct := client.DB(name)
+	var puts atomic.Int32
+	proxied := couchtest.Proxy(t, func(r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/") && puts.Add(1) == 2 {
+			// The second PUT through the store is the merge: someone
+			// writes just before it lands.
+			id := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+			var cur map[string]any
+			if assert.NoError(t, direct.Get(ctx, id, &cur)) {
+				cur["count"] = cur["count"].(float64) + 10
+				_, err := direct.Put(ctx, id, cur)
+				assert.NoError(t, err)
+			}
+		}
+	})
+	c, err := couch.New(couch.Config{URL: proxied.String(), Logger: discard})
+	require.NoError(t, err)
+	merger := &scripted{desc: resolve.Description{Name: "adder", Needs: resolve.AllNeeds},
+		answer: func(c *resolve.Conflict) (resolve.Decision, error) {
+			var mine, theirs counter
+			_ = json.Unmarshal(c.Mine, &mine)
+			_ = json.Unmarshal(c.Theirs, &theirs)
+			theirs.Count++
+			doc, _ := json.Marshal(theirs)
+			return resolve.Decision{Action: resolve.ActionMerge, Doc: doc}, nil
+		}}
+	s := newStore(t, c.DB(name), couch.StoreConfig{Resolver: merger})
+	d, err := couch.NewStore[counter](direct, couch.StoreConfig{Type: "counter_v1.0", Logger: discard})
+	require.NoError(t, err)
+	created, err := d.Create(ctx, counter{Type: "counter_v1.0", Name: "c"})
+	require.NoError(t, err)
+	puts.Store(0)
+	res, err := s.Update(ctx, couch.ByID(created.ID), interfere(t, direct, created.ID, 1))
+	require.NoError(t, err)
+	// Theirs +1, the writer behind the merge +10, ours +1: nothing lost.
+	assert.Equal(t, 12, stored(t, direct, created.ID).Count)
+	assert.Equal(t, 3, res.Attempts, "the write, the merge that conflicted, the write after starting over")
+}
+
+func TestStoreRefusesDocumentsOfAnotherType(t *testing.T) {
+	db := newDB(t)
+	_, err := db.Put(ctx, "other", map[string]any{"type": "other_v1.0", "count": 1})
+	require.NoError(t, err)
+	s := newStore(t, db, couch.StoreConfig{})
+	_, err = s.Get(ctx, couch.ByID("other"))
+	assert.ErrorIs(t, err, couch.ErrInvalidType)
+	_, err = s.Delete(ctx, couch.ByID("other"), nil)
+	assert.ErrorIs(t, err, couch.ErrInvalidType)
+	var v map[string]any
+	assert.NoError(t, db.Get(ctx, "other", &v), "not deleted")
 }
 
 // TestNeedsDecideWhatIsRead checks that a resolver that needs no

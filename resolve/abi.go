@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -126,7 +127,8 @@ func DecodeDecision(b []byte) (Decision, error) {
 // Validate checks d against the conflict it answers: a known action; a
 // delay within [0, MaxDelay] ms and only on a retry; a document on a merge
 // and only there, which must be a JSON object whose _id, if present, is the
-// conflict's id; a reason of at most MaxReasonBytes of UTF-8. Every error
+// conflict's id, and with no other top-level field starting with "_" than
+// _id and _rev; a reason of at most MaxReasonBytes of UTF-8. Every error
 // matches [ErrInvalidDecision].
 func (d Decision) Validate(c *Conflict) error {
 	invalid := func(format string, args ...any) error {
@@ -164,6 +166,14 @@ func (d Decision) Validate(c *Conflict) error {
 		var id string
 		if err := json.Unmarshal(raw, &id); err != nil || id != c.ID {
 			return invalid("merge doc has _id %s, the conflict is about %q", raw, c.ID)
+		}
+	}
+	for key := range doc {
+		// CouchDB gives the other underscore fields meaning (_deleted
+		// turns a write into a delete, _attachments adds files): a
+		// merge writes content only.
+		if strings.HasPrefix(key, "_") && key != "_id" && key != "_rev" {
+			return invalid("merge doc has the special field %q; only _id and _rev may start with _", key)
 		}
 	}
 	return nil

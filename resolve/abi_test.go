@@ -48,6 +48,9 @@ func TestDecisionValidate(t *testing.T) {
 		{"merge doc is not JSON", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{`)}, "not a JSON object"},
 		{"merge doc with another _id", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":"pear"}`)}, `_id "pear", the conflict is about "apple"`},
 		{"merge doc with a numeric _id", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":7}`)}, "_id 7"},
+		{"merge doc that deletes", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_deleted":true,"n":2}`)}, `special field "_deleted"`},
+		{"merge doc with attachments", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_attachments":{}}`)}, `special field "_attachments"`},
+		{"merge doc with _rev", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":"apple","_rev":"2-x","n":2}`)}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

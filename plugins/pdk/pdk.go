@@ -68,7 +68,7 @@ func Register(desc resolve.Description, fn resolve.Func) {
 // JSON value from the service's configuration, "{}" when there are none)
 // before the instance decides anything. An error refuses the parameters,
 // and the host refuses to load the plugin. Without it, a plugin accepts
-// no parameters but an empty object.
+// no parameters but an empty object. fn may keep params.
 func OnConfigure(fn func(params []byte) error) {
 	configure = fn
 }
@@ -102,7 +102,9 @@ func handleResolve(in []byte) []byte {
 func handleConfigure(params []byte) []byte {
 	var err error
 	if configure != nil {
-		err = configure(params)
+		// A copy: the host's buffer is reused for the conflicts to come,
+		// and a plugin may keep its parameters.
+		err = configure(append([]byte(nil), params...))
 	} else if !emptyParams(params) {
 		err = fmt.Errorf("%s takes no parameters", description.Name)
 	}

@@ -12,15 +12,17 @@
 //	GET    /v1.0/fruits[?color=red]          → 200 [fruit, …]
 //	GET    /v1.0/fruits/{fruit_id}           → 200 fruit | 404
 //	PUT    /v1.0/fruits/{fruit_id}           {"color":"blue"} → 200 fruit | 404 | 409 | 503
-//	DELETE /v1.0/fruits/{fruit_id}           → 200 | 404
+//	DELETE /v1.0/fruits/{fruit_id}           → 200 | 404 | 409 | 503
 //	POST   /v1.0/fruits/{fruit_id}/tastings  → 200 fruit (tastings+1) | 404 | 409 | 503
 //	GET    /v1.0/_health[?quick=false]       → 200 green | 503 red
 //	GET    /v1.0/_metrics                    → 200 database and resolver metrics
 //	GET    /metrics                          → Prometheus exposition
 //
-// A 409 means the resolver gave up on a conflict (the write was refused,
-// never lost); a 503 means the resolver itself failed (timed out, trapped,
-// answered garbage) and the document was left untouched.
+// A 200 means the change was written. A 409 means it was not: the
+// resolver gave up on a conflict, or kept the other writer's change
+// ("superseded"); the change was refused, never lost. A 503 means the
+// resolver itself failed (timed out, trapped, answered garbage) or the
+// database could not be reached; the document was left untouched.
 package fruit
 
 import (

@@ -178,8 +178,15 @@ func (s *Service) deleteFruit(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	if _, err := s.store.Delete(ctx, byFruitID(id), nil); err != nil {
+	res, err := s.store.Delete(ctx, byFruitID(id), nil)
+	if err != nil {
 		s.writeFailure(w, r, id, err)
+		return
+	}
+	if res.Status != couch.StatusWritten {
+		// The resolver kept their revision: the fruit was not deleted.
+		writeError(w, http.StatusConflict, "superseded",
+			fmt.Sprintf("fruit %s changed under us and the resolver kept the other change; it was not deleted", id))
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"log/slog"
 	"net/http"
 	"time"
@@ -161,6 +164,14 @@ func writeError(w http.ResponseWriter, status int, name, reason string) {
 	writeJSON(w, status, map[string]string{"error": name, "reason": reason})
 }
 
+// isTransportError reports whether err is a failure to talk to the
+// database at all (refused, reset, timed out), as opposed to an answer.
+func isTransportError(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // writeFailure maps an error of the data layer to its answer: 404 for a
 // missing fruit, 409 for a conflict the resolver gave up on, 503 for a
 // resolver that failed or a database out of reach.
@@ -185,7 +196,7 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads this answer.
 		writeError(w, http.StatusServiceUnavailable, "canceled", "the request was canceled")
-	case couch.HTTPStatus(err) == 0 || couch.HTTPStatus(err) >= 500:
+	case isTransportError(err) || couch.HTTPStatus(err) >= 500:
 		s.logger.Error("database unavailable", "error", err)
 		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database cannot be reached; try again later")
 	default:

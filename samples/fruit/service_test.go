@@ -445,15 +445,26 @@ func moodyDB(t *testing.T, prefix string) *couch.DB {
 // just before the service's write reaches it.
 func conflictingPut(t *testing.T, e *env, db *couch.DB, docID, fruitID string) (int, any) {
 	t.Helper()
+	return conflicting(t, e, db, docID, http.MethodPut, "/v1.0/fruits/"+fruitID, `{"color":"mine"}`)
+}
+
+// conflicting sends a request through the service whose first write of
+// docID (a PUT or a DELETE) is sure to conflict: a proxy in front of the
+// database changes the document to color "behind-your-back" just before
+// the service's write reaches it.
+func conflicting(t *testing.T, e *env, db *couch.DB, docID, method, path, body string) (int, any) {
+	t.Helper()
 	var once sync.Once
 	interfering := couchtest.Proxy(t, func(r *http.Request) {
-		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/"+docID) {
+		if r.Method == method && strings.HasSuffix(r.URL.Path, "/"+docID) {
 			once.Do(func() {
 				var cur map[string]any
-				require.NoError(t, db.Get(context.Background(), docID, &cur))
+				if !assert.NoError(t, db.Get(context.Background(), docID, &cur)) {
+					return
+				}
 				cur["color"] = "behind-your-back"
 				_, err := db.Put(context.Background(), docID, cur)
-				require.NoError(t, err)
+				assert.NoError(t, err)
 			})
 		}
 	})
@@ -463,13 +474,48 @@ func conflictingPut(t *testing.T, e *env, db *couch.DB, docID, fruitID string) (
 	require.NoError(t, err)
 	srv := httptest.NewServer(svc)
 	defer srv.Close()
-	req, err := http.NewRequest("PUT", srv.URL+"/v1.0/fruits/"+fruitID, strings.NewReader(`{"color":"mine"}`))
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	var v any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+	if len(bytes.TrimSpace(data)) > 0 {
+		require.NoError(t, json.Unmarshal(data, &v))
+	}
 	return resp.StatusCode, v
+}
+
+// TestSupersededIsNot200 checks that when the resolver keeps the other
+// writer's change (accept), neither a PUT nor a DELETE answers 200: the
+// change was not written.
+func TestSupersededIsNot200(t *testing.T) {
+	for _, method := range []string{http.MethodPut, http.MethodDelete} {
+		t.Run(method, func(t *testing.T) {
+			rc := fruit.ResolverConfig{Plugin: "../../engine/testdata/parrot.wasm", Params: map[string]any{"action": "accept"}}
+			r, closeResolver, err := fruit.OpenResolver(context.Background(), rc, discard)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = closeResolver(context.Background()) })
+			db := sampletest.NewDB(t, false)
+			e := newEnvWith(t, db, r)
+			id := e.create("red")["fruit_id"].(string)
+			rows, err := db.Query(context.Background(), "fruit_by_fruit_id", "fruit_by_fruit_id", couch.ViewQuery{Key: id})
+			require.NoError(t, err)
+			body := ""
+			if method == http.MethodPut {
+				body = `{"color":"mine"}`
+			}
+			status, answer := conflicting(t, e, db, rows.Rows[0].ID, method, "/v1.0/fruits/"+id, body)
+			assert.Equal(t, http.StatusConflict, status, "%v", answer)
+			assert.Equal(t, "superseded", answer.(map[string]any)["error"])
+			status, stored := e.do("GET", "/v1.0/fruits/"+id, "", "")
+			require.Equal(t, http.StatusOK, status, "the fruit was not deleted")
+			assert.Equal(t, "behind-your-back", stored.(map[string]any)["color"], "the other writer's change stands")
+		})
+	}
 }
