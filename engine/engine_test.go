@@ -550,3 +550,20 @@ func TestCloseWhileCalling(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledCallerKeepsTheInstance checks that a call whose context is
+// already done does not enter the guest, fails with the context's error,
+// and leaves the instance in the pool: nothing is discarded or started.
+func TestCancelledCallerKeepsTheInstance(t *testing.T) {
+	rt := newRuntime(t, engine.Config{PoolSize: 1})
+	r := load(t, rt, engine.Plugin{Builtin: "retry"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := r.Resolve(ctx, conflictOn("fruits", 1))
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	s := r.Stats()
+	assert.Zero(t, s.InstancesDiscarded)
+	assert.Equal(t, uint64(1), s.InstancesStarted)
+}

@@ -6,10 +6,14 @@ import (
 	"github.com/accord-db/accord/plugins"
 )
 
-// The errors a resolver fails with. Each error the engine returns wraps
-// one of them (with a "engine: NAME: ..." prefix), so callers match them
-// with [errors.Is]. After a call fails with any of them the instance that
+// The errors a resolver fails with. Each failure of a plugin wraps one of
+// them (with a "engine: NAME: ..." prefix), so callers match them with
+// [errors.Is]. After a call fails with any of them the instance that
 // served it is discarded; the resolver goes on serving with a fresh one.
+// A call the caller gave up on (its context cancelled, or its deadline
+// passed while it waited for an instance) wraps the context's error
+// instead, and a conflict that is not valid ABI v1 wraps
+// resolve.ErrInvalidConflict; neither costs an instance.
 var (
 	// ErrTimeout: a call (or starting an instance) ran past its time
 	// limit, an infinite loop included. It also matches

@@ -129,6 +129,15 @@ func (inst *instance) decide(ctx context.Context, in []byte, c *resolve.Conflict
 	return d, nil
 }
 
+// errNotCalled marks a call that did not enter the guest (the caller's
+// context was already done), and errAnsweredLate one whose guest returned
+// normally but too late to be used: the instance is sound after either,
+// and goes back to the pool.
+var (
+	errNotCalled    = errors.New("not called")
+	errAnsweredLate = errors.New("answered late")
+)
+
 // errOutOfBounds marks an exchange whose output lies outside memory.
 var errOutOfBounds = errors.New("outside the guest's memory")
 
@@ -137,8 +146,10 @@ var errOutOfBounds = errors.New("outside the guest's memory")
 // of guest memory, valid until the next call.
 func (inst *instance) exchange(ctx context.Context, fn api.Function, in []byte, timeout time.Duration) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotCalled, err)
 	}
+	// A refusal to grow counts for this call only.
+	inst.memory.refused, inst.memory.asked = false, 0
 	began := time.Now()
 	callCtx := ctx
 	if inst.r.enforce {
@@ -159,8 +170,19 @@ func (inst *instance) exchange(ctx context.Context, fn api.Function, in []byte, 
 	if err := fn.CallWithStack(callCtx, s); err != nil {
 		return nil, inst.classify(callCtx, err, timeout, began)
 	}
-	if !inst.r.enforce && time.Since(began) > timeout {
-		return nil, errTimeout("returned late", timeout, nil)
+	if !inst.r.enforce {
+		// A trusted guest cannot be interrupted: refuse an answer that
+		// came after its time, or after the caller stopped waiting. The
+		// instance returned normally and stays usable.
+		if took := time.Since(began); took > timeout {
+			return nil, fmt.Errorf("%w: %w", errAnsweredLate, errTimeout("returned late", timeout, nil))
+		}
+		if err := ctx.Err(); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%w: %w", errAnsweredLate, errTimeout("returned after the caller's deadline", timeout, err))
+			}
+			return nil, fmt.Errorf("%w: abandoned: %w", errAnsweredLate, context.Cause(ctx))
+		}
 	}
 	return inst.read(s[0])
 }

@@ -25,9 +25,10 @@ import (
 // Plugin says which plugin to load and how. Exactly one of Builtin, Path
 // and Wasm names the module.
 type Plugin struct {
-	// Name names the resolver in errors, logs and [Stats]. Default: the
-	// built-in's name, the file's name without extensions, or the name
-	// the plugin describes itself with.
+	// Name names the resolver in errors and logs ([Resolver.Name]).
+	// Default: the built-in's name, the file's name without extensions,
+	// or the name the plugin describes itself with. [Resolver.Describe]
+	// reports the plugin's own description, whatever Name says.
 	Name string
 	// Builtin is the name of a built-in plugin: see [plugins.Names].
 	Builtin string
@@ -210,9 +211,9 @@ func (p Plugin) module(cacheDir string) ([]byte, error) {
 }
 
 // gunzipCached decompresses a gzip-compressed module. Decompressing a Go
-// plugin takes longer than compiling it from the compilation cache
-// (about 17 ms against 33 ms), so the result is kept beside that cache,
-// named by the SHA-256 of the compressed bytes, and trusted as the
+// plugin (about 17 ms) costs half as much again as compiling it from the
+// compilation cache (about 33 ms), so the result is kept beside that
+// cache, named by the SHA-256 of the compressed bytes, and trusted as the
 // compilation cache is.
 func gunzipCached(raw []byte, cacheDir string) ([]byte, error) {
 	var path string

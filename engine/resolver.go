@@ -199,15 +199,16 @@ func (r *Resolver) wake() {
 // it after a failed one and starts a replacement in the background.
 func (r *Resolver) release(inst *instance, callErr error) {
 	defer func() { <-r.slots }()
+	healthy := callErr == nil || errors.Is(callErr, errNotCalled) || errors.Is(callErr, errAnsweredLate)
 	r.mu.Lock()
-	if callErr == nil && !r.closed {
+	if healthy && !r.closed {
 		r.idle = append(r.idle, inst)
 		r.wake()
 		r.mu.Unlock()
 		return
 	}
 	r.live--
-	replace := callErr != nil && !r.closed
+	replace := !healthy && !r.closed
 	if replace {
 		r.live++
 		r.starting.Add(1)
@@ -307,7 +308,18 @@ drain:
 			break drain
 		}
 	}
-	r.starting.Wait()
+	// Wait for replacements being started, as long as ctx allows: a
+	// trusted plugin whose _initialize never returns would hold Close
+	// forever.
+	started := make(chan struct{})
+	go func() { r.starting.Wait(); close(started) }()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("engine: %s: close while instances start: %w", r.name, ctx.Err())
+		}
+	}
 	r.mu.Lock()
 	idle := r.idle
 	r.idle = nil
