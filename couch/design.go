@@ -51,6 +51,9 @@ func LoadDesignDocs(fsys fs.FS, dir string) ([]DesignDoc, error) {
 		if err := checkDesign(obj); err != nil {
 			return nil, fmt.Errorf("couch: load design docs: %s: %w: %w", file, ErrInvalidDocument, err)
 		}
+		if _, ok := obj["_rev"]; ok {
+			return nil, fmt.Errorf("couch: load design docs: %s: %w: a design document file must not carry _rev (the installer finds the current one)", file, ErrInvalidDocument)
+		}
 		id := "_design/" + strings.TrimSuffix(name, ".json")
 		if raw, ok := obj["_id"]; ok {
 			var given string
@@ -211,14 +214,26 @@ func (db *DB) InstallDesignDocs(ctx context.Context, docs []DesignDoc) ([]Instal
 }
 
 // install writes body as the document id unless the current revision
-// already has that content.
+// already has that content. If another installer creates or changes the
+// document meanwhile, it compares again with what that one wrote.
 func (db *DB) install(ctx context.Context, id string, body json.RawMessage) (Installed, error) {
 	want, err := contentOf(body)
 	if err != nil {
 		return Installed{}, fmt.Errorf("%s: %w", id, err)
 	}
+	delete(want, "_rev")
+	for range 3 {
+		res, err := db.installOnce(ctx, id, want)
+		if !errors.Is(err, ErrConflict) {
+			return res, err
+		}
+	}
+	return db.installOnce(ctx, id, want)
+}
+
+func (db *DB) installOnce(ctx context.Context, id string, want map[string]any) (Installed, error) {
 	var current json.RawMessage
-	err = db.Get(ctx, id, &current)
+	err := db.Get(ctx, id, &current)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		rev, err := db.Put(ctx, id, want)
@@ -238,8 +253,12 @@ func (db *DB) install(ctx context.Context, id string, body json.RawMessage) (Ins
 	if reflect.DeepEqual(have, want) {
 		return Installed{ID: id, Status: Unchanged, Rev: rev}, nil
 	}
-	want["_rev"] = rev
-	newRev, err := db.Put(ctx, id, want)
+	update := make(map[string]any, len(want)+1)
+	for k, v := range want {
+		update[k] = v
+	}
+	update["_rev"] = rev
+	newRev, err := db.Put(ctx, id, update)
 	if err != nil {
 		return Installed{}, err
 	}
@@ -252,6 +271,9 @@ func contentOf(raw json.RawMessage) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidDocument)
 	}
 	delete(m, "_id")
 	return m, nil

@@ -43,6 +43,7 @@ func TestLoadDesignDocsRefusesBadFiles(t *testing.T) {
 		{"empty map", `{"views":{"v":{"map":" "}}}`, `view "v": "map" must be a non-empty string`},
 		{"reduce not a string", `{"views":{"v":{"map":"f","reduce":{}}}}`, `view "v": "reduce" must be a string`},
 		{"wrong _id", `{"_id":"_design/other","views":{"v":{"map":"f"}}}`, `does not match the file name`},
+		{"_rev", `{"_rev":"1-abc","views":{"v":{"map":"f"}}}`, `must not carry _rev`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +94,14 @@ func TestInstallDesignDocsIsIdempotent(t *testing.T) {
 	}
 	require.NoError(t, db.Get(ctx, "_design/other", &got))
 	assert.Equal(t, "function(doc){ emit(2, null); }", got.Views["v"].Map)
+}
+
+func TestInstallDesignDocsRefusesNonObjects(t *testing.T) {
+	db := newDB(t)
+	for _, body := range []string{`null`, `[]`, `7`} {
+		_, err := db.InstallDesignDocs(ctx, []couch.DesignDoc{{ID: "_design/x", Body: []byte(body)}})
+		assert.ErrorIs(t, err, couch.ErrInvalidDocument, "body %s", body)
+	}
 }
 
 func statuses(res []couch.Installed) []couch.InstallStatus {
