@@ -23,9 +23,11 @@ import (
 // written anyway (a phantom). Both fail the audit, and so does a fruit
 // that vanished though nobody deleted it.
 //
-// Only the spare fruit (created by -percent-post) are ever deleted;
-// one loadgen deleted (DELETE answered 200) is not audited, and one whose
-// DELETE got no definite answer is audited only if it is still there.
+// Only the spare fruit (created by -percent-post) are ever deleted. One
+// whose DELETE was answered 200 must be gone: if it is still there, the
+// acknowledged delete did not happen, and the audit fails ("undeleted");
+// its tastings are not audited. One whose DELETE got no definite answer
+// is audited only if it is still there.
 
 // fruitRecord is loadgen's ledger of one fruit.
 type fruitRecord struct {
@@ -55,7 +57,8 @@ const (
 	verdictLost         = "lost"         // stored < base + acknowledged
 	verdictPhantom      = "phantom"      // stored > base + acknowledged + indeterminate
 	verdictMissing      = "missing"      // 404, yet never deleted
-	verdictDeleted      = "deleted"      // deleted by loadgen: not audited
+	verdictDeleted      = "deleted"      // deleted by loadgen, and gone: not audited
+	verdictUndeleted    = "undeleted"    // its DELETE was answered 200, yet it is still there
 	verdictUnverifiable = "unverifiable" // a DELETE without a definite answer, and now gone
 	verdictUnread       = "unread"       // the read back failed
 )
@@ -78,6 +81,7 @@ type auditResult struct {
 	LostUpdates   int64  `json:"lost_updates"` // tastings lost over all of them
 	Phantom       int    `json:"phantom"`
 	Missing       int    `json:"missing"`
+	Undeleted     int    `json:"undeleted"` // acknowledged deletes that did not happen
 	Deleted       int    `json:"deleted"`
 	Unverifiable  int    `json:"unverifiable"`
 	Unread        int    `json:"unread"`
@@ -111,6 +115,10 @@ func audit(records []fruitRecord, stored map[string]readBack) auditResult {
 			res.Missing++
 			res.Problems = append(res.Problems, v)
 			continue
+		case verdictUndeleted:
+			res.Undeleted++
+			res.Problems = append(res.Problems, v)
+			continue
 		}
 		res.Audited++
 		res.Acknowledged += r.Acknowledged
@@ -139,9 +147,9 @@ func audit(records []fruitRecord, stored map[string]readBack) auditResult {
 	}
 	slices.SortFunc(res.Fruit, byID)
 	slices.SortFunc(res.Problems, byID)
-	res.Pass = res.Lost == 0 && res.Phantom == 0 && res.Missing == 0 && res.Unread == 0
+	res.Pass = res.Lost == 0 && res.Phantom == 0 && res.Missing == 0 && res.Undeleted == 0 && res.Unread == 0
 	switch {
-	case res.Lost+res.Phantom+res.Missing > 0:
+	case res.Lost+res.Phantom+res.Missing+res.Undeleted > 0:
 		res.Verdict = "FAIL"
 	case res.Unread > 0:
 		res.Verdict = "INCOMPLETE"
@@ -154,12 +162,17 @@ func audit(records []fruitRecord, stored map[string]readBack) auditResult {
 // judge audits one fruit.
 func judge(r fruitRecord, rb readBack) fruitVerdict {
 	v := fruitVerdict{fruitRecord: r}
-	if r.Deleted {
-		v.Verdict = verdictDeleted
-		return v
-	}
 	if rb.Err != "" {
 		v.Verdict, v.Detail = verdictUnread, rb.Err
+		return v
+	}
+	if r.Deleted {
+		if rb.Found {
+			v.Verdict = verdictUndeleted
+			v.Detail = "a DELETE of it was answered 200, yet it is still there"
+			return v
+		}
+		v.Verdict = verdictDeleted
 		return v
 	}
 	if !rb.Found {

@@ -115,7 +115,7 @@ func TestAudit(t *testing.T) {
 				{ID: "b", Spare: true, Acknowledged: 9, Deleted: true},
 				{ID: "c", Spare: true, Acknowledged: 2, DeleteUnknown: true},
 			},
-			stored:  map[string]readBack{"a": found(5), "c": {}},
+			stored:  map[string]readBack{"a": found(5), "b": {}, "c": {}},
 			verdict: "PASS",
 			check: func(t *testing.T, res auditResult) {
 				assert.Equal(t, 1, res.Audited)
@@ -123,6 +123,20 @@ func TestAudit(t *testing.T) {
 				assert.Equal(t, 1, res.Unverifiable)
 				assert.EqualValues(t, 5, res.Acknowledged, "only audited fruit count")
 				assert.Len(t, res.Fruit, 3, "every fruit has a verdict")
+			},
+		},
+		{
+			name: "an acknowledged delete that did not happen",
+			recs: []fruitRecord{
+				{ID: "a", Acknowledged: 5},
+				{ID: "b", Spare: true, Acknowledged: 1, Deleted: true},
+			},
+			stored:  map[string]readBack{"a": found(5), "b": found(1)},
+			verdict: "FAIL",
+			check: func(t *testing.T, res auditResult) {
+				assert.Equal(t, 1, res.Undeleted)
+				require.Len(t, res.Problems, 1)
+				assert.Equal(t, verdictUndeleted, res.Problems[0].Verdict)
 			},
 		},
 		{

@@ -206,6 +206,9 @@ func writeAuditText(b *strings.Builder, a auditResult) {
 		fmt.Fprintf(b, " (%d tastings lost)", a.LostUpdates)
 	}
 	fmt.Fprintf(b, ", %d with phantom tastings, %d missing", a.Phantom, a.Missing)
+	if a.Undeleted > 0 {
+		fmt.Fprintf(b, ", %d still there after an acknowledged delete", a.Undeleted)
+	}
 	if a.Unread > 0 {
 		fmt.Fprintf(b, ", %d not read back", a.Unread)
 	}

@@ -311,8 +311,9 @@ func (r *runner) records() []fruitRecord {
 	return recs
 }
 
-// readBack reads every fruit not known deleted, -concurrency at a time,
-// trying each up to three times while no definite answer comes back.
+// readBack reads every fruit, deleted ones included (an acknowledged
+// delete must have happened), -concurrency at a time, trying each up to
+// three times while no definite answer comes back.
 func (r *runner) readBack(ctx context.Context, recs []fruitRecord) map[string]readBack {
 	out := make(map[string]readBack, len(recs))
 	var (
@@ -331,9 +332,7 @@ func (r *runner) readBack(ctx context.Context, recs []fruitRecord) map[string]re
 		})
 	}
 	for _, rec := range recs {
-		if !rec.Deleted {
-			next <- rec.ID
-		}
+		next <- rec.ID
 	}
 	close(next)
 	wg.Wait()
