@@ -454,10 +454,7 @@ func TestStress(t *testing.T) {
 // (reached after some 75,000 backoff decisions) and stays there, so the
 // last 50,000 calls must not add to it.
 func TestMemoryBounded(t *testing.T) {
-	calls := 150_000
-	if testing.Short() {
-		calls = 15_000
-	}
+	const calls = 150_000
 	rt := newRuntime(t, engine.Config{PoolSize: 1})
 	r := load(t, rt, engine.Plugin{Builtin: "backoff"})
 	ctx := context.Background()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -84,7 +85,7 @@ func LoadConfig(path string) (Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEmpty(err)) {
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
 	if p := c.Resolver.Plugin; isPath(p) && !filepath.IsAbs(p) {
@@ -94,14 +95,6 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
 	return c, nil
-}
-
-// errEmpty matches the io.EOF a decoder returns for an empty file.
-func errEmpty(err error) error {
-	if err != nil && err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not empty")
 }
 
 // Validate checks the values a zero default cannot fix.
