@@ -6,11 +6,7 @@ package samples_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,25 +34,11 @@ type service struct{ *sampletest.Service }
 
 func (s service) do(t *testing.T, method, path, body string) (int, any) {
 	t.Helper()
-	var r io.Reader
+	ctype := ""
 	if body != "" {
-		r = strings.NewReader(body)
+		ctype = "application/json"
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, r)
-	require.NoError(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var v any
-	if len(bytes.TrimSpace(data)) > 0 {
-		require.NoError(t, json.Unmarshal(data, &v), "%s %s: body %q", method, path, data)
-	}
-	return resp.StatusCode, v
+	return sampletest.Request(t, method, s.URL+path, ctype, body)
 }
 
 func TestAllSamples(t *testing.T) {

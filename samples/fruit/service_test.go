@@ -1,7 +1,6 @@
 package fruit_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -69,22 +68,7 @@ func newEnvWith(t *testing.T, db *couch.DB, r resolve.Resolver) *env {
 // (nil for an empty body).
 func (e *env) do(method, path, contentType, body string) (int, any) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	require.NoError(e.t, err)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	require.NoError(e.t, err)
-	if len(bytes.TrimSpace(data)) == 0 {
-		return resp.StatusCode, nil
-	}
-	var v any
-	require.NoError(e.t, json.Unmarshal(data, &v), "body %q", data)
-	return resp.StatusCode, v
+	return sampletest.Request(e.t, method, e.srv.URL+path, contentType, body)
 }
 
 func (e *env) create(color string) map[string]any {
@@ -474,21 +458,11 @@ func conflicting(t *testing.T, e *env, db *couch.DB, docID, method, path, body s
 	require.NoError(t, err)
 	srv := httptest.NewServer(svc)
 	defer srv.Close()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	require.NoError(t, err)
+	ctype := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		ctype = "application/json"
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var v any
-	if len(bytes.TrimSpace(data)) > 0 {
-		require.NoError(t, json.Unmarshal(data, &v))
-	}
-	return resp.StatusCode, v
+	return sampletest.Request(t, method, srv.URL+path, ctype, body)
 }
 
 // TestSupersededIsNot200 checks that when the resolver keeps the other
