@@ -162,10 +162,7 @@ func (s *Service) update(w http.ResponseWriter, r *http.Request, id string, chan
 		return
 	}
 	if res.Status == couch.StatusSuperseded {
-		// The resolver kept their revision: ours was not written, so it
-		// must not be acknowledged.
-		writeError(w, http.StatusConflict, "superseded",
-			fmt.Sprintf("fruit %s changed under us and the resolver kept the other change; this one was not applied", id))
+		writeSuperseded(w, id, "this one was not applied")
 		return
 	}
 	writeJSON(w, http.StatusOK, res.Value.api())
@@ -184,10 +181,16 @@ func (s *Service) deleteFruit(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	if res.Status != couch.StatusWritten {
-		// The resolver kept their revision: the fruit was not deleted.
-		writeError(w, http.StatusConflict, "superseded",
-			fmt.Sprintf("fruit %s changed under us and the resolver kept the other change; it was not deleted", id))
+		writeSuperseded(w, id, "it was not deleted")
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// writeSuperseded answers a change the resolver dropped in favour of a
+// concurrent one (accept): 409, since it was not written and must not be
+// acknowledged.
+func writeSuperseded(w http.ResponseWriter, id, what string) {
+	writeError(w, http.StatusConflict, "superseded",
+		fmt.Sprintf("fruit %s changed under us and the resolver kept the other change; %s", id, what))
 }
