@@ -484,7 +484,9 @@ func TestNeedsDecideWhatIsRead(t *testing.T) {
 		t.Run(fmt.Sprint(needs), func(t *testing.T) {
 			db := newDB(t)
 			log, buf := debugLogger()
-			c, err := couch.New(couch.Config{URL: newClient(t).URL().String(), Logger: log})
+			// The test server's URL with its credentials: Apache CouchDB
+			// keeps the test databases to its admin.
+			c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: log})
 			require.NoError(t, err)
 			r := &scripted{desc: resolve.Description{Name: "x", Needs: needs},
 				answer: func(*resolve.Conflict) (resolve.Decision, error) {
