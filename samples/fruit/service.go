@@ -174,7 +174,8 @@ func isTransportError(err error) bool {
 
 // writeFailure maps an error of the data layer to its answer: 404 for a
 // missing fruit, 409 for a conflict the resolver gave up on, 503 for a
-// resolver that failed or a database out of reach.
+// resolver that failed, a database out of reach, or a database or design
+// documents not installed.
 func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID string, err error) {
 	var br *badRequest
 	switch {
@@ -183,6 +184,10 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 	case errors.Is(err, couch.ErrResolver):
 		writeError(w, http.StatusServiceUnavailable, "resolver_failed",
 			fmt.Sprintf("the conflict resolver failed, fruit %s was left untouched: %v", fruitID, err))
+	case errors.Is(err, couch.ErrDatabaseNotFound) || errors.Is(err, couch.ErrViewNotFound):
+		// The service is not set up; the fruit may well exist.
+		s.logger.Error("database or design documents missing", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "not_installed", "the fruit database or its views are not installed; run the installer")
 	case errors.Is(err, couch.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %s", fruitID))
 	case errors.Is(err, couch.ErrConflict):

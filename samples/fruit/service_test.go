@@ -493,3 +493,41 @@ func TestSupersededIsNot200(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingDatabaseOrViewsIs503 checks that a database or design
+// documents that are not there answer 503, not "no fruit" (issue 12, point
+// 13): the service is not set up, the fruit may well exist.
+func TestMissingDatabaseOrViewsIs503(t *testing.T) {
+	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: discard})
+	require.NoError(t, err)
+	for name, db := range map[string]*couch.DB{
+		"no database":    client.DB(couchtest.DBName(t)),
+		"no design docs": client.DB(couchtest.NewDB(t)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvWith(t, db, resolve.Basic())
+			id := strings.Repeat("a", 32)
+			for _, rq := range []struct{ method, path, body string }{
+				{http.MethodGet, "/v1.0/fruits/" + id, ""},
+				{http.MethodPut, "/v1.0/fruits/" + id, `{"color":"red"}`},
+				{http.MethodDelete, "/v1.0/fruits/" + id, ""},
+				{http.MethodPost, "/v1.0/fruits/" + id + "/tastings", ""},
+				{http.MethodGet, "/v1.0/fruits", ""},
+			} {
+				ctype := ""
+				if rq.body != "" {
+					ctype = "application/json"
+				}
+				status, body := e.do(rq.method, rq.path, ctype, rq.body)
+				assert.Equal(t, http.StatusServiceUnavailable, status, "%s %s: %v", rq.method, rq.path, body)
+				if m, ok := body.(map[string]any); ok {
+					assert.Equal(t, "not_installed", m["error"], "%s %s", rq.method, rq.path)
+				}
+			}
+			if name == "no database" {
+				status, body := e.do(http.MethodPost, "/v1.0/fruits", "application/json", `{"color":"red"}`)
+				assert.Equal(t, http.StatusServiceUnavailable, status, "create: %v", body)
+			}
+		})
+	}
+}
