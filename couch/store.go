@@ -442,7 +442,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 				slog.String("resolver", s.desc.Name), slog.String("id", id), slog.Int("attempt", res.Conflicts))
 			if d.DelayMS > 0 {
 				if err := sleep(ctx, d.Delay()); err != nil {
-					return res, fmt.Errorf("%q: waiting %d ms to retry: %w", id, d.DelayMS, err)
+					return res, fmt.Errorf("%q: retry after a conflict: %w", id, err)
 				}
 			} else if theirs != nil {
 				fresh = theirs
@@ -783,11 +783,37 @@ func verb(op resolve.Op) string {
 	return "updating"
 }
 
+// ErrWaitPastDeadline is matched by the error of a write whose resolver
+// asked to wait, before a retry, longer than the time left before the
+// context's deadline. The store does not start such a wait; it stops at
+// once, nothing of the change written. The deadline has not passed, so
+// the error does not match [context.DeadlineExceeded]; it is a
+// [*WaitError] that says how long the wait was and how much time was left.
+var ErrWaitPastDeadline = errors.New("the wait would pass the deadline")
+
+// WaitError is a wait that was not started because it would have ended
+// after the context's deadline. It matches [ErrWaitPastDeadline].
+type WaitError struct {
+	// Wait is the wait asked for.
+	Wait time.Duration
+	// Left is the time that was left before the deadline.
+	Left time.Duration
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("a wait of %v would pass the deadline: %v was left", e.Wait.Round(time.Millisecond), e.Left.Round(time.Millisecond))
+}
+
+// Is makes every WaitError match [ErrWaitPastDeadline].
+func (e *WaitError) Is(target error) bool { return target == ErrWaitPastDeadline }
+
 // sleep waits d, or until ctx is done; it does not start a wait that the
-// context's deadline would cut short.
+// context's deadline would cut short, and returns a [*WaitError] instead.
 func sleep(ctx context.Context, d time.Duration) error {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return context.DeadlineExceeded
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); left < d {
+			return &WaitError{Wait: d, Left: max(left, 0)}
+		}
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
