@@ -196,6 +196,15 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 			reason = fmt.Sprintf("fruit %s changed under us and the resolver gave up after %d attempt(s): %s", fruitID, ce.Attempts, ce.Reason)
 		}
 		writeError(w, http.StatusConflict, "conflict", reason)
+	case errors.Is(err, couch.ErrWaitPastDeadline):
+		// The resolver asked for a wait the request's deadline would cut
+		// short; the store stopped at once. Say so, not "took longer".
+		reason := "the conflict resolver asked for a retry wait longer than the time the request had left"
+		if we, ok := errors.AsType[*couch.WaitError](err); ok {
+			reason = fmt.Sprintf("the conflict resolver asked to wait %v before retrying, but only %v was left of the request's %v; fruit %s was not changed",
+				we.Wait.Round(time.Millisecond), we.Left.Round(100*time.Millisecond), s.timeout, fruitID)
+		}
+		writeError(w, http.StatusServiceUnavailable, "wait_past_deadline", reason)
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "timeout", fmt.Sprintf("the request took longer than %v", s.timeout))
 	case r.Context().Err() != nil:

@@ -531,3 +531,26 @@ func TestMissingDatabaseOrViewsIs503(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitPastDeadlineIs503WithTheTruth checks the answer when the
+// resolver asks for a wait longer than the time the request has left: a
+// 503 at once that names the wait and the time that was left, never "the
+// request took longer than" a time that did not pass (issue 9, point 4).
+func TestWaitPastDeadlineIs503WithTheTruth(t *testing.T) {
+	slow := resolve.NewStrategy(resolve.Description{Name: "slow"}, func(*resolve.Conflict) resolve.Decision {
+		return resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay}
+	})
+	e := newEnvWith(t, sampletest.NewDB(t, false), slow)
+	id := e.create("red")["fruit_id"].(string)
+	rows, err := e.db.Query(context.Background(), "fruit_by_fruit_id", "fruit_by_fruit_id", couch.ViewQuery{Key: id})
+	require.NoError(t, err)
+	status, body := conflictingPut(t, e, e.db, rows.Rows[0].ID, id)
+	assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+	m, ok := body.(map[string]any)
+	require.True(t, ok, "%v", body)
+	assert.Equal(t, "wait_past_deadline", m["error"])
+	reason, _ := m["reason"].(string)
+	assert.Contains(t, reason, "wait 1m0s")
+	assert.Regexp(t, `only [0-9.]+s (was )?left`, reason)
+	assert.NotContains(t, reason, "took longer")
+}
