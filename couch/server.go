@@ -104,7 +104,7 @@ func CheckDBName(name string) error {
 	if systemDBs[name] {
 		return nil
 	}
-	if i := strings.LastIndexByte(name, '/'); i > 0 && systemDBs[name[i+1:]] && name[i+1:] != "_global_changes" && validDBName.MatchString(name[:i]) {
+	if i := strings.LastIndexByte(name, '/'); i > 0 && systemDBs[name[i+1:]] && validDBName.MatchString(name[:i]) {
 		return nil
 	}
 	if !validDBName.MatchString(name) {

@@ -438,6 +438,12 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		}
 		switch d.Action {
 		case resolve.ActionRetry:
+			if we := waitPastDeadline(ctx, d.Delay()); we != nil {
+				// Say what happens: no wait, no retry.
+				s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - giving up: %v", verb(op), s.entity, loc.label(), we),
+					slog.String("resolver", s.desc.Name), slog.String("id", id), slog.Int("attempt", res.Conflicts))
+				return res, fmt.Errorf("%q: retry after a conflict: %w", id, we)
+			}
 			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - retrying after waiting %d ms", verb(op), s.entity, loc.label(), d.DelayMS),
 				slog.String("resolver", s.desc.Name), slog.String("id", id), slog.Int("attempt", res.Conflicts))
 			if d.DelayMS > 0 {
@@ -807,13 +813,22 @@ func (e *WaitError) Error() string {
 // Is makes every WaitError match [ErrWaitPastDeadline].
 func (e *WaitError) Is(target error) bool { return target == ErrWaitPastDeadline }
 
-// sleep waits d, or until ctx is done; it does not start a wait that the
-// context's deadline would cut short, and returns a [*WaitError] instead.
-func sleep(ctx context.Context, d time.Duration) error {
+// waitPastDeadline returns a *WaitError if a wait of d would end after
+// ctx's deadline, else nil.
+func waitPastDeadline(ctx context.Context, d time.Duration) *WaitError {
 	if deadline, ok := ctx.Deadline(); ok {
 		if left := time.Until(deadline); left < d {
 			return &WaitError{Wait: d, Left: max(left, 0)}
 		}
+	}
+	return nil
+}
+
+// sleep waits d, or until ctx is done; it does not start a wait that the
+// context's deadline would cut short, and returns a [*WaitError] instead.
+func sleep(ctx context.Context, d time.Duration) error {
+	if we := waitPastDeadline(ctx, d); we != nil {
+		return we
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

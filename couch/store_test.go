@@ -605,7 +605,8 @@ func TestConflictLogLines(t *testing.T) {
 // deadline passed: it did not (issue 9, point 4).
 func TestWaitPastDeadlineIsNotATimeout(t *testing.T) {
 	db := newDB(t)
-	s := newStore(t, db, couch.StoreConfig{Resolver: always(resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay})})
+	log, buf := debugLogger()
+	s := newStore(t, db, couch.StoreConfig{Logger: log, Resolver: always(resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay})})
 	d := createCounter(t, s)
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -620,4 +621,6 @@ func TestWaitPastDeadlineIsNotATimeout(t *testing.T) {
 	assert.LessOrEqual(t, we.Left, 5*time.Second)
 	assert.Contains(t, err.Error(), "1m0s")
 	assert.Equal(t, 1, stored(t, db, d.ID).Count, "theirs only; ours was not written")
+	assert.NotContains(t, buf.String(), "retrying after waiting", "the log line tells no retry that did not happen")
+	assert.Contains(t, buf.String(), "giving up: a wait of 1m0s would pass the deadline")
 }
