@@ -174,7 +174,8 @@ func isTransportError(err error) bool {
 
 // writeFailure maps an error of the data layer to its answer: 404 for a
 // missing fruit, 409 for a conflict the resolver gave up on, 503 for a
-// resolver that failed or a database out of reach.
+// resolver that failed, a database out of reach, or a database or design
+// documents not installed.
 func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID string, err error) {
 	var br *badRequest
 	switch {
@@ -183,6 +184,10 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 	case errors.Is(err, couch.ErrResolver):
 		writeError(w, http.StatusServiceUnavailable, "resolver_failed",
 			fmt.Sprintf("the conflict resolver failed, fruit %s was left untouched: %v", fruitID, err))
+	case errors.Is(err, couch.ErrDatabaseNotFound) || errors.Is(err, couch.ErrViewNotFound):
+		// The service is not set up; the fruit may well exist.
+		s.logger.Error("database or design documents missing", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "not_installed", "the fruit database or its views are not installed; run the installer")
 	case errors.Is(err, couch.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %s", fruitID))
 	case errors.Is(err, couch.ErrConflict):
@@ -191,6 +196,15 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 			reason = fmt.Sprintf("fruit %s changed under us and the resolver gave up after %d attempt(s): %s", fruitID, ce.Attempts, ce.Reason)
 		}
 		writeError(w, http.StatusConflict, "conflict", reason)
+	case errors.Is(err, couch.ErrWaitPastDeadline):
+		// The resolver asked for a wait the request's deadline would cut
+		// short; the store stopped at once. Say so, not "took longer".
+		reason := "the conflict resolver asked for a retry wait longer than the time the request had left"
+		if we, ok := errors.AsType[*couch.WaitError](err); ok {
+			reason = fmt.Sprintf("the conflict resolver asked to wait %v before retrying, but only %v was left of the request's %v; fruit %s was not changed",
+				we.Wait.Round(time.Millisecond), we.Left.Round(100*time.Millisecond), s.timeout, fruitID)
+		}
+		writeError(w, http.StatusServiceUnavailable, "wait_past_deadline", reason)
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "timeout", fmt.Sprintf("the request took longer than %v", s.timeout))
 	case r.Context().Err() != nil:

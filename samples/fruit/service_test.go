@@ -502,3 +502,64 @@ func TestSupersededIsNot200(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingDatabaseOrViewsIs503 checks that a database or design
+// documents that are not there answer 503, not "no fruit" (issue 12, point
+// 13): the service is not set up, the fruit may well exist.
+func TestMissingDatabaseOrViewsIs503(t *testing.T) {
+	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: discard})
+	require.NoError(t, err)
+	for name, db := range map[string]*couch.DB{
+		"no database":    client.DB(couchtest.DBName(t)),
+		"no design docs": client.DB(couchtest.NewDB(t)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvWith(t, db, resolve.Basic())
+			id := strings.Repeat("a", 32)
+			for _, rq := range []struct{ method, path, body string }{
+				{http.MethodGet, "/v1.0/fruits/" + id, ""},
+				{http.MethodPut, "/v1.0/fruits/" + id, `{"color":"red"}`},
+				{http.MethodDelete, "/v1.0/fruits/" + id, ""},
+				{http.MethodPost, "/v1.0/fruits/" + id + "/tastings", ""},
+				{http.MethodGet, "/v1.0/fruits", ""},
+			} {
+				ctype := ""
+				if rq.body != "" {
+					ctype = "application/json"
+				}
+				status, body := e.do(rq.method, rq.path, ctype, rq.body)
+				assert.Equal(t, http.StatusServiceUnavailable, status, "%s %s: %v", rq.method, rq.path, body)
+				if m, ok := body.(map[string]any); ok {
+					assert.Equal(t, "not_installed", m["error"], "%s %s", rq.method, rq.path)
+				}
+			}
+			if name == "no database" {
+				status, body := e.do(http.MethodPost, "/v1.0/fruits", "application/json", `{"color":"red"}`)
+				assert.Equal(t, http.StatusServiceUnavailable, status, "create: %v", body)
+			}
+		})
+	}
+}
+
+// TestWaitPastDeadlineIs503WithTheTruth checks the answer when the
+// resolver asks for a wait longer than the time the request has left: a
+// 503 at once that names the wait and the time that was left, never "the
+// request took longer than" a time that did not pass (issue 9, point 4).
+func TestWaitPastDeadlineIs503WithTheTruth(t *testing.T) {
+	slow := resolve.NewStrategy(resolve.Description{Name: "slow"}, func(*resolve.Conflict) resolve.Decision {
+		return resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay}
+	})
+	e := newEnvWith(t, sampletest.NewDB(t, false), slow)
+	id := e.create("red")["fruit_id"].(string)
+	rows, err := e.db.Query(context.Background(), "fruit_by_fruit_id", "fruit_by_fruit_id", couch.ViewQuery{Key: id})
+	require.NoError(t, err)
+	status, body := conflictingPut(t, e, e.db, rows.Rows[0].ID, id)
+	assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+	m, ok := body.(map[string]any)
+	require.True(t, ok, "%v", body)
+	assert.Equal(t, "wait_past_deadline", m["error"])
+	reason, _ := m["reason"].(string)
+	assert.Contains(t, reason, "wait 1m0s")
+	assert.Regexp(t, `only [0-9.]+s (was )?left`, reason)
+	assert.NotContains(t, reason, "took longer")
+}
