@@ -77,10 +77,16 @@ func decodeError(status int, body []byte) *Error {
 	var v struct {
 		Error  string `json:"error"`
 		Reason string `json:"reason"`
+		// Status is what CouchDB's /_up answers instead, such as
+		// "maintenance_mode".
+		Status string `json:"status"`
 	}
 	e := &Error{StatusCode: status}
 	if json.Unmarshal(body, &v) == nil {
 		e.Name, e.Reason = v.Error, v.Reason
+		if v.Error == "" && v.Reason == "" {
+			e.Reason = v.Status
+		}
 	}
 	return e
 }

@@ -14,10 +14,14 @@ import (
 )
 
 // Ping checks that the server answers: GET /_up where the server has it
-// (CouchDB 2+), else GET /.
+// (CouchDB 2+), else GET /. A CouchDB node in maintenance mode answers
+// /_up with 404 and its status ("maintenance_mode", "nolb"): Ping then
+// fails with an error matching [ErrNotFound] that carries the status.
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.doJSON(ctx, request{method: http.MethodGet, path: []string{"_up"}}, nil)
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadRequest) {
+	// A server without /_up (pouchdb-server, CouchDB 1) takes it for a
+	// database name and names an error; CouchDB's own /_up names none.
+	if e, ok := errors.AsType[*Error](err); ok && e.Name != "" && (errors.Is(e, ErrNotFound) || errors.Is(e, ErrBadRequest)) {
 		_, err = c.doJSON(ctx, request{method: http.MethodGet}, nil)
 	}
 	if err != nil {

@@ -2,6 +2,11 @@ package couch_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +23,68 @@ func TestPingAndVersion(t *testing.T) {
 	info, err := c.Version(ctx)
 	require.NoError(t, err)
 	assert.NotEmpty(t, info.Version, "the welcome message carries a version")
+}
+
+// TestPingAsksUp checks what Ping asks: GET /_up alone on CouchDB, and on
+// pouchdb-server, which has no /_up, GET /_up and then GET /.
+func TestPingAsksUp(t *testing.T) {
+	c, buf := loggedClient(t)
+	require.NoError(t, c.Ping(ctx))
+	want := []string{"GET /_up 200"}
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server has no /_up: Ping falls back to GET /; /_up itself is checked on Apache CouchDB only")
+		want = []string{"GET /_up 404", "GET / 200"}
+	}
+	assert.Equal(t, want, requestsIn(t, buf))
+}
+
+// TestPingNodeNotServing plays the answers of /_up recorded from CouchDB
+// 3.4.3 and pouchdb-server 4.2 (testdata/up). A CouchDB node in
+// maintenance mode answers /_up with 404 and a status, and refuses every
+// database request while GET / still answers 200: Ping must fail, not
+// fall back to GET /. pouchdb-server takes /_up for a database name; its
+// not_found is a server without /_up, and Ping asks GET / instead.
+// (Switching a real node to maintenance mode would break the other test
+// binaries sharing the server.)
+func TestPingNodeNotServing(t *testing.T) {
+	tests := []struct {
+		file     string
+		wantErr  string
+		wantRoot bool // whether Ping went on to ask GET /
+	}{
+		{"couchdb3_maintenance_mode.json", "maintenance_mode", false},
+		{"couchdb3_nolb.json", "nolb", false},
+		{"pouchdb_up.json", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			up, err := os.ReadFile(filepath.Join("testdata", "up", tt.file))
+			require.NoError(t, err)
+			var root atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/_up" {
+					w.WriteHeader(http.StatusNotFound)
+					_, _ = w.Write(up)
+					return
+				}
+				root.Store(true)
+				_, _ = w.Write([]byte(`{"couchdb":"Welcome","version":"3.4.3"}`))
+			}))
+			defer srv.Close()
+			c, err := couch.New(couch.Config{URL: srv.URL, Logger: discard})
+			require.NoError(t, err)
+			err = c.Ping(ctx)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err, "Ping of a node answering /_up with %s", up)
+				assert.ErrorIs(t, err, couch.ErrNotFound)
+				assert.Contains(t, err.Error(), tt.wantErr)
+			}
+			assert.Equal(t, tt.wantRoot, root.Load(), "GET / asked")
+		})
+	}
 }
 
 func TestPingUnreachable(t *testing.T) {
