@@ -270,6 +270,17 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, db["views"], "fruit_by_fruit_id")
 	assert.Contains(t, db["views"], "fruit_by_color")
 	assert.Contains(t, db["views"], "conflicts")
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server in memory reports no sizes: they are checked on Apache CouchDB only")
+		assert.NotContains(t, db, "diskSize")
+		assert.NotContains(t, db, "dataSize")
+	} else {
+		requireSizes(t, "database", db)
+		assert.Positive(t, db["dataSize"], "the fruit and the design documents")
+		for name, v := range db["views"].(map[string]any) {
+			requireSizes(t, "view "+name, v.(map[string]any))
+		}
+	}
 	r := m["resolver"].(map[string]any)
 	assert.Equal(t, "retry", r["plugin"])
 	assert.Equal(t, "1.0.0", r["version"])
@@ -290,6 +301,22 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, string(text), `accord_decision_duration_seconds_bucket{resolver="retry",le="0.001"}`)
 	assert.Contains(t, string(text), `accord_plugin_instances{resolver="retry"}`)
 	assert.Contains(t, string(text), `fruit_http_request_duration_seconds_count{code="200",method="POST",route="tastings"} 8`)
+}
+
+// requireSizes checks the sizes of a database or view in /_metrics:
+// present, the data no larger than the file, and the fragmentation that
+// follows from them.
+func requireSizes(t *testing.T, what string, m map[string]any) {
+	t.Helper()
+	require.Contains(t, m, "dataSize", what)
+	require.Contains(t, m, "diskSize", what)
+	require.Contains(t, m, "fragmentation", what)
+	data, disk, frag := m["dataSize"].(float64), m["diskSize"].(float64), m["fragmentation"].(float64)
+	t.Logf("%s: data %v B, disk %v B, fragmentation %v%%", what, data, disk, frag)
+	assert.GreaterOrEqual(t, data, 0.0, "%s: an index never queried holds nothing", what)
+	assert.Positive(t, disk, what)
+	assert.LessOrEqual(t, data, disk, "%s: the live data fits in the file", what)
+	assert.InDelta(t, 100*(disk-data)/disk, frag, 0.01, what)
 }
 
 // contend runs n concurrent tastings of one fruit and returns the
