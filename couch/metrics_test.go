@@ -52,7 +52,8 @@ func TestMetricsAgainstServer(t *testing.T) {
 		return
 	}
 	requireSizes(t, "database", m.DataSize, m.DiskSize, m.Fragmentation)
-	// Build the indexes, so that they hold something.
+	// Build the indexes, so that they hold something (CouchDB may have
+	// built them already in the background).
 	for _, v := range [][2]string{{"by_color", "by_color"}, {"other", "v"}} {
 		res, err := db.Query(ctx, v[0], v[1], couch.ViewQuery{})
 		require.NoError(t, err)
@@ -60,9 +61,9 @@ func TestMetricsAgainstServer(t *testing.T) {
 	}
 	built, err := db.Metrics(ctx)
 	require.NoError(t, err)
+	require.Len(t, built.Views, 2)
 	for name, vm := range built.Views {
 		requireSizes(t, "view "+name, vm.DataSize, vm.DiskSize, vm.Fragmentation)
-		assert.Greater(t, *vm.DataSize, *m.Views[name].DataSize, "view %s holds its three rows once built", name)
 	}
 }
 
