@@ -109,7 +109,7 @@ func TestNewStoreRefusesUnversionedType(t *testing.T) {
 
 func TestCreateRefusesBadTypeBeforeSending(t *testing.T) {
 	log, buf := debugLogger()
-	c, err := couch.New(couch.Config{URL: newClient(t).URL().String(), Logger: log})
+	c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: log})
 	require.NoError(t, err)
 	s := newStore(t, c.DB("never_created"), couch.StoreConfig{})
 	for _, v := range []counter{{Type: ""}, {Type: "counter"}, {Type: "other_v1.0"}} {
@@ -484,7 +484,7 @@ func TestNeedsDecideWhatIsRead(t *testing.T) {
 		t.Run(fmt.Sprint(needs), func(t *testing.T) {
 			db := newDB(t)
 			log, buf := debugLogger()
-			c, err := couch.New(couch.Config{URL: newClient(t).URL().String(), Logger: log})
+			c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: log})
 			require.NoError(t, err)
 			r := &scripted{desc: resolve.Description{Name: "x", Needs: needs},
 				answer: func(*resolve.Conflict) (resolve.Decision, error) {
