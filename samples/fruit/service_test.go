@@ -270,6 +270,18 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, db["views"], "fruit_by_fruit_id")
 	assert.Contains(t, db["views"], "fruit_by_color")
 	assert.Contains(t, db["views"], "conflicts")
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server in memory reports no sizes: they are checked on Apache CouchDB only")
+		assert.NotContains(t, db, "diskSize")
+		assert.NotContains(t, db, "dataSize")
+	} else {
+		requireSizes(t, "database", db)
+		assert.Positive(t, db["dataSize"], "the fruit and the design documents")
+		for name, v := range db["views"].(map[string]any) {
+			requireSizes(t, "view "+name, v.(map[string]any))
+		}
+	}
+	nodeStats(t, e, m)
 	r := m["resolver"].(map[string]any)
 	assert.Equal(t, "retry", r["plugin"])
 	assert.Equal(t, "1.0.0", r["version"])
@@ -290,6 +302,59 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, string(text), `accord_decision_duration_seconds_bucket{resolver="retry",le="0.001"}`)
 	assert.Contains(t, string(text), `accord_plugin_instances{resolver="retry"}`)
 	assert.Contains(t, string(text), `fruit_http_request_duration_seconds_count{code="200",method="POST",route="tastings"} 8`)
+}
+
+// nodeStats checks the couchdb section of /_metrics: CouchDB's counters,
+// which grow with the service's requests; none from pouchdb-server.
+func nodeStats(t *testing.T, e *env, m map[string]any) {
+	t.Helper()
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server has no /_node/_local/_stats: the couchdb section is checked on Apache CouchDB only")
+		assert.NotContains(t, m, "couchdb")
+		return
+	}
+	require.Contains(t, m, "couchdb")
+	before := m["couchdb"].(map[string]any)
+	const n = 5
+	for range n {
+		status, body := e.do("GET", "/v1.0/fruits", "", "")
+		require.Equal(t, http.StatusOK, status, "%v", body)
+	}
+	status, body := e.do("GET", "/v1.0/_metrics", "", "")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	after := body.(map[string]any)["couchdb"].(map[string]any)
+	t.Logf("couchdb counters before %v, after %v", before, after)
+	for _, k := range []string{"requests", "databaseReads"} {
+		assert.Positive(t, before[k], k)
+	}
+	// Each listing queries a view: a GET that CouchDB answers 200. Other
+	// tests may share the server, so at least, not exactly.
+	grew := func(k ...string) float64 {
+		b, a := any(before), any(after)
+		for _, key := range k {
+			b, a = b.(map[string]any)[key], a.(map[string]any)[key]
+		}
+		return a.(float64) - b.(float64)
+	}
+	assert.GreaterOrEqual(t, grew("requests"), float64(n))
+	assert.GreaterOrEqual(t, grew("requestsByMethod", "GET"), float64(n))
+	assert.GreaterOrEqual(t, grew("responsesByStatus", "200"), float64(n))
+}
+
+// requireSizes checks the sizes of a database or view in /_metrics:
+// present, the data no larger than the file, and the fragmentation that
+// follows from them.
+func requireSizes(t *testing.T, what string, m map[string]any) {
+	t.Helper()
+	require.Contains(t, m, "dataSize", what)
+	require.Contains(t, m, "diskSize", what)
+	require.Contains(t, m, "fragmentation", what)
+	data, disk, frag := m["dataSize"].(float64), m["diskSize"].(float64), m["fragmentation"].(float64)
+	t.Logf("%s: data %v B, disk %v B, fragmentation %v%%", what, data, disk, frag)
+	assert.GreaterOrEqual(t, data, 0.0, "%s: an index never queried holds nothing", what)
+	assert.Positive(t, disk, what)
+	assert.LessOrEqual(t, data, disk, "%s: the live data fits in the file", what)
+	assert.InDelta(t, 100*(disk-data)/disk, frag, 0.01, what)
 }
 
 // contend runs n concurrent tastings of one fruit and returns the
