@@ -154,9 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // openDatabase splits a database URL into a client for its server and
 // the database's name; credentials come from the URL or the environment.
 func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error) {
-	u, err := url.Parse(raw)
+	u, err := couch.ParseURL(raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("-database: not a URL: %w", errors.Unwrap(err))
+		return nil, "", fmt.Errorf("-database: %w", err)
 	}
 	escaped := strings.TrimSuffix(u.EscapedPath(), "/")
 	i := strings.LastIndex(escaped, "/")
@@ -183,8 +183,10 @@ func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error
 	return client, name, nil
 }
 
+// redact is raw without its password, or nothing of it if it does not
+// parse.
 func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := couch.ParseURL(raw); err == nil {
 		return u.Redacted()
 	}
 	return "(unparsable URL)"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -540,4 +541,41 @@ func TestJSON(t *testing.T) {
 	assert.EqualValues(t, exitUnreachable, failed["exit_code"])
 	assert.Contains(t, failed["error"], "cannot reach http://127.0.0.1:1")
 	assert.Equal(t, []any{}, failed["design_docs"])
+}
+
+// TestHostCredentialsNeverEchoed gives -host URLs whose password is not
+// percent-encoded: the run stops with a usage error, on stderr and in the
+// -json summary, that prints nothing of the password.
+func TestHostCredentialsNeverEchoed(t *testing.T) {
+	t.Parallel()
+	hosts := []string{
+		"http://admin:hun/ter2@127.0.0.1:1",
+		"http://admin:hun#ter2@127.0.0.1:1",
+		"http://admin:hun?ter2@127.0.0.1:1",
+		"http://admin:4242/2424@127.0.0.1:1",
+		"http://admin:4242#2424@127.0.0.1:1",
+		"http://admin:4242?2424@127.0.0.1:1",
+		"http://admin:hunter2@127.0.0.1:hunter2",
+	}
+	for _, host := range hosts {
+		for _, asJSON := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s json=%v", host, asJSON), func(t *testing.T) {
+				args := []string{"-host", host}
+				if asJSON {
+					args = append(args, "-json")
+				}
+				r := dbinstall(t, args...)
+				assert.Equal(t, exitUsage, r.code, "stderr: %s", r.stderr)
+				assert.Contains(t, r.stderr, "percent-encode")
+				if asJSON {
+					var sum summary
+					require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+					assert.Contains(t, sum.Error, "percent-encode")
+				}
+				for _, piece := range []string{"hun", "ter2", "4242", "2424"} {
+					assert.NotContains(t, r.stdout+r.stderr, piece)
+				}
+			})
+		}
+	}
 }
