@@ -76,7 +76,7 @@ func New(opts Options) (*Service, error) {
 		s.resolver = resolve.Basic()
 	}
 	if s.timeout <= 0 {
-		s.timeout = 30 * time.Second
+		s.timeout = DefaultRequestTimeout
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

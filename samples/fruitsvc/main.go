@@ -24,7 +24,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -116,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxAttempts:    cfg.MaxAttempts,
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
+
+		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fruitsvc: listen on %s: %v\n", addr, err)
 		return 1
 	}
-	srv := &http.Server{Handler: svc, ReadHeaderTimeout: 10 * time.Second}
+	srv := cfg.HTTPServer(svc)
 	desc := svc.Resolver()
 	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)),
 		"resolver", desc.Name, "resolver_version", desc.Version)
