@@ -211,3 +211,14 @@ func TestURLFlagsNeverEchoCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreachableServiceNeverEchoesCredentials runs against a service URL
+// with a password that nothing answers: the error names the service
+// without the password.
+func TestUnreachableServiceNeverEchoesCredentials(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-service", "http://admin:hunter2@127.0.0.1:1", "-duration", "1s"}, &stdout, &stderr)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, stderr.String(), "does not answer")
+	assert.NotContains(t, stdout.String()+stderr.String(), "hunter2")
+}
