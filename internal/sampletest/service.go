@@ -62,8 +62,11 @@ func StartService(t testing.TB, bin, config, dbURL string) *Service {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sampletest: start %s: %v", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed when the service has exited, with its error in
+	// waitErr: both the start-up wait and the cleanup may look.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -88,8 +91,8 @@ func StartService(t testing.TB, bin, config, dbURL string) *Service {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("sampletest: the service exited before it answered: %v\n%s", err, s.Output.String())
+		case <-exited:
+			t.Fatalf("sampletest: the service exited before it answered: %v\n%s", waitErr, s.Output.String())
 		case <-ctx.Done():
 			t.Fatalf("sampletest: the service did not answer within a minute:\n%s", s.Output.String())
 		case <-time.After(50 * time.Millisecond):
