@@ -9,7 +9,9 @@ TESTFLAGS ?= -race -shuffle=on -timeout 9m
 # npm ci runs when package-lock.json is newer than the installed tree.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all test run loadgen deps tools vet fmt-check lint plugins check-plugins bench clean
+COUCHDB_DIST ?= ../shared/couchdb
+
+.PHONY: all test test-couchdb run loadgen deps tools vet fmt-check lint plugins check-plugins bench clean
 
 all: test
 
@@ -47,6 +49,12 @@ check-plugins: tools
 ## test: everything CI runs.
 test: deps tools vet fmt-check lint check-plugins
 	$(GO) test $(TESTFLAGS) ./...
+
+## test-couchdb: the whole test suite again against Apache CouchDB: the
+## server at COUCHDB_URL if set, else one started from COUCHDB_DIST
+## (default ../shared/couchdb) for the run.
+test-couchdb: deps tools
+	COUCHDB_DIST=$(COUCHDB_DIST) ./scripts/with-couchdb.sh $(GO) test $(TESTFLAGS) ./...
 
 ## bench: the benchmarks, five runs each, for benchstat.
 bench: deps

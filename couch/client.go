@@ -126,9 +126,9 @@ type request struct {
 }
 
 // escapePath joins segments into an escaped URL path. Each segment is
-// escaped whole, so a '/' inside a document id cannot reach another
-// resource; the prefixes of design and local documents are kept literal
-// as CouchDB expects.
+// escaped whole by [escapeSegment], so a '/' inside a document id cannot
+// reach another resource; the prefixes of design and local documents are
+// kept literal as CouchDB expects.
 func escapePath(segments []string) (path, raw string) {
 	var p, r strings.Builder
 	for _, s := range segments {
@@ -142,9 +142,45 @@ func escapePath(segments []string) (path, raw string) {
 				break
 			}
 		}
-		r.WriteString(url.PathEscape(s))
+		r.WriteString(escapeSegment(s))
 	}
 	return p.String(), r.String()
+}
+
+// escapeSegment percent-encodes every byte of s but RFC 3986's unreserved
+// characters (letters, digits, '-', '.', '_', '~'). That is stricter than
+// [url.PathEscape], and it has to be: CouchDB decodes a path segment as a
+// form value, so a '+' that PathEscape leaves alone reaches CouchDB as a
+// space ("a+b" would name the document "a b"), and the sub-delimiters
+// '$', '&', '=', ';', ',', ':', '@', '(', ')' that database names and ids
+// may hold are safest sent encoded too.
+func escapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	return string(b)
+}
+
+// unreserved reports whether c may stand in a URL unencoded (RFC 3986 2.3).
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func (c *Client) url(path []string, query url.Values) *url.URL {

@@ -79,6 +79,16 @@ func WithRevs() Option { return func(q url.Values) { q.Set("revs", "true") } }
 // "_deleted_conflicts".
 func WithDeletedConflicts() Option { return func(q url.Values) { q.Set("deleted_conflicts", "true") } }
 
+// Batch asks the server to write [DB.Put] or [DB.Post]'s document in a
+// later batch (batch=ok): faster, but not durable, and blind. CouchDB
+// answers 202 Accepted before the write happens, without a revision, so
+// the write returns an empty revision and a nil error; a write that then
+// conflicts is dropped by the server and reported to no one. pouchdb-server
+// ignores batch=ok and writes at once, returning the revision. A 202
+// Accepted that carries a revision (CouchDB's answer when a write reached
+// fewer copies than its quorum asked) returns that revision.
+func Batch() Option { return func(q url.Values) { q.Set("batch", "ok") } }
+
 func options(opts []Option) url.Values {
 	if len(opts) == 0 {
 		return nil

@@ -2,12 +2,18 @@ package couch_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/internal/couchtest"
 )
 
 type fruit struct {
@@ -222,13 +228,104 @@ func TestAllDocs(t *testing.T) {
 	assert.Equal(t, "not_found", res.Rows[1].Error)
 }
 
+// TestInfo reads a database's info. CouchDB 3 reports its sizes (file,
+// active, external); pouchdb-server in memory reports none.
 func TestInfo(t *testing.T) {
 	db := newDB(t)
-	_, err := db.Put(ctx, "x", map[string]any{})
+	_, err := db.Put(ctx, "x", map[string]any{"color": strings.Repeat("red", 100)})
 	require.NoError(t, err)
 	info, err := db.Info(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, db.Name(), info.Name)
 	assert.EqualValues(t, 1, info.DocCount)
 	assert.NotEmpty(t, info.UpdateSeq)
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server in memory reports no sizes: they are checked on Apache CouchDB only")
+		assert.Nil(t, info.Sizes)
+		assert.Nil(t, info.DiskSize)
+		return
+	}
+	require.NotNil(t, info.Sizes, "CouchDB 2+ reports sizes")
+	require.NotNil(t, info.Sizes.File)
+	require.NotNil(t, info.Sizes.Active)
+	require.NotNil(t, info.Sizes.External)
+	file, active, external := *info.Sizes.File, *info.Sizes.Active, *info.Sizes.External
+	t.Logf("sizes: file %d, active %d, external %d", file, active, external)
+	assert.Positive(t, active)
+	assert.LessOrEqual(t, active, file, "the live data fits in the file")
+	assert.GreaterOrEqual(t, external, int64(300), "the document's 300 bytes of color, uncompressed, at least")
+	assert.Nil(t, info.DataSize, "CouchDB 3 no longer reports 1.x's data_size")
+}
+
+// TestRevAsksHead checks that Rev reads the revision from the ETag of a
+// HEAD answer, as CouchDB sends it, and asks GET only of pouchdb-server,
+// whose ETag is not the revision.
+func TestRevAsksHead(t *testing.T) {
+	c, buf := loggedClient(t)
+	db := c.DB(couchtest.NewDB(t))
+	rev1, err := db.Put(ctx, "apple", fruit{Type: "fruit_v1.0", Color: "red"})
+	require.NoError(t, err)
+	rev2, err := db.Put(ctx, "apple", fruit{Rev: rev1, Type: "fruit_v1.0", Color: "green"})
+	require.NoError(t, err)
+	before := len(requestsIn(t, buf))
+
+	got, err := db.Rev(ctx, "apple")
+	require.NoError(t, err)
+	assert.Equal(t, rev2, got, "Rev returns the current revision")
+	path := "/" + db.Name() + "/apple"
+	want := []string{"HEAD " + path + " 200"}
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server's ETag is a weak hash, not the revision: Rev asks GET too; the ETag as revision is checked on Apache CouchDB only")
+		want = append(want, "GET "+path+" 200")
+	}
+	assert.Equal(t, want, requestsIn(t, buf)[before:])
+}
+
+// TestPutAccepted checks what a write answered 202 Accepted returns.
+// CouchDB answers 202 to a batch=ok write, before it writes and without
+// a revision, and to a write that reached fewer copies than its w asked
+// (here w=2 on a single node), with the revision. pouchdb-server ignores
+// both parameters and answers 201.
+func TestPutAccepted(t *testing.T) {
+	pouch := couchtest.PouchDB(t)
+	if pouch {
+		t.Log("pouchdb-server writes batch=ok and w=2 at once (201): the 202 answers are checked on Apache CouchDB only")
+	}
+	w2 := couch.Option(func(q url.Values) { q.Set("w", "2") })
+	tests := []struct {
+		name       string
+		opt        couch.Option
+		wantStatus int
+		wantRev    bool
+	}{
+		{"batch", couch.Batch(), http.StatusAccepted, false},
+		{"quorum not met", w2, http.StatusAccepted, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, buf := loggedClient(t)
+			db := c.DB(couchtest.NewDB(t))
+			before := len(requestsIn(t, buf))
+			rev, err := db.Put(ctx, "apple", fruit{Type: "fruit_v1.0", Color: "red"}, tt.opt)
+			require.NoError(t, err, "202 is a success")
+			status := tt.wantStatus
+			if pouch {
+				status = http.StatusCreated
+			}
+			assert.Equal(t, []string{fmt.Sprintf("PUT /%s/apple %d", db.Name(), status)}, requestsIn(t, buf)[before:])
+			if tt.wantRev || pouch {
+				assert.Regexp(t, `^1-[0-9a-f]{32}$`, rev)
+			} else {
+				assert.Empty(t, rev, "a batch write has no revision yet")
+			}
+			// The write happens: at once, or within CouchDB's batch
+			// interval (a second by default).
+			var got fruit
+			require.Eventually(t, func() bool { return db.Get(ctx, "apple", &got) == nil }, 20*time.Second, 20*time.Millisecond)
+			assert.Equal(t, "red", got.Color)
+			if tt.wantRev {
+				assert.Equal(t, rev, got.Rev)
+			}
+		})
+	}
 }

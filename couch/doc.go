@@ -48,8 +48,9 @@
 //
 // The client speaks only the CouchDB HTTP API, so it works with Apache
 // CouchDB 2 and 3 and with pouchdb-server; where a server lacks something
-// (pouchdb-server has no /_up and reports no sizes) the client degrades:
-// it falls back to GET / and reports the sizes as absent.
+// (pouchdb-server has no /_up, reports no sizes and has no node stats)
+// the client degrades: it falls back to GET /, reports the sizes as
+// absent, and [Client.NodeStats] fails with [ErrNotFound].
 //
 // Every request takes a context and is logged as one structured line at
 // debug level (method, path, status, duration), never with credentials.

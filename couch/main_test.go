@@ -2,8 +2,11 @@ package couch_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,3 +43,36 @@ var (
 	ctx     = context.Background()
 	discard = slog.New(slog.DiscardHandler)
 )
+
+// requestsIn lists the CouchDB requests a [debugLogger] logged, as
+// "METHOD path status".
+func requestsIn(t testing.TB, buf *syncbuf.Buffer) []string {
+	t.Helper()
+	var out []string
+	for line := range strings.Lines(buf.String()) {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Method string `json:"method"`
+			Path   string `json:"path"`
+			Status int    `json:"status"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "log line %q", line)
+		if rec.Msg == "couchdb request" {
+			if rec.Path == "" {
+				rec.Path = "/"
+			}
+			out = append(out, fmt.Sprintf("%s %s %d", rec.Method, rec.Path, rec.Status))
+		}
+	}
+	return out
+}
+
+// loggedClient returns a client for the test server that logs its
+// requests into the returned buffer (read them with requestsIn).
+func loggedClient(t testing.TB) (*couch.Client, *syncbuf.Buffer) {
+	t.Helper()
+	log, buf := debugLogger()
+	c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: log})
+	require.NoError(t, err)
+	return c, buf
+}

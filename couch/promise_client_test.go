@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -75,9 +76,9 @@ func TestRevOfLocalDocument(t *testing.T) {
 
 // setConfig sets a key of the server's configuration (Apache CouchDB) and
 // returns its old value.
-func setConfig(t *testing.T, section, key, value string) {
+func setConfig(t *testing.T, server *url.URL, section, key, value string) {
 	t.Helper()
-	u := couchtest.URL(t).JoinPath("_node", "_local", "_config", section, key)
+	u := server.JoinPath("_node", "_local", "_config", section, key)
 	body, _ := json.Marshal(value)
 	req, err := http.NewRequest(http.MethodPut, u.String(), strings.NewReader(string(body)))
 	require.NoError(t, err)
@@ -98,21 +99,24 @@ func hasUp(t *testing.T) bool {
 }
 
 // Point 8: Ping reports a server in maintenance mode or "nolb" as not
-// serving.
+// serving. Maintenance mode refuses every database request, so the test
+// switches a server of its own, never the one other test binaries share.
 func TestPingMaintenanceMode(t *testing.T) {
-	c := newClient(t)
-	require.NoError(t, c.Ping(ctx))
+	require.NoError(t, newClient(t).Ping(ctx))
 	if !hasUp(t) {
 		t.Log("the server has no /_up (pouchdb-server) and no maintenance mode; Ping fell back to GET / above. Maintenance mode is checked on Apache CouchDB.")
 		return
 	}
-	t.Cleanup(func() { setConfig(t, "couchdb", "maintenance_mode", "false") })
+	own := couchtest.StartCouchDB(t).URL()
+	c, err := couch.New(couch.Config{URL: own.String(), Logger: discard})
+	require.NoError(t, err)
+	require.NoError(t, c.Ping(ctx))
 	for _, mode := range []string{"true", "nolb"} {
-		setConfig(t, "couchdb", "maintenance_mode", mode)
+		setConfig(t, own, "couchdb", "maintenance_mode", mode)
 		err := c.Ping(ctx)
 		require.ErrorIs(t, err, couch.ErrNotServing, "maintenance_mode=%s", mode)
 	}
-	setConfig(t, "couchdb", "maintenance_mode", "false")
+	setConfig(t, own, "couchdb", "maintenance_mode", "false")
 	require.NoError(t, c.Ping(ctx))
 }
 

@@ -1,7 +1,14 @@
 package couch_test
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +25,68 @@ func TestPingAndVersion(t *testing.T) {
 	info, err := c.Version(ctx)
 	require.NoError(t, err)
 	assert.NotEmpty(t, info.Version, "the welcome message carries a version")
+}
+
+// TestPingAsksUp checks what Ping asks: GET /_up alone on CouchDB, and on
+// pouchdb-server, which has no /_up, GET /_up and then GET /.
+func TestPingAsksUp(t *testing.T) {
+	c, buf := loggedClient(t)
+	require.NoError(t, c.Ping(ctx))
+	want := []string{"GET /_up 200"}
+	if couchtest.PouchDB(t) {
+		t.Log("pouchdb-server has no /_up: Ping falls back to GET /; /_up itself is checked on Apache CouchDB only")
+		want = []string{"GET /_up 404", "GET / 200"}
+	}
+	assert.Equal(t, want, requestsIn(t, buf))
+}
+
+// TestPingNodeNotServing plays the answers of /_up recorded from CouchDB
+// 3.4.3 and pouchdb-server 4.2 (testdata/up). A CouchDB node in
+// maintenance mode answers /_up with 404 and a status, and refuses every
+// database request while GET / still answers 200: Ping must fail, not
+// fall back to GET /. pouchdb-server takes /_up for a database name; its
+// not_found is a server without /_up, and Ping asks GET / instead.
+// (Switching a real node to maintenance mode would break the other test
+// binaries sharing the server.)
+func TestPingNodeNotServing(t *testing.T) {
+	tests := []struct {
+		file     string
+		wantErr  string
+		wantRoot bool // whether Ping went on to ask GET /
+	}{
+		{"couchdb3_maintenance_mode.json", "maintenance_mode", false},
+		{"couchdb3_nolb.json", "nolb", false},
+		{"pouchdb_up.json", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			up, err := os.ReadFile(filepath.Join("testdata", "up", tt.file))
+			require.NoError(t, err)
+			var root atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/_up" {
+					w.WriteHeader(http.StatusNotFound)
+					_, _ = w.Write(up)
+					return
+				}
+				root.Store(true)
+				_, _ = w.Write([]byte(`{"couchdb":"Welcome","version":"3.4.3"}`))
+			}))
+			defer srv.Close()
+			c, err := couch.New(couch.Config{URL: srv.URL, Logger: discard})
+			require.NoError(t, err)
+			err = c.Ping(ctx)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err, "Ping of a node answering /_up with %s", up)
+				assert.ErrorIs(t, err, couch.ErrNotServing)
+				assert.Contains(t, err.Error(), tt.wantErr)
+			}
+			assert.Equal(t, tt.wantRoot, root.Load(), "GET / asked")
+		})
+	}
 }
 
 func TestPingUnreachable(t *testing.T) {
@@ -126,9 +195,7 @@ func TestReplicateContinuous(t *testing.T) {
 		return dst.Get(ctx, "late", &doc) == nil
 	}, 20*time.Second, 50*time.Millisecond, "a document written after a continuous replication started reaches the target")
 
-	info, err := c.Version(ctx)
-	require.NoError(t, err)
-	if info.Vendor.Name == "PouchDB authors" {
+	if couchtest.PouchDB(t) {
 		// pouchdb-server 4.2 crashes when a running replication's
 		// _replicator document is deleted (pouchdb-replicator reads the
 		// deleted document back, unhandled). Its replications run until
@@ -137,16 +204,50 @@ func TestReplicateContinuous(t *testing.T) {
 		t.Log("pouchdb-server cannot cancel a continuous replication without crashing: cancellation is checked against CouchDB only (COUCHDB_URL)")
 		return
 	}
+	running := func() bool { return schedulerHasJob(t, res.ID) }
+	require.True(t, running(), "the scheduler runs the replication of document %s", res.ID)
 	require.NoError(t, c.CancelReplication(ctx, r))
 	assert.ErrorIs(t, c.CancelReplication(ctx, r), couch.ErrNotFound, "a replication is cancelled once")
-	// Give the server a moment to stop, then check that nothing more is
-	// copied.
-	time.Sleep(500 * time.Millisecond)
+	require.Eventually(t, func() bool { return !running() }, 20*time.Second, 50*time.Millisecond,
+		"the scheduler drops the job of a cancelled replication")
+
 	_, err = src.Put(ctx, "after-cancel", map[string]any{"type": "fruit_v1.0"})
 	require.NoError(t, err)
-	time.Sleep(time.Second)
+	// A one-shot replication of the same source copies the new document,
+	// so it was there to be copied; the cancelled one did not copy it.
+	witness := c.DB(couchtest.NewDB(t))
+	one, err := c.Replicate(ctx, couch.Replication{Source: src.Name(), Target: witness.Name()})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, one.DocsWritten, "late and after-cancel reach a one-shot replication's target")
 	var doc map[string]any
 	assert.ErrorIs(t, dst.Get(ctx, "after-cancel", &doc), couch.ErrNotFound, "a cancelled replication copies nothing more")
+	dstInfo, err := dst.Info(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, dstInfo.DocCount, "the target holds only what came before the cancel")
+}
+
+// schedulerHasJob reports whether CouchDB's replication scheduler runs a
+// job for the _replicator document id (GET /_scheduler/jobs).
+func schedulerHasJob(t *testing.T, id string) bool {
+	t.Helper()
+	u := couchtest.URL(t).JoinPath("_scheduler", "jobs")
+	resp, err := http.Get(u.String())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /_scheduler/jobs")
+	var jobs struct {
+		Jobs []struct {
+			Database string `json:"database"`
+			DocID    string `json:"doc_id"`
+		} `json:"jobs"`
+	}
+	require.NoError(t, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&jobs))
+	for _, j := range jobs.Jobs {
+		if j.Database == "_replicator" && j.DocID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func TestReplicateRejectsBadEndpoints(t *testing.T) {

@@ -109,7 +109,7 @@ func TestNewStoreRefusesUnversionedType(t *testing.T) {
 
 func TestCreateRefusesBadTypeBeforeSending(t *testing.T) {
 	log, buf := debugLogger()
-	c, err := couch.New(couch.Config{URL: newClient(t).URL().String(), Logger: log})
+	c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: log})
 	require.NoError(t, err)
 	s := newStore(t, c.DB("never_created"), couch.StoreConfig{})
 	for _, v := range []counter{{Type: ""}, {Type: "counter"}, {Type: "other_v1.0"}} {
@@ -589,7 +589,7 @@ func TestConflictLogLines(t *testing.T) {
 	db := newDB(t)
 	log, buf := debugLogger()
 	s, err := couch.NewStore[counter](db, couch.StoreConfig{Type: "counter_v1.0", Logger: log,
-		Resolver: resolve.Backoff(resolve.BackoffParams{MaxRetries: 1, BaseMS: 5, JitterMS: -1}, nil)})
+		Resolver: resolve.Backoff(resolve.BackoffParams{MaxRetries: 1, BaseMS: 5, Jitter: resolve.JitterEqual, JitterMS: -1}, nil)})
 	require.NoError(t, err)
 	d := createCounter(t, s)
 	_, err = s.Update(ctx, couch.ByID(d.ID), interfere(t, db, d.ID, 2))

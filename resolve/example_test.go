@@ -19,7 +19,7 @@ func (b constByte) Read(p []byte) (int, error) {
 }
 
 func ExampleBackoff() {
-	params, err := resolve.ParseBackoffParams([]byte(`{"max_retries":3}`))
+	params, err := resolve.ParseBackoffParams([]byte(`{"max_retries":3,"jitter":"equal"}`))
 	if err != nil {
 		panic(err)
 	}

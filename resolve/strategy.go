@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -123,26 +124,55 @@ func (p RetryParams) Decide(c *Conflict) Decision {
 // Retry returns the native retry strategy.
 func Retry(p RetryParams) *Strategy { return NewStrategy(RetryDescription, p.Decide) }
 
-// BackoffParams configures the exponential backoff strategy: before retry
-// n (counted from 1) it waits BaseMS * 2^n ms plus a uniform jitter in
-// [-JitterMS, +JitterMS], clamped to [0, MaxDelayMS]. The zero value is the
-// default.
+// BackoffParams configures the exponential backoff strategy. Before retry
+// n (counted from 1) the exponential wait is BaseMS * 2^n ms, capped at
+// MaxDelayMS; [BackoffParams.Jitter] says how it is randomised. The zero
+// value is the default.
 type BackoffParams struct {
 	// MaxRetries is how many conflicts are retried before giving up.
 	// Zero means DefaultMaxRetries; a negative value means never retry.
 	MaxRetries int `json:"max_retries"`
 	// BaseMS is the unit of the exponential wait. Zero means 25.
 	BaseMS int `json:"base_ms"`
-	// JitterMS bounds the random part of the wait. Zero means 10; a
-	// negative value means no jitter.
+	// Jitter is how the wait is randomised. Empty means
+	// DefaultBackoffJitter.
+	Jitter Jitter `json:"jitter"`
+	// JitterMS bounds the random part of the wait for [JitterEqual]
+	// (the only strategy that uses it). Zero means 10; a negative value
+	// means no jitter.
 	JitterMS int `json:"jitter_ms"`
 	// MaxDelayMS caps a single wait. Zero means 10000; at most MaxDelay.
 	MaxDelayMS int `json:"max_delay_ms"`
 }
 
-// The backoff defaults, from the seed's exponential backoff sample.
+// Jitter names a way of randomising backoff waits, after the well-known
+// analysis of exponential backoff and jitter. With writers contending for
+// one document, a wait that grows but stays near its exponential value
+// makes the losers of each round wait longer and longer while newcomers
+// win; spreading the waits over the whole range keeps writers apart.
+type Jitter string
+
+// The jitter strategies. With exp = min(MaxDelayMS, BaseMS * 2^n):
+const (
+	// JitterEqual, the seed's: exp ± JitterMS, uniformly.
+	JitterEqual Jitter = "equal"
+	// JitterFull: uniformly in [0, exp].
+	JitterFull Jitter = "full"
+	// JitterDecorrelated: each wait uniformly in [BaseMS, 3 * the previous
+	// wait], capped at MaxDelayMS, starting from BaseMS. A resolver keeps
+	// no state between conflicts, so the chain of n waits is drawn anew
+	// from one random seed each time; the wait has the distribution the
+	// stateful formula gives.
+	JitterDecorrelated Jitter = "decorrelated"
+)
+
+// The backoff defaults. The base and cap come from the seed's exponential
+// backoff sample. Its jitter, JitterEqual with ±10 ms, starves writers
+// under contention on Apache CouchDB, so the default is the one measured
+// best there (samples/backoff/README.md has the numbers).
 const (
 	DefaultBackoffBaseMS     = 25
+	DefaultBackoffJitter     = JitterFull
 	DefaultBackoffJitterMS   = 10
 	DefaultBackoffMaxDelayMS = 10_000
 )
@@ -150,20 +180,22 @@ const (
 // BackoffDescription describes the backoff strategy.
 var BackoffDescription = Description{
 	Name:        "backoff",
-	Version:     "1.0.0",
-	Description: "retries after (2^attempt)*base_ms ± jitter_ms, at most max_retries times",
+	Version:     "1.1.0",
+	Description: "retries after a jittered exponential wait (jitter full, equal or decorrelated), at most max_retries times",
 	Needs:       noDocuments,
 }
 
 // ParseBackoffParams decodes backoff's JSON parameters; absent ones keep
 // their defaults, an explicit 0 means zero (no retries, no jitter), unknown
-// ones are an error.
+// ones are an error, and jitter_ms is refused with a jitter other than
+// "equal", which alone uses it.
 func ParseBackoffParams(raw []byte) (BackoffParams, error) {
 	var in struct {
-		MaxRetries *int `json:"max_retries"`
-		BaseMS     *int `json:"base_ms"`
-		JitterMS   *int `json:"jitter_ms"`
-		MaxDelayMS *int `json:"max_delay_ms"`
+		MaxRetries *int    `json:"max_retries"`
+		BaseMS     *int    `json:"base_ms"`
+		Jitter     *string `json:"jitter"`
+		JitterMS   *int    `json:"jitter_ms"`
+		MaxDelayMS *int    `json:"max_delay_ms"`
 	}
 	if err := decodeParams(raw, &in); err != nil {
 		return BackoffParams{}, fmt.Errorf("backoff params: %w", err)
@@ -178,7 +210,16 @@ func ParseBackoffParams(raw []byte) (BackoffParams, error) {
 		}
 		p.BaseMS = *in.BaseMS
 	}
+	if in.Jitter != nil {
+		p.Jitter = Jitter(*in.Jitter)
+		if p.Jitter == "" {
+			return BackoffParams{}, errors.New(`backoff params: jitter must be "full", "equal" or "decorrelated"`)
+		}
+	}
 	if in.JitterMS != nil {
+		if p.jitter() != JitterEqual {
+			return BackoffParams{}, fmt.Errorf(`backoff params: jitter_ms applies only to jitter "equal", not %q`, p.jitter())
+		}
 		p.JitterMS = explicit(*in.JitterMS)
 	}
 	if in.MaxDelayMS != nil {
@@ -201,11 +242,28 @@ func (p BackoffParams) validate() error {
 	case p.MaxDelayMS < 0 || p.MaxDelayMS > MaxDelay:
 		return fmt.Errorf("backoff params: max_delay_ms %d outside [1, %d]", p.MaxDelayMS, MaxDelay)
 	}
-	return nil
+	switch p.jitter() {
+	case JitterEqual, JitterFull, JitterDecorrelated:
+		return nil
+	}
+	// The name is the caller's input: quote a bounded prefix of it.
+	name := string(p.Jitter)
+	if len(name) > 32 {
+		name = name[:32] + "..."
+	}
+	return fmt.Errorf(`backoff params: jitter %q is not "full", "equal" or "decorrelated"`, name)
 }
 
-// Decide is the backoff strategy, drawing its jitter from rnd (8 bytes a
-// decision; nil means crypto/rand; a failed read means no jitter).
+func (p BackoffParams) jitter() Jitter {
+	if p.Jitter == "" {
+		return DefaultBackoffJitter
+	}
+	return p.Jitter
+}
+
+// Decide is the backoff strategy, drawing its randomness from rnd (8 bytes
+// a decision; nil means crypto/rand; a failed read means no jitter: the
+// exponential wait itself).
 func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 	if rnd == nil {
 		rnd = rand.Reader
@@ -215,17 +273,25 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 		return giveUp(c, maxRetries)
 	}
 	base := int64(orDefault(p.BaseMS, DefaultBackoffBaseMS))
-	jitter := int64(orDefault(p.JitterMS, DefaultBackoffJitterMS))
 	maxDelay := int64(orDefault(p.MaxDelayMS, DefaultBackoffMaxDelayMS))
+	n := max(c.Attempt, 0)
 
 	delay := maxDelay
-	if n := max(c.Attempt, 0); n < 32 {
+	if n < 32 {
 		delay = min(base<<n, maxDelay)
 	}
-	if jitter > 0 {
-		var b [8]byte
-		if _, err := io.ReadFull(rnd, b[:]); err == nil {
-			delay += int64(binary.LittleEndian.Uint64(b[:])%uint64(2*jitter+1)) - jitter
+	var b [8]byte
+	if _, err := io.ReadFull(rnd, b[:]); err == nil {
+		r := binary.LittleEndian.Uint64(b[:])
+		switch p.jitter() {
+		case JitterEqual:
+			if jitter := int64(orDefault(p.JitterMS, DefaultBackoffJitterMS)); jitter > 0 {
+				delay += int64(r%uint64(2*jitter+1)) - jitter
+			}
+		case JitterFull:
+			delay = int64(r % uint64(delay+1))
+		case JitterDecorrelated:
+			delay = decorrelated(r, n, base, maxDelay)
 		}
 	}
 	delay = min(max(delay, 0), maxDelay)
@@ -234,6 +300,32 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 		DelayMS: delay,
 		Reason:  retryReason(c.Attempt, maxRetries, delay),
 	}
+}
+
+// decorrelated draws the n-th wait of the chain w0 = base,
+// w(i) = min(maxDelay, uniform[base, 3*w(i-1)]), from the random seed r.
+func decorrelated(r uint64, n int, base, maxDelay int64) int64 {
+	w := base
+	for range n {
+		r = splitmix64(r)
+		hi := min(3*w, maxDelay)
+		if hi <= base {
+			w = min(base, maxDelay)
+			continue
+		}
+		w = base + int64(r%uint64(hi-base+1))
+	}
+	return w
+}
+
+// splitmix64 is one step of the SplitMix64 generator: small, fast, and the
+// same on every host.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	z := x
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 // retryReason is "retry N of M after D ms", built with one allocation: a

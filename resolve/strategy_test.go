@@ -3,6 +3,7 @@ package resolve_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -75,16 +76,22 @@ func TestParseBackoffParams(t *testing.T) {
 	}{
 		{``, resolve.BackoffParams{}, ""},
 		{`{}`, resolve.BackoffParams{}, ""},
-		{`{"max_retries":5,"base_ms":10,"jitter_ms":3,"max_delay_ms":500}`, resolve.BackoffParams{MaxRetries: 5, BaseMS: 10, JitterMS: 3, MaxDelayMS: 500}, ""},
+		{`{"max_retries":5,"base_ms":10,"jitter":"equal","jitter_ms":3,"max_delay_ms":500}`, resolve.BackoffParams{MaxRetries: 5, BaseMS: 10, Jitter: resolve.JitterEqual, JitterMS: 3, MaxDelayMS: 500}, ""},
 		{`{"max_retries":0}`, resolve.BackoffParams{MaxRetries: -1}, ""},
-		{`{"jitter_ms":0}`, resolve.BackoffParams{JitterMS: -1}, ""},
+		{`{"jitter":"equal","jitter_ms":0}`, resolve.BackoffParams{Jitter: resolve.JitterEqual, JitterMS: -1}, ""},
 		{`{"base_ms":0}`, resolve.BackoffParams{}, "base_ms 0 must be positive"},
 		{`{"base_ms":-1}`, resolve.BackoffParams{}, "base_ms -1 must be positive"},
 		{`{"base_ms":60001}`, resolve.BackoffParams{}, "base_ms 60001 outside"},
 		{`{"max_delay_ms":0}`, resolve.BackoffParams{}, "max_delay_ms 0 must be positive"},
 		{`{"max_delay_ms":60001}`, resolve.BackoffParams{}, "max_delay_ms 60001 outside"},
-		{`{"jitter_ms":60001}`, resolve.BackoffParams{}, "jitter_ms 60001 is more than"},
+		{`{"jitter":"equal","jitter_ms":60001}`, resolve.BackoffParams{}, "jitter_ms 60001 is more than"},
 		{`{"max_retries":1001}`, resolve.BackoffParams{}, "more than 1000"},
+		{`{"jitter":"decorrelated"}`, resolve.BackoffParams{Jitter: resolve.JitterDecorrelated}, ""},
+		{`{"jitter":"equal","jitter_ms":5}`, resolve.BackoffParams{Jitter: resolve.JitterEqual, JitterMS: 5}, ""},
+		{`{"jitter":"full","jitter_ms":5}`, resolve.BackoffParams{}, `jitter_ms applies only to jitter "equal"`},
+		{`{"jitter_ms":5}`, resolve.BackoffParams{}, `jitter_ms applies only to jitter "equal"`},
+		{`{"jitter":"fancy"}`, resolve.BackoffParams{}, `jitter "fancy" is not`},
+		{`{"jitter":""}`, resolve.BackoffParams{}, `jitter must be`},
 		{`{"base":25}`, resolve.BackoffParams{}, `unknown field "base"`},
 	}
 	for _, tt := range tests {
@@ -135,7 +142,8 @@ func TestRetryDecide(t *testing.T) {
 }
 
 func TestBackoffDecide(t *testing.T) {
-	noJitter := resolve.BackoffParams{JitterMS: -1}
+	noJitter := resolve.BackoffParams{Jitter: resolve.JitterEqual, JitterMS: -1}
+	equal := resolve.BackoffParams{Jitter: resolve.JitterEqual}
 	tests := []struct {
 		name      string
 		p         resolve.BackoffParams
@@ -148,16 +156,22 @@ func TestBackoffDecide(t *testing.T) {
 		{"second wait is 4*25 ms", noJitter, 2, nil, resolve.ActionRetry, 100},
 		{"eighth wait", noJitter, 8, nil, resolve.ActionRetry, 6400},
 		{"capped at max_delay_ms", noJitter, 9, nil, resolve.ActionRetry, resolve.DefaultBackoffMaxDelayMS},
-		{"huge attempt does not overflow", resolve.BackoffParams{JitterMS: -1, MaxRetries: 1000}, 900, nil, resolve.ActionRetry, resolve.DefaultBackoffMaxDelayMS},
-		{"custom base and cap", resolve.BackoffParams{BaseMS: 10, MaxDelayMS: 70, JitterMS: -1}, 3, nil, resolve.ActionRetry, 70},
+		{"huge attempt does not overflow", resolve.BackoffParams{Jitter: resolve.JitterEqual, JitterMS: -1, MaxRetries: 1000}, 900, nil, resolve.ActionRetry, resolve.DefaultBackoffMaxDelayMS},
+		{"custom base and cap", resolve.BackoffParams{Jitter: resolve.JitterEqual, BaseMS: 10, MaxDelayMS: 70, JitterMS: -1}, 3, nil, resolve.ActionRetry, 70},
 		{"attempt 0 waits base", noJitter, 0, nil, resolve.ActionRetry, 25},
-		{"jitter byte 0x00 is -jitter", resolve.BackoffParams{}, 1, constReader(0x00), resolve.ActionRetry, 40},
-		{"jitter byte 0x01", resolve.BackoffParams{}, 1, constReader(0x01), resolve.ActionRetry, 45},
-		{"jitter byte 0x80", resolve.BackoffParams{}, 1, constReader(0x80), resolve.ActionRetry, 50},
-		{"jitter byte 0xff", resolve.BackoffParams{}, 1, constReader(0xff), resolve.ActionRetry, 55},
-		{"jitter never goes below 0", resolve.BackoffParams{BaseMS: 1, JitterMS: 100}, 1, constReader(0x00), resolve.ActionRetry, 0},
-		{"jitter never goes past the cap", resolve.BackoffParams{JitterMS: 100}, 12, constReader(0xff), resolve.ActionRetry, resolve.DefaultBackoffMaxDelayMS},
+		{"jitter byte 0x00 is -jitter", equal, 1, constReader(0x00), resolve.ActionRetry, 40},
+		{"jitter byte 0x01", equal, 1, constReader(0x01), resolve.ActionRetry, 45},
+		{"jitter byte 0x80", equal, 1, constReader(0x80), resolve.ActionRetry, 50},
+		{"jitter byte 0xff", equal, 1, constReader(0xff), resolve.ActionRetry, 55},
+		{"jitter never goes below 0", resolve.BackoffParams{Jitter: resolve.JitterEqual, BaseMS: 1, JitterMS: 100}, 1, constReader(0x00), resolve.ActionRetry, 0},
+		{"jitter never goes past the cap", resolve.BackoffParams{Jitter: resolve.JitterEqual, JitterMS: 100}, 12, constReader(0xff), resolve.ActionRetry, resolve.DefaultBackoffMaxDelayMS},
 		{"failed read means no jitter", resolve.BackoffParams{}, 1, failingReader{}, resolve.ActionRetry, 50},
+		{"full: byte 0x00 waits 0", resolve.BackoffParams{}, 3, constReader(0x00), resolve.ActionRetry, 0},
+		{"full: 2^64-1 mod 201 waits 150 (of 0..200)", resolve.BackoffParams{}, 3, constReader(0xff), resolve.ActionRetry, 150},
+		{"full: capped at max_delay_ms", resolve.BackoffParams{MaxDelayMS: 30}, 5, constReader(0xff), resolve.ActionRetry, 0xffffffffffffffff % 31},
+		{"full: failed read waits the exponential wait", resolve.BackoffParams{}, 2, failingReader{}, resolve.ActionRetry, 100},
+		{"decorrelated: attempt 0 waits base", resolve.BackoffParams{Jitter: resolve.JitterDecorrelated}, 0, constReader(0x00), resolve.ActionRetry, 25},
+		{"decorrelated: capped at max_delay_ms", resolve.BackoffParams{Jitter: resolve.JitterDecorrelated, MaxDelayMS: 25}, 7, constReader(0x42), resolve.ActionRetry, 25},
 		{"default gives up after 20", resolve.BackoffParams{}, 21, constReader(0), resolve.ActionFail, 0},
 		{"never retries", resolve.BackoffParams{MaxRetries: -1}, 1, constReader(0), resolve.ActionFail, 0},
 	}
@@ -174,7 +188,7 @@ func TestBackoffDecide(t *testing.T) {
 func TestBackoffJitterBounds(t *testing.T) {
 	// With crypto/rand, every delay of attempt n lies in
 	// [25*2^n - 10, 25*2^n + 10].
-	p := resolve.BackoffParams{}
+	p := resolve.BackoffParams{Jitter: resolve.JitterEqual}
 	for n := 1; n <= 5; n++ {
 		base := int64(25) << n
 		seen := map[int64]bool{}
@@ -186,6 +200,57 @@ func TestBackoffJitterBounds(t *testing.T) {
 			seen[d.DelayMS] = true
 		}
 		assert.Len(t, seen, 21, "attempt %d: 2000 draws should hit all 21 delays", n)
+	}
+}
+
+// TestBackoffJitterStrategies draws many waits of each strategy with
+// crypto/rand and checks their range and spread: full jitter covers
+// [0, exp], decorrelated stays in [base, min(cap, 3^n*base)] and spreads.
+func TestBackoffJitterStrategies(t *testing.T) {
+	tests := []struct {
+		jitter  resolve.Jitter
+		attempt int
+		lo, hi  int64
+	}{
+		{resolve.JitterFull, 1, 0, 50},
+		{resolve.JitterFull, 4, 0, 400},
+		{resolve.JitterFull, 12, 0, resolve.DefaultBackoffMaxDelayMS},
+		{resolve.JitterDecorrelated, 1, 25, 75},
+		{resolve.JitterDecorrelated, 3, 25, 675},
+		{resolve.JitterDecorrelated, 12, 25, resolve.DefaultBackoffMaxDelayMS},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.jitter, tt.attempt), func(t *testing.T) {
+			p := resolve.BackoffParams{Jitter: tt.jitter}
+			var lowHalf, highHalf int
+			for range 4000 {
+				d := p.Decide(attempt(tt.attempt), nil)
+				require.Equal(t, resolve.ActionRetry, d.Action)
+				require.GreaterOrEqual(t, d.DelayMS, tt.lo)
+				require.LessOrEqual(t, d.DelayMS, tt.hi)
+				if d.DelayMS < (tt.lo+tt.hi)/2 {
+					lowHalf++
+				} else {
+					highHalf++
+				}
+				require.NoError(t, d.Validate(attempt(tt.attempt)))
+			}
+			assert.Greater(t, lowHalf, 200, "waits spread into the lower half of [%d, %d]", tt.lo, tt.hi)
+			assert.Greater(t, highHalf, 200, "waits spread into the upper half of [%d, %d]", tt.lo, tt.hi)
+		})
+	}
+}
+
+// TestBackoffDeterministic: the same random bytes give the same wait, for
+// every strategy, so that pinned-random replays agree.
+func TestBackoffDeterministic(t *testing.T) {
+	for _, j := range []resolve.Jitter{resolve.JitterEqual, resolve.JitterFull, resolve.JitterDecorrelated} {
+		p := resolve.BackoffParams{Jitter: j}
+		for n := 1; n <= 10; n++ {
+			a := p.Decide(attempt(n), constReader(0x5a))
+			b := p.Decide(attempt(n), constReader(0x5a))
+			assert.Equal(t, a, b, "%s attempt %d", j, n)
+		}
 	}
 }
 

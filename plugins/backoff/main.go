@@ -1,8 +1,10 @@
 //go:build wasip1
 
 // Command backoff is the exponential backoff resolver plugin: before
-// retry n it waits (2^n) * base_ms ± jitter_ms (25 ms ± 10 ms by
-// default), at most max_delay_ms, and gives up after max_retries (20).
+// retry n it waits a jittered exponential wait, exp = (2^n) * base_ms at
+// most max_delay_ms (25 ms and 10 s by default), drawn by the "jitter"
+// strategy: "full" (the default, uniform in [0, exp]), "equal" (the seed's,
+// exp ± jitter_ms) or "decorrelated"; it gives up after max_retries (20).
 // It reads no document. Its decisions come from
 // resolve.BackoffParams.Decide with crypto/rand as the jitter source (the
 // host's random source, through WASI) and its parameters from

@@ -1,6 +1,7 @@
 package fruit
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -68,7 +69,9 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 	return m
 }
 
-// metrics answers the seed's /_metrics, plus a resolver section.
+// metrics answers the seed's /_metrics, plus a resolver section and,
+// where the server counts them (CouchDB, not pouchdb-server), the
+// CouchDB node's counters from couch.Client.NodeStats.
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
@@ -81,6 +84,11 @@ func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		return
 	}
 	body["database"] = m
+	if ns, err := s.db.Client().NodeStats(ctx); err == nil {
+		body["couchdb"] = ns
+	} else if !errors.Is(err, couch.ErrNotFound) {
+		s.logger.WarnContext(ctx, "couchdb node stats unavailable", "error", err)
+	}
 	writeJSON(w, http.StatusOK, body)
 }
 

@@ -1,0 +1,105 @@
+package couchtest
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// EnvDist names the environment variable that points at the folder holding
+// Apache CouchDB's `couchdb` start script (the repository's
+// ../shared/couchdb unless set; `make test-couchdb` sets it).
+const EnvDist = "COUCHDB_DIST"
+
+// Dist returns the path of the `couchdb` start script: $COUCHDB_DIST/couchdb,
+// else ../shared/couchdb/couchdb beside the repository. It fails if there
+// is none.
+func Dist() (string, error) {
+	dir := os.Getenv(EnvDist)
+	if dir == "" {
+		root, err := Root()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(root, "..", "shared", "couchdb")
+	}
+	script := filepath.Join(dir, "couchdb")
+	if fi, err := os.Stat(script); err != nil || fi.IsDir() {
+		return "", fmt.Errorf("no Apache CouchDB start script at %s: set %s to the folder that holds it", script, EnvDist)
+	}
+	return script, nil
+}
+
+// CouchDB is an Apache CouchDB server a test started for itself, on a port
+// of its own, with its data in a temporary directory. It can be stopped and
+// started again on the same port and data, to play an outage.
+type CouchDB struct {
+	script string
+	dir    string
+	url    *url.URL
+}
+
+// StartCouchDB starts a single-node Apache CouchDB 3.x from [Dist] and stops
+// it when the test ends. It fails t, saying how to fix it, when there is
+// none.
+func StartCouchDB(t testing.TB) *CouchDB {
+	t.Helper()
+	script, err := Dist()
+	if err != nil {
+		t.Fatalf("couchtest: %v", err)
+	}
+	s := &CouchDB{script: script, dir: t.TempDir()}
+	s.Start(t)
+	t.Cleanup(func() { _ = s.run("stop") })
+	return s
+}
+
+// URL returns the server's URL, credentials included.
+func (s *CouchDB) URL() *url.URL { u := *s.url; return &u }
+
+// Dir is where the server keeps its data and its log (couch.log).
+func (s *CouchDB) Dir() string { return s.dir }
+
+// Start starts the server (again), on the port it had before if it ran
+// already, and waits until it answers.
+func (s *CouchDB) Start(t testing.TB) {
+	t.Helper()
+	args := []string{"start", s.dir}
+	if s.url != nil {
+		args = append(args, s.url.Port())
+	}
+	out, err := exec.Command(s.script, args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		t.Fatalf("couchtest: start Apache CouchDB in %s: %v", s.dir, err)
+	}
+	u, err := url.Parse(strings.TrimSpace(string(out)))
+	if err != nil || u.Host == "" {
+		t.Fatalf("couchtest: start Apache CouchDB: no URL in its answer")
+	}
+	s.url = u
+}
+
+// Stop stops the server; its data stays for [CouchDB.Start].
+func (s *CouchDB) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.run("stop"); err != nil {
+		t.Fatalf("couchtest: stop Apache CouchDB: %v", err)
+	}
+}
+
+func (s *CouchDB) run(verb string) error {
+	out, err := exec.Command(s.script, verb, s.dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
