@@ -108,7 +108,7 @@ func CheckDBName(name string) error {
 		return nil
 	}
 	if !validDBName.MatchString(name) {
-		return fmt.Errorf("%w %q: it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/, or be _users, _replicator or _global_changes", ErrInvalidDBName, bounded(name, 256))
+		return fmt.Errorf("%w %q: it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/", ErrInvalidDBName, bounded(name, 256))
 	}
 	return nil
 }
