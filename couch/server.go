@@ -108,7 +108,7 @@ func CheckDBName(name string) error {
 		return nil
 	}
 	if !validDBName.MatchString(name) {
-		return fmt.Errorf("%w %q: it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/, or be _users, _replicator or _global_changes", ErrInvalidDBName, bounded(name, 256))
+		return fmt.Errorf("%w %q: it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/", ErrInvalidDBName, bounded(name, 256))
 	}
 	return nil
 }
@@ -192,19 +192,37 @@ func (c *Client) EnsureDB(ctx context.Context, name string) (created bool, err e
 	return false, err
 }
 
+// existsTries bounds the attempts of DBExists at a server answering 5xx.
+const existsTries = 4
+
 // DBExists reports whether the database name exists.
+//
+// Right after a database was deleted, Apache CouchDB may answer 500 ("No
+// DB shards could be opened") for a few milliseconds, until its shard map
+// forgets the database. DBExists asks again, briefly (under 200 ms in all,
+// and within ctx), after a 5xx answer, and returns the last error if the
+// server never answers otherwise.
 func (c *Client) DBExists(ctx context.Context, name string) (bool, error) {
 	if err := CheckDBName(name); err != nil {
 		return false, fmt.Errorf("couch: db exists: %w", err)
 	}
-	_, err := c.doJSON(ctx, request{method: http.MethodHead, path: []string{name}}, nil)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, ErrNotFound):
-		return false, nil
+	wait := createWait
+	for try := 1; ; try++ {
+		_, err := c.doJSON(ctx, request{method: http.MethodHead, path: []string{name}}, nil)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, ErrNotFound):
+			return false, nil
+		case errors.Is(err, ErrServerError) && try < existsTries:
+			if werr := sleep(ctx, wait); werr != nil {
+				return false, fmt.Errorf("couch: db exists %q: %w (waiting to ask again: %w)", name, err, werr)
+			}
+			wait *= 2
+			continue
+		}
+		return false, fmt.Errorf("couch: db exists %q: %w", name, err)
 	}
-	return false, fmt.Errorf("couch: db exists %q: %w", name, err)
 }
 
 // Replication asks the server to copy documents from one database to
