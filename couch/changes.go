@@ -43,7 +43,8 @@ type ChangesQuery struct {
 	// Timeout is how long a long poll waits before returning empty;
 	// zero means the server's default (60 s on CouchDB).
 	Timeout time.Duration
-	// DocIDs, if set, limits the feed to these documents.
+	// DocIDs, if not nil, limits the feed to these documents; an empty,
+	// non-nil list selects none.
 	DocIDs []string
 }
 
@@ -109,10 +110,10 @@ func (db *DB) Changes(ctx context.Context, q ChangesQuery) (*Changes, error) {
 		v.Set("timeout", strconv.FormatInt(q.Timeout.Milliseconds(), 10))
 	}
 	r := db.req(http.MethodGet, "_changes")
-	if len(q.DocIDs) > 0 {
+	if q.DocIDs != nil {
 		v.Set("filter", "_doc_ids")
 		r.method = http.MethodPost
-		r.body = map[string]any{"doc_ids": q.DocIDs}
+		r.body = map[string]any{"doc_ids": q.DocIDs} // [] selects none on both servers
 	}
 	r.query = v
 	var res Changes

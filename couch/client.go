@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,10 @@ type Config struct {
 	// URL is the server's base URL, such as http://127.0.0.1:5984 or
 	// https://admin:secret@couch.example:6984. Credentials in it are used
 	// for basic auth and removed from the URL the client keeps, so they
-	// never appear in logs or errors. Default http://127.0.0.1:5984.
+	// never appear in logs or errors; characters such as / ? # @ in them
+	// must be percent-encoded (see [ParseURL]). A URL that does not parse
+	// is refused with an error that quotes none of it. Default
+	// http://127.0.0.1:5984.
 	URL string
 	// Username and Password, when Username is set, override credentials
 	// given in URL.
@@ -62,9 +64,9 @@ func New(cfg Config) (*Client, error) {
 	if raw == "" {
 		raw = DefaultURL
 	}
-	u, err := url.Parse(raw)
+	u, err := ParseURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("couch: server URL: %w", redactURLError(err))
+		return nil, fmt.Errorf("couch: server URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("couch: server URL %q: scheme must be http or https", u.Redacted())
@@ -276,13 +278,4 @@ func (c *Client) doJSON(ctx context.Context, r request, dst any) (http.Header, e
 	// Drain so the connection can be reused.
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.Header, nil
-}
-
-// redactURLError removes a URL (which may carry credentials) from a parse
-// error.
-func redactURLError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return ue.Err
-	}
-	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -110,18 +111,52 @@ func (db *DB) Get(ctx context.Context, id string, dst any, opts ...Option) error
 	r := db.req(http.MethodGet, id)
 	r.query = options(opts)
 	if _, err := db.c.doJSON(ctx, r, dst); err != nil {
-		return fmt.Errorf("couch: get %q: %w", id, err)
+		return fmt.Errorf("couch: get %q: %w", id, db.whatIsMissing(ctx, err, nil))
 	}
 	return nil
 }
 
+// whatIsMissing tells apart, in a 404 answer err, a missing database
+// from what the request was after. A 404 whose reason names a missing or
+// deleted document is returned as it is; otherwise the database is
+// asked for, and err is returned also matching [ErrDatabaseNotFound] if
+// it does not exist, or else matching other (a missing design document or
+// view), if other is not nil.
+func (db *DB) whatIsMissing(ctx context.Context, err, other error) error {
+	e, ok := errors.AsType[*Error](err)
+	if !ok || e.StatusCode != http.StatusNotFound {
+		return err
+	}
+	if other == nil && (e.Reason == "missing" || e.Reason == "deleted") {
+		return err // the document's own 404, on both servers
+	}
+	exists, xerr := db.c.DBExists(ctx, db.name)
+	switch {
+	case xerr != nil:
+		return err
+	case !exists:
+		return fmt.Errorf("%w: %w", ErrDatabaseNotFound, err)
+	case other != nil:
+		return fmt.Errorf("%w: %w", other, err)
+	}
+	return err
+}
+
+// revPattern is the shape of a document revision, such as "2-1f0e…"; a
+// _local document's is "0-1".
+var revPattern = regexp.MustCompile(`^[0-9]+-[0-9a-f]+$`)
+
 // Rev returns the current revision of the document id. It asks with HEAD
 // and reads the revision from the ETag, as CouchDB sends it; a server
-// whose ETag is not the revision (pouchdb-server sends a weak hash) is
-// asked with GET instead.
+// whose ETag is not the revision (pouchdb-server sends a weak hash, and
+// CouchDB a hash for _local documents) is asked with GET instead, as is
+// every _local document.
 func (db *DB) Rev(ctx context.Context, id string) (string, error) {
 	if err := checkID(id); err != nil {
 		return "", fmt.Errorf("couch: rev: %w", err)
+	}
+	if strings.HasPrefix(id, "_local/") {
+		return db.revByGet(ctx, id)
 	}
 	h, err := db.c.doJSON(ctx, db.req(http.MethodHead, id), nil)
 	if err != nil {
@@ -131,9 +166,14 @@ func (db *DB) Rev(ctx context.Context, id string) (string, error) {
 		}
 		return "", fmt.Errorf("couch: rev %q: %w", id, err)
 	}
-	if etag := h.Get("ETag"); strings.HasPrefix(etag, `"`) {
+	if etag := h.Get("ETag"); strings.HasPrefix(etag, `"`) && revPattern.MatchString(strings.Trim(etag, `"`)) {
 		return strings.Trim(etag, `"`), nil
 	}
+	return db.revByGet(ctx, id)
+}
+
+// revByGet reads the revision of the document id from its body.
+func (db *DB) revByGet(ctx context.Context, id string) (string, error) {
 	var doc struct {
 		Rev string `json:"_rev"`
 	}
@@ -216,7 +256,7 @@ func (db *DB) Put(ctx context.Context, id string, doc any, opts ...Option) (rev 
 	r.query = options(opts)
 	var res writeResult
 	if _, err := db.c.doJSON(ctx, r, &res); err != nil {
-		return "", fmt.Errorf("couch: put %q: %w", id, err)
+		return "", fmt.Errorf("couch: put %q: %w", id, db.whatIsMissing(ctx, err, nil))
 	}
 	return res.Rev, nil
 }
@@ -228,7 +268,7 @@ func (db *DB) Post(ctx context.Context, doc any) (id, rev string, err error) {
 	r.body = doc
 	var res writeResult
 	if _, err := db.c.doJSON(ctx, r, &res); err != nil {
-		return "", "", fmt.Errorf("couch: post: %w", err)
+		return "", "", fmt.Errorf("couch: post: %w", db.whatIsMissing(ctx, err, nil))
 	}
 	return res.ID, res.Rev, nil
 }
@@ -247,7 +287,7 @@ func (db *DB) Delete(ctx context.Context, id, rev string) (string, error) {
 	r.query = url.Values{"rev": {rev}}
 	var res writeResult
 	if _, err := db.c.doJSON(ctx, r, &res); err != nil {
-		return "", fmt.Errorf("couch: delete %q: %w", id, err)
+		return "", fmt.Errorf("couch: delete %q: %w", id, db.whatIsMissing(ctx, err, nil))
 	}
 	return res.Rev, nil
 }

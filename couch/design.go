@@ -30,13 +30,51 @@ type DesignDoc struct {
 // is written.
 var ErrInvalidDocument = errors.New("invalid document")
 
+// ErrDesignNotAllowed is matched by the errors for a design document that
+// uses a feature its [DesignPolicy] does not allow, such as a
+// validate_doc_update function. It matches [ErrInvalidDocument] too.
+var ErrDesignNotAllowed = fmt.Errorf("%w: not allowed", ErrInvalidDocument)
+
+// MaxDocFileBytes is the largest design or seed document file
+// [LoadDesignDocs] and [LoadSeedDocs] read; a larger one is an
+// [ErrInvalidDocument], and is not read past this size.
+const MaxDocFileBytes = 1 << 20
+
+// DesignPolicy says what [DesignPolicy.Load] accepts in a design document
+// beyond JavaScript views. The zero value accepts only "views", "options"
+// and "language": "javascript"; it refuses a validate_doc_update function
+// (it runs on every write to the database and can refuse them all), any
+// other language (an "erlang" design document runs inside the server,
+// unsandboxed), other functions (filters, updates, shows, lists,
+// rewrites) and any member starting with "_" but _id.
+type DesignPolicy struct {
+	// AllowValidateDocUpdate accepts a validate_doc_update function.
+	AllowValidateDocUpdate bool
+	// AllowLanguages lists the languages accepted besides javascript,
+	// such as "erlang".
+	AllowLanguages []string
+	// AllowFunctions accepts filters, updates, shows, lists and rewrites.
+	AllowFunctions bool
+}
+
 // LoadDesignDocs reads every *.json file in dir of fsys as a design
 // document named after the file: fruit_by_color.json becomes
 // _design/fruit_by_color. Each must be a JSON object with a "views" object
 // whose every view has a "map" string (and, if it has one, a "reduce"
 // string). The first file that is not fails the whole load, with the
 // file's name and, for bad JSON, the line and column.
+//
+// Files are read as [DesignPolicy.Load] with the zero policy reads them:
+// regular files only (not symlinks or devices), each at most
+// [MaxDocFileBytes].
 func LoadDesignDocs(fsys fs.FS, dir string) ([]DesignDoc, error) {
+	return DesignPolicy{}.Load(fsys, dir)
+}
+
+// Load is [LoadDesignDocs] with p deciding what a design document may
+// hold beyond views; a document that holds more fails the load with an
+// error matching [ErrDesignNotAllowed].
+func (p DesignPolicy) Load(fsys fs.FS, dir string) ([]DesignDoc, error) {
 	files, err := jsonFiles(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("couch: load design docs: %w", err)
@@ -47,6 +85,9 @@ func LoadDesignDocs(fsys fs.FS, dir string) ([]DesignDoc, error) {
 		obj, body, err := readObject(fsys, file)
 		if err != nil {
 			return nil, fmt.Errorf("couch: load design docs: %w", err)
+		}
+		if err := p.check(obj); err != nil {
+			return nil, fmt.Errorf("couch: load design docs: %s: %w", file, err)
 		}
 		if err := checkDesign(obj); err != nil {
 			return nil, fmt.Errorf("couch: load design docs: %s: %w: %w", file, ErrInvalidDocument, err)
@@ -66,7 +107,9 @@ func LoadDesignDocs(fsys fs.FS, dir string) ([]DesignDoc, error) {
 	return docs, nil
 }
 
-// jsonFiles lists the *.json files of dir, sorted.
+// jsonFiles lists the *.json files of dir, sorted. A *.json entry that
+// is neither a folder nor a regular file (a symlink, a device, a pipe)
+// is an error: a symlink could make the load read a file outside dir.
 func jsonFiles(fsys fs.FS, dir string) ([]string, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -74,9 +117,14 @@ func jsonFiles(fsys fs.FS, dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
-			names = append(names, e.Name())
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
 		}
+		if !e.Type().IsRegular() {
+			return nil, fmt.Errorf("%s: %w: not a regular file (%v); symlinks and devices are not read",
+				path.Join(dir, e.Name()), ErrInvalidDocument, e.Type())
+		}
+		names = append(names, e.Name())
 	}
 	slices.Sort(names)
 	return names, nil
@@ -85,7 +133,7 @@ func jsonFiles(fsys fs.FS, dir string) ([]string, error) {
 // readObject reads file as one JSON object, and returns it both parsed
 // one level deep and compacted.
 func readObject(fsys fs.FS, file string) (map[string]json.RawMessage, json.RawMessage, error) {
-	data, err := fs.ReadFile(fsys, file)
+	data, err := readRegular(fsys, file)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,6 +149,34 @@ func readObject(fsys fs.FS, file string) (map[string]json.RawMessage, json.RawMe
 		return nil, nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return obj, compact.Bytes(), nil
+}
+
+// readRegular reads file, which must be a regular file of at most
+// MaxDocFileBytes. It reads no more than that, whatever the file is.
+func readRegular(fsys fs.FS, file string) ([]byte, error) {
+	f, err := fsys.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w: not a regular file (%v)", file, ErrInvalidDocument, st.Mode().Type())
+	}
+	if st.Size() > MaxDocFileBytes {
+		return nil, fmt.Errorf("%s: %w: %d bytes, larger than %d", file, ErrInvalidDocument, st.Size(), MaxDocFileBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxDocFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxDocFileBytes {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", file, ErrInvalidDocument, MaxDocFileBytes)
+	}
+	return data, nil
 }
 
 // decodeOneJSON decodes exactly one JSON value; anything but white space
@@ -149,6 +225,45 @@ func position(data []byte, offset int64) string {
 	line := bytes.Count(before, []byte("\n")) + 1
 	col := offset - int64(bytes.LastIndexByte(before, '\n')+1)
 	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+// check refuses what p does not allow in a design document.
+func (p DesignPolicy) check(obj map[string]json.RawMessage) error {
+	for k := range obj {
+		switch k {
+		case "_id", "_rev", "views", "options", "language", "autoupdate":
+		case "validate_doc_update":
+			if !p.AllowValidateDocUpdate {
+				return fmt.Errorf("%w: a validate_doc_update function runs on every write and can refuse them all; allow it on purpose", ErrDesignNotAllowed)
+			}
+		case "filters", "updates", "shows", "lists", "rewrites":
+			if !p.AllowFunctions {
+				return fmt.Errorf("%w: %q functions; allow them on purpose", ErrDesignNotAllowed, k)
+			}
+		default:
+			if strings.HasPrefix(k, "_") {
+				return fmt.Errorf("%w: member %q: only _id may start with _", ErrDesignNotAllowed, clipName(k))
+			}
+		}
+	}
+	if raw, ok := obj["language"]; ok {
+		var lang string
+		if err := json.Unmarshal(raw, &lang); err != nil {
+			return fmt.Errorf("%w: \"language\" must be a string", ErrInvalidDocument)
+		}
+		if lang != "javascript" && !slices.Contains(p.AllowLanguages, lang) {
+			return fmt.Errorf("%w: language %q: only javascript unless allowed on purpose", ErrDesignNotAllowed, clipName(lang))
+		}
+	}
+	return nil
+}
+
+// clipName bounds a name quoted from a file in an error.
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // checkDesign checks a design document's views.

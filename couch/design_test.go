@@ -2,6 +2,8 @@ package couch_test
 
 import (
 	"errors"
+	"io/fs"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -110,4 +112,70 @@ func statuses(res []couch.Installed) []couch.InstallStatus {
 		out[i] = r.Status
 	}
 	return out
+}
+
+// TestLoadDesignDocsReadsRegularFilesOnly checks that a *.json entry that
+// is not a regular file, or is larger than MaxDocFileBytes, fails the
+// load of design and seed documents alike.
+func TestLoadDesignDocsReadsRegularFilesOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		file *fstest.MapFile
+		want string
+	}{
+		{"symlink", &fstest.MapFile{Data: []byte(byColor), Mode: fs.ModeSymlink}, "dd/x.json: invalid document: not a regular file"},
+		{"device", &fstest.MapFile{Mode: fs.ModeDevice | fs.ModeCharDevice}, "dd/x.json: invalid document: not a regular file"},
+		{"pipe", &fstest.MapFile{Mode: fs.ModeNamedPipe}, "dd/x.json: invalid document: not a regular file"},
+		{"too large", &fstest.MapFile{Data: []byte(byColor[:len(byColor)-1] + `,"pad":"` + strings.Repeat("x", couch.MaxDocFileBytes) + `"}`)}, "larger than 1048576"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"dd/x.json": tt.file}
+			_, err := couch.LoadDesignDocs(fsys, "dd")
+			require.ErrorIs(t, err, couch.ErrInvalidDocument)
+			assert.ErrorContains(t, err, tt.want)
+			_, err = couch.LoadSeedDocs(fsys, "dd")
+			require.ErrorIs(t, err, couch.ErrInvalidDocument)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+// TestDesignPolicy checks what a design document may hold beyond views,
+// with the zero policy and with each feature allowed.
+func TestDesignPolicy(t *testing.T) {
+	const views = `"views":{"v":{"map":"function(doc){}"}}`
+	tests := []struct {
+		name   string
+		doc    string
+		policy couch.DesignPolicy
+		want   string // "" for accepted
+	}{
+		{"views only", `{` + views + `}`, couch.DesignPolicy{}, ""},
+		{"javascript", `{"language":"javascript",` + views + `}`, couch.DesignPolicy{}, ""},
+		{"options and autoupdate", `{` + views + `,"options":{"local_seq":true},"autoupdate":false}`, couch.DesignPolicy{}, ""},
+		{"validate_doc_update", `{` + views + `,"validate_doc_update":"function(){}"}`, couch.DesignPolicy{}, "validate_doc_update"},
+		{"validate_doc_update allowed", `{` + views + `,"validate_doc_update":"function(){}"}`, couch.DesignPolicy{AllowValidateDocUpdate: true}, ""},
+		{"erlang", `{"language":"erlang",` + views + `}`, couch.DesignPolicy{}, `language "erlang"`},
+		{"erlang allowed", `{"language":"erlang",` + views + `}`, couch.DesignPolicy{AllowLanguages: []string{"erlang"}}, ""},
+		{"another language allowed", `{"language":"erlang",` + views + `}`, couch.DesignPolicy{AllowLanguages: []string{"python"}}, `language "erlang"`},
+		{"language not a string", `{"language":7,` + views + `}`, couch.DesignPolicy{}, `"language" must be a string`},
+		{"filters", `{` + views + `,"filters":{"f":"function(){ return true; }"}}`, couch.DesignPolicy{}, `"filters"`},
+		{"updates allowed", `{` + views + `,"updates":{"u":"function(){}"}}`, couch.DesignPolicy{AllowFunctions: true}, ""},
+		{"underscore member", `{` + views + `,"_attachments":{}}`, couch.DesignPolicy{}, `member "_attachments"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, err := tt.policy.Load(fstest.MapFS{"dd/x.json": {Data: []byte(tt.doc)}}, "dd")
+			if tt.want == "" {
+				require.NoError(t, err)
+				require.Len(t, docs, 1)
+				return
+			}
+			require.ErrorIs(t, err, couch.ErrInvalidDocument, "%v", err)
+			malformed := strings.Contains(tt.want, "must be")
+			assert.Equal(t, !malformed, errors.Is(err, couch.ErrDesignNotAllowed), "%v", err)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
 }

@@ -34,8 +34,17 @@
 // by a hard attempt cap and the context's deadline, and fails closed: a
 // resolver that errs or answers an invalid decision gets a
 // [*ResolverError] and nothing it returned is written. A resolver that
-// gives up gets a [*ConflictError], which matches [ErrConflict]. [Stats]
-// counts conflicts and decisions for a service's metrics.
+// gives up gets a [*ConflictError], which matches [ErrConflict]. A retry
+// wait that would end after the context's deadline is not started: the
+// write stops at once with a [*WaitError] (matching [ErrWaitPastDeadline],
+// not context.DeadlineExceeded, since the deadline has not passed) that
+// carries the wait asked for and the time that was left. [Stats] counts
+// conflicts and decisions for a service's metrics.
+//
+// What is missing is told apart: a 404 on a database that does not exist
+// matches [ErrDatabaseNotFound], on a design document or view that does
+// not exist [ErrViewNotFound], both beside [ErrNotFound]; a missing
+// document matches ErrNotFound alone.
 //
 // The client speaks only the CouchDB HTTP API, so it works with Apache
 // CouchDB 2 and 3 and with pouchdb-server; where a server lacks something

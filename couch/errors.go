@@ -20,6 +20,9 @@ type Error struct {
 	Name string
 	// Reason is CouchDB's "reason" field.
 	Reason string
+	// Status is the "status" field of an answer that names no error, as
+	// CouchDB's /_up answers 404 {"status":"maintenance_mode"}.
+	Status string
 }
 
 // The sentinels an [Error] matches, by HTTP status.
@@ -68,6 +71,16 @@ func HTTPStatus(err error) int {
 	return 0
 }
 
+// ErrDatabaseNotFound is matched, beside [ErrNotFound], by the error of
+// a request on a database that does not exist: a set-up or operations
+// failure, not a missing document.
+var ErrDatabaseNotFound = errors.New("database does not exist")
+
+// ErrViewNotFound is matched, beside [ErrNotFound], by the error of a view
+// query whose design document or view does not exist in a database that
+// does: the design documents were not installed.
+var ErrViewNotFound = errors.New("design document or view does not exist")
+
 // ErrInvalidType is matched by the error a model-layer write returns when
 // a document lacks a versioned type; see [CheckType].
 var ErrInvalidType = errors.New("document type is not versioned")
@@ -77,15 +90,13 @@ func decodeError(status int, body []byte) *Error {
 	var v struct {
 		Error  string `json:"error"`
 		Reason string `json:"reason"`
-		// Status is what CouchDB's /_up answers instead, such as
-		// "maintenance_mode".
 		Status string `json:"status"`
 	}
 	e := &Error{StatusCode: status}
 	if json.Unmarshal(body, &v) == nil {
 		e.Name, e.Reason = v.Error, v.Reason
-		if v.Error == "" && v.Reason == "" {
-			e.Reason = v.Status
+		if v.Error == "" {
+			e.Status = v.Status
 		}
 	}
 	return e

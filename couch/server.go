@@ -11,23 +11,44 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
-// Ping checks that the server answers: GET /_up where the server has it
-// (CouchDB 2+), else GET /. A CouchDB node in maintenance mode answers
-// /_up with 404 and its status ("maintenance_mode", "nolb"): Ping then
-// fails with an error matching [ErrNotFound] that carries the status.
+// ErrNotServing is matched by the error of [Client.Ping] when the server
+// answers but says it does not serve requests: CouchDB's /_up reports
+// maintenance mode ("maintenance_mode") or "nolb" (take me out of the
+// load balancer).
+var ErrNotServing = errors.New("server is not serving requests")
+
+// Ping checks that the server answers and serves requests: GET /_up where
+// the server has it (CouchDB 2+), else GET /. A /_up that answers with a
+// status instead of an error, as CouchDB does in maintenance mode, fails
+// with an error matching [ErrNotServing].
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.doJSON(ctx, request{method: http.MethodGet, path: []string{"_up"}}, nil)
-	// A server without /_up (pouchdb-server, CouchDB 1) takes it for a
-	// database name and names an error; CouchDB's own /_up names none.
-	if e, ok := errors.AsType[*Error](err); ok && e.Name != "" && (errors.Is(e, ErrNotFound) || errors.Is(e, ErrBadRequest)) {
+	if e, ok := errors.AsType[*Error](err); ok && e.Status != "" {
+		return fmt.Errorf("couch: ping: %w: /_up answered %d with status %q", ErrNotServing, e.StatusCode, bounded(e.Status, 64))
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadRequest) {
 		_, err = c.doJSON(ctx, request{method: http.MethodGet}, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("couch: ping: %w", err)
 	}
 	return nil
+}
+
+// bounded cuts s to at most n bytes (on a rune boundary), marking the cut,
+// so that text from the server never reaches a message unbounded.
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // ServerInfo is the server's welcome message (GET /).
@@ -66,30 +87,79 @@ func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
 // validDBName is CouchDB's rule for database names.
 var validDBName = regexp.MustCompile(`^[a-z][a-z0-9_$()+/-]*$`)
 
+// systemDBs are the system databases a client may create and use, which
+// CouchDB accepts beside the names validDBName allows.
+var systemDBs = map[string]bool{"_users": true, "_replicator": true, "_global_changes": true}
+
 // ErrInvalidDBName is matched by the error for a database name CouchDB
 // would refuse. It is returned before any request is sent.
 var ErrInvalidDBName = errors.New("invalid database name")
 
 // CheckDBName returns an error matching [ErrInvalidDBName] unless name is
 // a database name CouchDB accepts: a lower-case letter, then lower-case
-// letters, digits and _$()+-/.
+// letters, digits and _$()+-/; or one of the system databases _users,
+// _replicator and _global_changes, alone or after a valid prefix and a
+// slash ("shard/_replicator"), as CouchDB allows.
 func CheckDBName(name string) error {
+	if systemDBs[name] {
+		return nil
+	}
+	if i := strings.LastIndexByte(name, '/'); i > 0 && systemDBs[name[i+1:]] && validDBName.MatchString(name[:i]) {
+		return nil
+	}
 	if !validDBName.MatchString(name) {
-		return fmt.Errorf("%w %q: it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/", ErrInvalidDBName, name)
+		return fmt.Errorf("%w %q: it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/, or be _users, _replicator or _global_changes", ErrInvalidDBName, bounded(name, 256))
 	}
 	return nil
 }
 
+// ErrDeletePending is matched by the error of [Client.CreateDB] when the
+// server keeps refusing to create a database it says exists, but that does
+// not: Apache CouchDB answers 412 for a while after a database was deleted,
+// until the deletion has finished on disk.
+var ErrDeletePending = errors.New("database still being deleted")
+
+// createTries bounds the attempts of CreateDB at a database the server
+// wrongly says exists; createWait is the first wait between them, doubled
+// after each.
+const (
+	createTries = 8
+	createWait  = 25 * time.Millisecond
+)
+
 // CreateDB creates the database name. It fails with an error matching
 // [ErrPreconditionFailed] if the database exists.
+//
+// A 412 answer is checked: right after a database was deleted, Apache
+// CouchDB may answer 412 although the database does not exist. CreateDB
+// then retries, a few times and briefly (about 3 s at most, and within
+// ctx), and fails with an error matching [ErrDeletePending] (not
+// ErrPreconditionFailed) if the server never lets it create the database.
 func (c *Client) CreateDB(ctx context.Context, name string) error {
 	if err := CheckDBName(name); err != nil {
 		return fmt.Errorf("couch: create db: %w", err)
 	}
-	if _, err := c.doJSON(ctx, request{method: http.MethodPut, path: []string{name}}, nil); err != nil {
-		return fmt.Errorf("couch: create db %q: %w", name, err)
+	wait := createWait
+	for try := 1; ; try++ {
+		_, err := c.doJSON(ctx, request{method: http.MethodPut, path: []string{name}}, nil)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrPreconditionFailed) {
+			return fmt.Errorf("couch: create db %q: %w", name, err)
+		}
+		exists, xerr := c.DBExists(ctx, name)
+		if xerr != nil || exists {
+			return fmt.Errorf("couch: create db %q: %w", name, err)
+		}
+		if try == createTries {
+			return fmt.Errorf("couch: create db %q: %w: the server answered %v %d times, but the database does not exist", name, ErrDeletePending, err, try)
+		}
+		if werr := sleep(ctx, wait); werr != nil {
+			return fmt.Errorf("couch: create db %q: %w: the server answered %v; waiting to retry: %w", name, ErrDeletePending, err, werr)
+		}
+		wait *= 2
 	}
-	return nil
 }
 
 // DeleteDB deletes the database name. It fails with an error matching
@@ -149,7 +219,10 @@ type Replication struct {
 	Continuous bool
 	// CreateTarget creates the target database if it does not exist.
 	CreateTarget bool
-	// DocIDs, if set, limits the replication to these documents.
+	// DocIDs, if not nil, limits the replication to these documents. An
+	// empty, non-nil list replicates nothing: a one-shot replication
+	// returns at once, sending nothing, and a continuous one is refused
+	// with [ErrNoDocIDs].
 	DocIDs []string
 	// ID names a continuous replication's document in the _replicator
 	// database. Default: one derived from Source and Target.
@@ -172,6 +245,10 @@ type ReplicationResult struct {
 	NoChanges bool `json:"no_changes,omitempty"`
 }
 
+// ErrNoDocIDs is matched by the error of a continuous [Replication] whose
+// DocIDs is empty but not nil: it would replicate nothing, forever.
+var ErrNoDocIDs = errors.New("replication of an empty list of documents")
+
 // replicatorDB is the database whose documents describe continuous
 // replications, on CouchDB and pouchdb-server alike.
 const replicatorDB = "_replicator"
@@ -184,6 +261,14 @@ const replicatorDB = "_replicator"
 // and pouchdb-server can stop a continuous replication: pouchdb-server
 // cannot cancel one started with _replicate.)
 func (c *Client) Replicate(ctx context.Context, r Replication) (ReplicationResult, error) {
+	if r.DocIDs != nil && len(r.DocIDs) == 0 {
+		// Servers read doc_ids [] as "every document" (pouchdb-server)
+		// or as nothing (CouchDB); an empty list means none here.
+		if r.Continuous {
+			return ReplicationResult{}, fmt.Errorf("couch: replicate %s to %s: %w", redacted(r.Source), redacted(r.Target), ErrNoDocIDs)
+		}
+		return ReplicationResult{OK: true, NoChanges: true}, nil
+	}
 	body, err := c.replicationBody(r)
 	if err != nil {
 		return ReplicationResult{}, err
@@ -222,7 +307,13 @@ func decodeReplicationResult(raw json.RawMessage) (ReplicationResult, error) {
 		return ReplicationResult{}, fmt.Errorf("couch: replicate: decode answer: %w", err)
 	}
 	out := res.ReplicationResult
-	if len(res.History) > 0 {
+	if out.NoChanges {
+		// Nothing was copied. CouchDB repeats the history of the earlier
+		// sessions in such an answer; its counts are not this one's.
+		out.DocsRead, out.DocsWritten, out.DocWriteFails = 0, 0, 0
+		return out, nil
+	}
+	if len(res.History) > 0 && (out.SessionID == "" || res.History[0].SessionID == out.SessionID) {
 		h := res.History[0]
 		out.DocsRead, out.DocsWritten, out.DocWriteFails = h.DocsRead, h.DocsWritten, h.DocWriteFails
 	}

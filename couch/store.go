@@ -2,6 +2,8 @@ package couch
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,7 +59,11 @@ type StoreConfig struct {
 // nothing it returned is written.
 //
 // T is the document's content; it need not hold _id or _rev (the store
-// keeps them in [Doc]). A Store is safe for concurrent use.
+// keeps them in [Doc]), nor every field the stored documents have: an
+// update or a merge writes the fields T declares over the revision it
+// updates, and keeps that revision's other fields and its attachments
+// (T's fields are those a round trip of the stored document through T
+// gives back). A Store is safe for concurrent use.
 type Store[T any] struct {
 	db          *DB
 	typ         string
@@ -164,8 +170,16 @@ func (l byID) locate(ctx context.Context, db *DB) (string, json.RawMessage, erro
 }
 
 // ByView finds the first document the view ddoc/view emits under key, as
-// the seed's samples find a fruit by its fruit_id.
-func ByView(ddoc, view string, key any) Locator { return byView{ddoc, view, key} }
+// the seed's samples find a fruit by its fruit_id. A nil key is the key
+// null (it never means "any key"). When the view links to another
+// document (it emits a value {"_id": other}), the store reads and writes
+// that linked document, under its own id, not the emitting one.
+func ByView(ddoc, view string, key any) Locator {
+	if key == nil {
+		key = json.RawMessage("null")
+	}
+	return byView{ddoc, view, key}
+}
 
 type byView struct {
 	ddoc, view string
@@ -186,9 +200,18 @@ func (l byView) locate(ctx context.Context, db *DB) (string, json.RawMessage, er
 		return "", nil, err
 	}
 	for _, r := range res.Rows {
-		if r.Doc != nil && string(r.Doc) != "null" {
-			return r.ID, r.Doc, nil
+		if r.Doc == nil || string(r.Doc) == "null" {
+			continue
 		}
+		// The document's own id: a row of a linked document carries the
+		// emitter's id beside the linked document's body and revision.
+		var meta struct {
+			ID string `json:"_id"`
+		}
+		if err := json.Unmarshal(r.Doc, &meta); err != nil || meta.ID == "" {
+			return "", nil, fmt.Errorf("view %s/%s: a row's document has no _id", l.ddoc, l.view)
+		}
+		return meta.ID, r.Doc, nil
 	}
 	k, _ := json.Marshal(l.key)
 	return "", nil, fmt.Errorf("no document under key %s in view %s/%s: %w", k, l.ddoc, l.view,
@@ -239,18 +262,30 @@ func (e *ConflictError) Error() string {
 // Unwrap returns the last 409 answer, which matches [ErrConflict].
 func (e *ConflictError) Unwrap() error { return e.Err }
 
-// Create writes v as a new document with an id the server chooses, and
-// returns it. v must encode to a JSON object carrying the store's type.
+// Create writes v as a new document and returns it. v must encode to a
+// JSON object carrying the store's type. The id is made by the client (32
+// random hex digits) and the document written with PUT, as CouchDB
+// advises: a create sent twice (a retried request) cannot make two
+// documents; the second write fails with an error matching [ErrConflict].
 func (s *Store[T]) Create(ctx context.Context, v T) (Doc[T], error) {
-	body, err := s.encode(v, "", "")
+	id := newID()
+	body, err := s.encode(v, id, "")
 	if err != nil {
 		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
 	}
-	id, rev, err := s.db.Post(ctx, body)
+	rev, err := s.db.Put(ctx, id, body)
 	if err != nil {
 		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
 	}
 	return Doc[T]{ID: id, Rev: rev, Value: v}, nil
+}
+
+// newID returns a fresh document id: 128 random bits in hex, as CouchDB's
+// own uuids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // Get finds and decodes a document.
@@ -270,6 +305,9 @@ func (s *Store[T]) Get(ctx context.Context, loc Locator) (Doc[T], error) {
 // resolving conflicts as the store's resolver decides. An error from
 // change stops the update and is returned as it is (wrapped); nothing is
 // written.
+//
+// The write keeps what T does not hold: the fields T does not declare and
+// the attachments of the revision it updates (see [Store]).
 func (s *Store[T]) Update(ctx context.Context, loc Locator, change func(*T) error) (Result[T], error) {
 	res, err := s.loop(ctx, loc, resolve.OpUpdate, change)
 	if err != nil {
@@ -281,6 +319,13 @@ func (s *Store[T]) Update(ctx context.Context, loc Locator, change func(*T) erro
 // Delete finds a document and deletes it, resolving conflicts as the
 // store's resolver decides. check, if not nil, sees the current content
 // before every attempt and can refuse the delete by returning an error.
+//
+// A document with conflicting leaves (left by a replication) is deleted
+// whole: the current revision and every other live leaf are deleted in
+// one _bulk_docs request, so that no older leaf becomes the document.
+// Should a leaf survive (written meanwhile), Delete fails with an error
+// matching [ErrStillExists] rather than report a delete that did not
+// happen.
 func (s *Store[T]) Delete(ctx context.Context, loc Locator, check func(*T) error) (Result[T], error) {
 	res, err := s.loop(ctx, loc, resolve.OpDelete, check)
 	if err != nil {
@@ -334,6 +379,10 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		if err != nil {
 			return res, fmt.Errorf("%q: %w", id, err)
 		}
+		before, err := json.Marshal(cur.Value)
+		if err != nil {
+			return res, fmt.Errorf("%q: %w", id, err)
+		}
 		// 2. Apply the change and write.
 		if change != nil {
 			if err := change(&cur.Value); err != nil {
@@ -345,12 +394,22 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		res.Attempts++
 		if op == resolve.OpDelete {
 			a.mine = deletion(id, cur.Rev)
-			newRev, err = s.db.Delete(ctx, id, cur.Rev)
+			newRev, err = s.deleteAll(ctx, id, cur.Rev)
 		} else {
-			if a.mine, err = s.encode(cur.Value, id, cur.Rev); err != nil {
+			var after json.RawMessage
+			if after, err = json.Marshal(cur.Value); err != nil {
+				return res, fmt.Errorf("%q: %w", id, err)
+			}
+			if a.mine, err = keepUnknown(base, before, after, id, cur.Rev); err == nil {
+				err = s.checkType(a.mine)
+			}
+			if err != nil {
 				return res, fmt.Errorf("%q: %w", id, err)
 			}
 			newRev, err = s.db.Put(ctx, id, a.mine)
+		}
+		if errors.Is(err, ErrStillExists) {
+			return res, err
 		}
 		if err == nil {
 			res.Doc, res.Status = Doc[T]{ID: id, Rev: newRev, Value: cur.Value}, StatusWritten
@@ -379,11 +438,17 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		}
 		switch d.Action {
 		case resolve.ActionRetry:
+			if we := waitPastDeadline(ctx, d.Delay()); we != nil {
+				// Say what happens: no wait, no retry.
+				s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - giving up: %v", verb(op), s.entity, loc.label(), we),
+					slog.String("resolver", s.desc.Name), slog.String("id", id), slog.Int("attempt", res.Conflicts))
+				return res, fmt.Errorf("%q: retry after a conflict: %w", id, we)
+			}
 			s.logger.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("Conflict detected %s %s '%s' - retrying after waiting %d ms", verb(op), s.entity, loc.label(), d.DelayMS),
 				slog.String("resolver", s.desc.Name), slog.String("id", id), slog.Int("attempt", res.Conflicts))
 			if d.DelayMS > 0 {
 				if err := sleep(ctx, d.Delay()); err != nil {
-					return res, fmt.Errorf("%q: waiting %d ms to retry: %w", id, d.DelayMS, err)
+					return res, fmt.Errorf("%q: retry after a conflict: %w", id, err)
 				}
 			} else if theirs != nil {
 				fresh = theirs
@@ -509,11 +574,21 @@ func (s *Store[T]) merge(ctx context.Context, a attempt, theirs, doc json.RawMes
 	if err := json.Unmarshal(theirs, &meta); err != nil || meta.Rev == "" {
 		return Doc[T]{}, fmt.Errorf("%q: the current revision has no _rev", a.id)
 	}
+	// The document may have become another type meanwhile (a migration
+	// to the next version): a merge must not write it back to ours.
+	cur, err := s.decode(a.id, theirs)
+	if err != nil {
+		return Doc[T]{}, fmt.Errorf("%q: merge over the current revision: %w", a.id, err)
+	}
+	before, err := json.Marshal(cur.Value)
+	if err != nil {
+		return Doc[T]{}, fmt.Errorf("%q: %w", a.id, err)
+	}
 	var v T
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
 	}
-	body, err := setMeta(doc, a.id, meta.Rev)
+	body, err := keepUnknown(theirs, before, doc, a.id, meta.Rev)
 	if err == nil {
 		err = s.checkType(body)
 	}
@@ -580,6 +655,107 @@ func (s *Store[T]) decode(id string, raw json.RawMessage) (Doc[T], error) {
 	return d, nil
 }
 
+// ErrStillExists is matched by the error of a [Store.Delete] that deleted
+// the revisions it read, but found the document still there afterwards: a
+// leaf written meanwhile (by a replication, say) is now the document.
+var ErrStillExists = errors.New("document still exists after its delete")
+
+// deleteAll deletes the document id: first, if rev is still the winner,
+// its conflicting leaves (the losing revisions of a replication conflict,
+// in one _bulk_docs request),
+// then revision rev, and checks that the document is gone. A conflict on
+// rev is returned as an error matching [ErrConflict], the document left as
+// it was shown; one on another leaf (it moved on meanwhile) is left to the
+// final check, which fails with [ErrStillExists] if the document is still
+// there.
+func (s *Store[T]) deleteAll(ctx context.Context, id, rev string) (string, error) {
+	var cur struct {
+		Rev       string   `json:"_rev"`
+		Conflicts []string `json:"_conflicts"`
+	}
+	err := s.db.Get(ctx, id, &cur, WithConflicts())
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	var losers []any
+	if err == nil && cur.Rev == rev {
+		// Only while rev is the winner are the conflicts its rivals; once
+		// it moved on, the delete of rev is a conflict for the loop.
+		for _, c := range cur.Conflicts {
+			losers = append(losers, deletion(id, c))
+		}
+	}
+	if len(losers) > 0 {
+		if _, err := s.db.BulkDocs(ctx, losers); err != nil {
+			return "", err
+		}
+	}
+	newRev, err := s.db.Delete(ctx, id, rev)
+	if err != nil {
+		return "", err
+	}
+	var left struct {
+		Rev string `json:"_rev"`
+	}
+	err = s.db.Get(ctx, id, &left)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return newRev, nil
+	case err != nil:
+		return "", err
+	}
+	return "", fmt.Errorf("couch: delete %q: deleted revision %s and %d conflicting leaves, but revision %s is now the document: %w",
+		id, rev, len(losers), bounded(left.Rev, 80), ErrStillExists)
+}
+
+// keepUnknown returns the document to write over the stored revision
+// stored: stored's fields and attachments, less the fields of before
+// (stored as T decoded it and encodes it back: the fields T declares,
+// whatever their case in stored), plus those of after (the new content).
+// So a field T does not declare, and the attachments, survive; a field T
+// declares is as after has it, absent if after omits it. _id and _rev are
+// set to id and rev; the other special fields of a read (_conflicts,
+// _revisions, …) are dropped.
+func keepUnknown(stored, before, after json.RawMessage, id, rev string) (json.RawMessage, error) {
+	var out, b, a map[string]json.RawMessage
+	if err := json.Unmarshal(stored, &out); err != nil || out == nil {
+		return nil, fmt.Errorf("stored document is not a JSON object")
+	}
+	if err := json.Unmarshal(before, &b); err != nil {
+		return nil, fmt.Errorf("document is not a JSON object")
+	}
+	if err := json.Unmarshal(after, &a); err != nil || a == nil {
+		return nil, fmt.Errorf("document is not a JSON object")
+	}
+	declared := make(map[string]bool, len(b)+len(a))
+	for k := range b {
+		declared[strings.ToLower(k)] = true
+	}
+	for k := range a {
+		declared[strings.ToLower(k)] = true
+	}
+	for k := range out {
+		switch {
+		case k == "_attachments":
+		case strings.HasPrefix(k, "_"):
+			delete(out, k)
+		case declared[strings.ToLower(k)]:
+			delete(out, k)
+		}
+	}
+	for k, v := range a {
+		if k == "_id" || k == "_rev" {
+			continue
+		}
+		out[k] = v
+	}
+	out["_id"], _ = json.Marshal(id)
+	if rev != "" {
+		out["_rev"], _ = json.Marshal(rev)
+	}
+	return json.Marshal(out)
+}
+
 // setMeta sets _id and _rev in the JSON object doc (removing _rev when
 // rev is empty).
 func setMeta(doc json.RawMessage, id, rev string) (json.RawMessage, error) {
@@ -613,11 +789,46 @@ func verb(op resolve.Op) string {
 	return "updating"
 }
 
+// ErrWaitPastDeadline is matched by the error of a write whose resolver
+// asked to wait, before a retry, longer than the time left before the
+// context's deadline. The store does not start such a wait; it stops at
+// once, nothing of the change written. The deadline has not passed, so
+// the error does not match [context.DeadlineExceeded]; it is a
+// [*WaitError] that says how long the wait was and how much time was left.
+var ErrWaitPastDeadline = errors.New("the wait would pass the deadline")
+
+// WaitError is a wait that was not started because it would have ended
+// after the context's deadline. It matches [ErrWaitPastDeadline].
+type WaitError struct {
+	// Wait is the wait asked for.
+	Wait time.Duration
+	// Left is the time that was left before the deadline.
+	Left time.Duration
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("a wait of %v would pass the deadline: %v was left", e.Wait.Round(time.Millisecond), e.Left.Round(time.Millisecond))
+}
+
+// Is makes every WaitError match [ErrWaitPastDeadline].
+func (e *WaitError) Is(target error) bool { return target == ErrWaitPastDeadline }
+
+// waitPastDeadline returns a *WaitError if a wait of d would end after
+// ctx's deadline, else nil.
+func waitPastDeadline(ctx context.Context, d time.Duration) *WaitError {
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); left < d {
+			return &WaitError{Wait: d, Left: max(left, 0)}
+		}
+	}
+	return nil
+}
+
 // sleep waits d, or until ctx is done; it does not start a wait that the
-// context's deadline would cut short.
+// context's deadline would cut short, and returns a [*WaitError] instead.
 func sleep(ctx context.Context, d time.Duration) error {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return context.DeadlineExceeded
+	if we := waitPastDeadline(ctx, d); we != nil {
+		return we
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

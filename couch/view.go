@@ -16,8 +16,9 @@ import (
 type ViewQuery struct {
 	// Key selects the rows with this key.
 	Key any
-	// Keys selects the rows with any of these keys, in this order. The
-	// query is then sent as a POST.
+	// Keys, if not nil, selects the rows with any of these keys, in this
+	// order; an empty, non-nil list selects none. The query is then sent
+	// as a POST.
 	Keys []any
 	// StartKey and EndKey bound the rows' keys, both inclusive unless
 	// ExclusiveEnd.
@@ -177,13 +178,13 @@ func (db *DB) query(ctx context.Context, path []string, q ViewQuery) (*ViewResul
 	}
 	r := db.req(http.MethodGet, path...)
 	r.query = values
-	if len(q.Keys) > 0 {
+	if q.Keys != nil {
 		r.method = http.MethodPost
 		r.body = map[string]any{"keys": q.Keys}
 	}
 	var res ViewResult
 	if _, err := db.c.doJSON(ctx, r, &res); err != nil {
-		return nil, err
+		return nil, db.whatIsMissing(ctx, err, ErrViewNotFound)
 	}
 	return &res, nil
 }

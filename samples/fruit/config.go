@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,71 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// Resolver picks the conflict resolver.
 	Resolver ResolverConfig `yaml:"resolver"`
+	// Server bounds what a client can hold of the service: time to send
+	// a request, connections left idle, requests at once.
+	Server ServerConfig `yaml:"server"`
+}
+
+// ServerConfig bounds the HTTP server's connections and requests. Every
+// zero field takes its default; see [Config.HTTPServer].
+type ServerConfig struct {
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included, from
+	// its first byte: a body trickled a byte at a time is cut off with
+	// 408. Default 15s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds a request from the end of its headers to the
+	// end of its answer; past it the connection is closed. Default
+	// request_timeout + 10s (40s), so that it never cuts off an answer
+	// request_timeout allows.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that sent no new
+	// request for this long. Default 30s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes caps a request's headers (request line included).
+	// Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConcurrentRequests caps the requests served at once; beyond it
+	// the service answers 503 at once (see
+	// [Options.MaxConcurrentRequests]). Default 256.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+}
+
+// Defaults of [ServerConfig].
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 15 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	// DefaultRequestTimeout is the default of Config.RequestTimeout and
+	// Options.RequestTimeout.
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// HTTPServer returns the server for handler, with c.Server's bounds (or
+// their defaults). The caller sets its address or calls Serve.
+func (c Config) HTTPServer(handler http.Handler) *http.Server {
+	sc := c.Server
+	or := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	request := or(c.RequestTimeout, DefaultRequestTimeout)
+	maxHeader := sc.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxHeaderBytes
+	}
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: or(sc.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       or(sc.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      or(sc.WriteTimeout, request+10*time.Second),
+		IdleTimeout:       or(sc.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    maxHeader,
+	}
 }
 
 // ResolverConfig picks and configures the conflict resolver.
@@ -106,6 +172,11 @@ func (c Config) Validate() error {
 	}
 	if c.Listen.Port < 0 || c.Listen.Port > 65535 {
 		return fmt.Errorf("listen.port %d is not a port", c.Listen.Port)
+	}
+	sc := c.Server
+	if sc.ReadHeaderTimeout < 0 || sc.ReadTimeout < 0 || sc.WriteTimeout < 0 || sc.IdleTimeout < 0 ||
+		sc.MaxHeaderBytes < 0 || sc.MaxConcurrentRequests < 0 || c.RequestTimeout < 0 {
+		return errors.New("request_timeout and the server's timeouts and limits must not be negative")
 	}
 	r := c.Resolver
 	if r.Native && isPath(r.Plugin) {

@@ -22,7 +22,17 @@
 // resolver gave up on a conflict, or kept the other writer's change
 // ("superseded"); the change was refused, never lost. A 503 means the
 // resolver itself failed (timed out, trapped, answered garbage) or the
-// database could not be reached; the document was left untouched.
+// database could not be reached; the document was left untouched. Error
+// bodies are {"error": name, "reason": short text}: the details go to the
+// log, bounded, never to the client.
+//
+// Hostile clients: every POST, PUT and DELETE must carry Content-Type:
+// application/json, body or not (415 otherwise), so that no other site can
+// make a browser send one without a CORS preflight; every answer says
+// X-Content-Type-Options: nosniff; links are paths, never built from the
+// Host header; beyond [Options.MaxConcurrentRequests] requests in flight
+// the answer is 503 "overloaded". [Config.HTTPServer] adds the read,
+// write and idle timeouts.
 package fruit
 
 import (

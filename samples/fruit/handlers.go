@@ -97,7 +97,7 @@ func compare(a, b string) int {
 func fruitID(w http.ResponseWriter, ps httprouter.Params) (string, bool) {
 	id := ps.ByName("fruit_id")
 	if !fruitIDPattern.MatchString(id) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %q: a fruit_id is 32 lower-case hex digits", id))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %q: a fruit_id is 32 lower-case hex digits", clip(id, maxEchoBytes)))
 		return "", false
 	}
 	return id, true

@@ -40,16 +40,15 @@ func parseQuick(r *http.Request) (quick bool, err error) {
 	case "false", "f", "n", "no", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("quick=%q is not one of true, t, y, yes, 1, false, f, n, no, 0", values[0])
+	return false, fmt.Errorf("quick=%q is not one of true, t, y, yes, 1, false, f, n, no, 0", clip(values[0], maxEchoBytes))
 }
 
-// selfLink is the link to the resource r asked for, without its query.
+// selfLink is the link to the resource r asked for, without its query:
+// a path, relative to wherever the client reached the service. The Host
+// header is never reflected: a client (or a proxy's cache) could set it
+// to any site.
 func selfLink(r *http.Request) map[string]any {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return map[string]any{"self": map[string]string{"href": fmt.Sprintf("%s://%s%s", scheme, r.Host, r.URL.Path)}}
+	return map[string]any{"self": map[string]string{"href": r.URL.EscapedPath()}}
 }
 
 // health answers the seed's /_health: a quick check answers green at once;
@@ -73,7 +72,10 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	database := map[string]any{}
 	body["database"] = database
 	if err := s.db.CheckHealth(ctx); err != nil {
-		body["status"], database["status"], database["reason"] = red, red, err.Error()
+		// The error names the database's URL and how dialing it failed:
+		// the log's business, not an unauthenticated client's.
+		s.logger.Error("health check: database unavailable", "error", clipErr(err))
+		body["status"], database["status"], database["reason"] = red, red, "the database cannot be reached"
 		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}

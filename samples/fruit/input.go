@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -46,8 +47,13 @@ func mustCompile(name, schema string) *jsonschema.Schema {
 
 // badRequest is a client error: the request cannot be served as sent.
 type badRequest struct {
+	status int    // the answer's status
 	name   string // the JSON body's "error"
 	reason string // the JSON body's "reason"
+}
+
+func bad(name, reason string) *badRequest {
+	return &badRequest{status: http.StatusBadRequest, name: name, reason: reason}
 }
 
 func (e *badRequest) Error() string { return e.name + ": " + e.reason }
@@ -62,39 +68,45 @@ func readBody(r *http.Request, dst *struct {
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return &badRequest{"body_too_large", fmt.Sprintf("the request body is larger than %d bytes", maxBodyBytes)}
+			return bad("body_too_large", fmt.Sprintf("the request body is larger than %d bytes", maxBodyBytes))
 		}
-		return &badRequest{"bad_body", fmt.Sprintf("reading the request body: %v", err)}
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return &badRequest{http.StatusRequestTimeout, "request_timeout", "the request body was not sent in time"}
+		}
+		return bad("bad_body", "the request body could not be read")
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return &badRequest{"bad_json", "the request body is empty; send a JSON object such as {\"color\":\"red\"}"}
+		return bad("bad_json", "the request body is empty; send a JSON object such as {\"color\":\"red\"}")
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
-		return &badRequest{"bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err)}
+		return bad("bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err))
 	}
 	if err := bodySchema.Validate(inst); err != nil {
-		return &badRequest{"bad_body", schemaReason(err)}
+		return bad("bad_body", schemaReason(err))
 	}
 	if err := json.Unmarshal(data, dst); err != nil {
-		return &badRequest{"bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err)}
+		return bad("bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err))
 	}
 	return nil
 }
 
 // checkContentType accepts application/json, with an optional utf-8
-// charset, and nothing else.
+// charset, and nothing else: anything else is a 415.
 func checkContentType(ct string) error {
+	unsupported := func(reason string) error {
+		return &badRequest{http.StatusUnsupportedMediaType, "bad_content_type", reason}
+	}
 	if ct == "" {
-		return &badRequest{"bad_content_type", "no Content-Type; send application/json"}
+		return unsupported("no Content-Type; send Content-Type: application/json")
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return &badRequest{"bad_content_type", fmt.Sprintf("Content-Type %q is not application/json", ct)}
+		return unsupported(fmt.Sprintf("Content-Type %q is not application/json", clip(ct, maxEchoBytes)))
 	}
 	for k, v := range params {
 		if k != "charset" || (!strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8")) {
-			return &badRequest{"bad_content_type", fmt.Sprintf("Content-Type %q: only charset=utf-8 is accepted", ct)}
+			return unsupported(fmt.Sprintf("Content-Type %q: only charset=utf-8 is accepted", clip(ct, maxEchoBytes)))
 		}
 	}
 	return nil

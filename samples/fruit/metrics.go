@@ -45,8 +45,8 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 	desc := s.Resolver()
 	st := s.stats.Snapshot()[desc.Name]
 	m := ResolverMetrics{
-		Plugin:    desc.Name,
-		Version:   desc.Version,
+		Plugin:    clip(desc.Name, maxNameBytes),
+		Version:   clip(desc.Version, maxNameBytes),
 		Conflicts: st.Conflicts,
 		Decisions: map[string]int64{},
 		Failures:  st.Failures,
@@ -78,8 +78,9 @@ func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics()}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
+		s.logger.Error("metrics: database unavailable", "error", clipErr(err))
 		body["error"] = "database_unavailable"
-		body["reason"] = err.Error()
+		body["reason"] = "the database cannot be reached"
 		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
@@ -101,7 +102,12 @@ func (s *Service) initMetrics() error {
 		Help:    "Time to serve a request of the fruit API, by route, method and status.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"route", "method", "code"})
+	s.overloaded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fruit_http_requests_refused_total",
+		Help: "Requests answered 503 at once because MaxConcurrentRequests were already being served.",
+	})
 	for _, c := range []prometheus.Collector{
+		s.overloaded,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.requests,
@@ -149,8 +155,9 @@ func (c resolverCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c resolverCollector) Collect(ch chan<- prometheus.Metric) {
-	name := c.s.Resolver().Name
-	st := c.s.stats.Snapshot()[name]
+	full := c.s.Resolver().Name
+	st := c.s.stats.Snapshot()[full]
+	name := clip(full, maxNameBytes) // the label: the plugin chose the name
 	ch <- prometheus.MustNewConstMetric(descConflicts, prometheus.CounterValue, float64(st.Conflicts), name)
 	for _, a := range actions {
 		ch <- prometheus.MustNewConstMetric(descDecisions, prometheus.CounterValue, float64(st.Decisions[a]), name, string(a))

@@ -35,6 +35,10 @@ type Options struct {
 	// Logger receives one line per request and the conflict loop's lines.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// MaxConcurrentRequests caps the requests served at once; beyond it
+	// the service answers 503 ("overloaded") at once, with Retry-After.
+	// Default [DefaultMaxConcurrentRequests].
+	MaxConcurrentRequests int
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -49,6 +53,9 @@ type Service struct {
 	router   *httprouter.Router
 	registry *prometheus.Registry
 	requests *prometheus.HistogramVec
+	// inFlight holds a token per request being served.
+	inFlight   chan struct{}
+	overloaded prometheus.Counter
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -69,11 +76,19 @@ func New(opts Options) (*Service, error) {
 		s.resolver = resolve.Basic()
 	}
 	if s.timeout <= 0 {
-		s.timeout = 30 * time.Second
+		s.timeout = DefaultRequestTimeout
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	if opts.MaxConcurrentRequests < 0 {
+		return nil, errors.New("fruit: new service: MaxConcurrentRequests must not be negative")
+	}
+	limit := opts.MaxConcurrentRequests
+	if limit == 0 {
+		limit = DefaultMaxConcurrentRequests
+	}
+	s.inFlight = make(chan struct{}, limit)
 	store, err := couch.NewStore[doc](opts.DB, couch.StoreConfig{
 		Type:        DocType,
 		Resolver:    s.resolver,
@@ -95,26 +110,24 @@ func New(opts Options) (*Service, error) {
 func (s *Service) routes() {
 	r := httprouter.New()
 	r.GET("/v1.0/fruits", s.instrument("fruits", s.listFruits))
-	r.POST("/v1.0/fruits", s.instrument("fruits", s.createFruit))
+	// Every state-changing request must say Content-Type: application/json.
+	r.POST("/v1.0/fruits", s.instrument("fruits", requireJSON(s.createFruit)))
 	r.GET("/v1.0/fruits/:fruit_id", s.instrument("fruit", s.getFruit))
-	r.PUT("/v1.0/fruits/:fruit_id", s.instrument("fruit", s.updateFruit))
-	r.DELETE("/v1.0/fruits/:fruit_id", s.instrument("fruit", s.deleteFruit))
-	r.POST("/v1.0/fruits/:fruit_id/tastings", s.instrument("tastings", s.tasteFruit))
+	r.PUT("/v1.0/fruits/:fruit_id", s.instrument("fruit", requireJSON(s.updateFruit)))
+	r.DELETE("/v1.0/fruits/:fruit_id", s.instrument("fruit", requireJSON(s.deleteFruit)))
+	r.POST("/v1.0/fruits/:fruit_id/tastings", s.instrument("tastings", requireJSON(s.tasteFruit)))
 	r.GET("/v1.0/_health", s.instrument("health", s.health))
 	r.GET("/v1.0/_metrics", s.instrument("metrics", s.metrics))
 	r.Handler(http.MethodGet, "/metrics", s.prometheusHandler())
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no resource at %s", r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no resource at %q", clip(r.URL.Path, maxEchoBytes)))
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, w.Header().Get("Allow")))
+			fmt.Sprintf("%q is not allowed here; allowed: %s", clip(r.Method, maxEchoBytes), w.Header().Get("Allow")))
 	})
 	s.router = r
 }
-
-// ServeHTTP serves the fruit API.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
 // Resolver describes the service's resolver.
 func (s *Service) Resolver() resolve.Description { return s.store.Resolver() }
@@ -142,7 +155,7 @@ func (s *Service) instrument(route string, h httprouter.Handle) httprouter.Handl
 		took := time.Since(start)
 		s.requests.WithLabelValues(route, r.Method, fmt.Sprint(rec.status)).Observe(took.Seconds())
 		s.logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", clip(r.URL.Path, maxEchoBytes)),
 			slog.Int("status", rec.status), slog.Duration("duration", took))
 	}
 }
@@ -159,9 +172,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// writeError writes {"error": name, "reason": reason} with status.
+// writeError writes {"error": name, "reason": reason} with status. The
+// reason is cut to maxReasonBytes: it may quote the request.
 func writeError(w http.ResponseWriter, status int, name, reason string) {
-	writeJSON(w, status, map[string]string{"error": name, "reason": reason})
+	writeJSON(w, status, map[string]string{"error": name, "reason": clip(reason, maxReasonBytes)})
 }
 
 // isTransportError reports whether err is a failure to talk to the
@@ -174,33 +188,53 @@ func isTransportError(err error) bool {
 
 // writeFailure maps an error of the data layer to its answer: 404 for a
 // missing fruit, 409 for a conflict the resolver gave up on, 503 for a
-// resolver that failed or a database out of reach.
+// resolver that failed, a database out of reach, or a database or design
+// documents not installed. The answer's reason is short and stable: the
+// error itself (which may carry the resolver's text, document ids, wasm
+// stack traces, the database's URL or a dial error) goes to the log,
+// bounded, never to the client.
 func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID string, err error) {
 	var br *badRequest
 	switch {
 	case errors.As(err, &br):
-		writeError(w, http.StatusBadRequest, br.name, br.reason)
+		writeError(w, br.status, br.name, br.reason)
 	case errors.Is(err, couch.ErrResolver):
+		s.logger.Error("resolver failed", "fruit_id", fruitID, "error", clipErr(err))
 		writeError(w, http.StatusServiceUnavailable, "resolver_failed",
-			fmt.Sprintf("the conflict resolver failed, fruit %s was left untouched: %v", fruitID, err))
+			fmt.Sprintf("the conflict resolver failed, fruit %s was left untouched", fruitID))
+	case errors.Is(err, couch.ErrDatabaseNotFound) || errors.Is(err, couch.ErrViewNotFound):
+		// The service is not set up; the fruit may well exist.
+		s.logger.Error("database or design documents missing", "error", clipErr(err))
+		writeError(w, http.StatusServiceUnavailable, "not_installed", "the fruit database or its views are not installed; run the installer")
 	case errors.Is(err, couch.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no fruit %s", fruitID))
 	case errors.Is(err, couch.ErrConflict):
-		reason := err.Error()
+		attempts := 0
 		if ce, ok := errors.AsType[*couch.ConflictError](err); ok {
-			reason = fmt.Sprintf("fruit %s changed under us and the resolver gave up after %d attempt(s): %s", fruitID, ce.Attempts, ce.Reason)
+			attempts = ce.Attempts
 		}
-		writeError(w, http.StatusConflict, "conflict", reason)
+		s.logger.Info("resolver gave up", "fruit_id", fruitID, "error", clipErr(err))
+		writeError(w, http.StatusConflict, "conflict",
+			fmt.Sprintf("fruit %s changed under us and the resolver gave up after %d attempt(s)", fruitID, attempts))
+	case errors.Is(err, couch.ErrWaitPastDeadline):
+		// The resolver asked for a wait the request's deadline would cut
+		// short; the store stopped at once. Say so, not "took longer".
+		reason := "the conflict resolver asked for a retry wait longer than the time the request had left"
+		if we, ok := errors.AsType[*couch.WaitError](err); ok {
+			reason = fmt.Sprintf("the conflict resolver asked to wait %v before retrying, but only %v was left of the request's %v; fruit %s was not changed",
+				we.Wait.Round(time.Millisecond), we.Left.Round(100*time.Millisecond), s.timeout, fruitID)
+		}
+		writeError(w, http.StatusServiceUnavailable, "wait_past_deadline", reason)
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "timeout", fmt.Sprintf("the request took longer than %v", s.timeout))
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads this answer.
 		writeError(w, http.StatusServiceUnavailable, "canceled", "the request was canceled")
 	case isTransportError(err) || couch.HTTPStatus(err) >= 500:
-		s.logger.Error("database unavailable", "error", err)
+		s.logger.Error("database unavailable", "error", clipErr(err))
 		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database cannot be reached; try again later")
 	default:
-		s.logger.Error("unexpected database answer", "error", err)
+		s.logger.Error("unexpected database answer", "error", clipErr(err))
 		writeError(w, http.StatusInternalServerError, "internal", "unexpected answer from the database")
 	}
 }

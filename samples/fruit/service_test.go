@@ -115,7 +115,7 @@ func TestCRUD(t *testing.T) {
 	assert.Equal(t, created["created_on"], updated["created_on"])
 	assert.Greater(t, updated["updated_on"], created["updated_on"])
 
-	status, body = e.do("POST", "/v1.0/fruits/"+id+"/tastings", "", "")
+	status, body = e.do("POST", "/v1.0/fruits/"+id+"/tastings", "application/json", "")
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	assert.EqualValues(t, 1, body.(map[string]any)["tastings"])
 
@@ -124,15 +124,15 @@ func TestCRUD(t *testing.T) {
 	assert.Equal(t, "blue", body.(map[string]any)["color"])
 	assert.EqualValues(t, 1, body.(map[string]any)["tastings"])
 
-	status, _ = e.do("DELETE", "/v1.0/fruits/"+id, "", "")
+	status, _ = e.do("DELETE", "/v1.0/fruits/"+id, "application/json", "")
 	assert.Equal(t, http.StatusOK, status)
-	status, _ = e.do("DELETE", "/v1.0/fruits/"+id, "", "")
+	status, _ = e.do("DELETE", "/v1.0/fruits/"+id, "application/json", "")
 	assert.Equal(t, http.StatusNotFound, status)
 	for _, m := range []string{"GET", "PUT"} {
 		status, _ = e.do(m, "/v1.0/fruits/"+id, "application/json", `{"color":"x"}`)
 		assert.Equal(t, http.StatusNotFound, status, m)
 	}
-	status, _ = e.do("POST", "/v1.0/fruits/"+id+"/tastings", "", "")
+	status, _ = e.do("POST", "/v1.0/fruits/"+id+"/tastings", "application/json", "")
 	assert.Equal(t, http.StatusNotFound, status)
 
 	status, body = e.do("PATCH", "/v1.0/fruits", "", "")
@@ -152,11 +152,14 @@ func TestBadInput(t *testing.T) {
 		status                          int
 		errName, reason                 string
 	}{
-		{"no content type", "POST", "/v1.0/fruits", "", `{"color":"red"}`, 400, "bad_content_type", "no Content-Type"},
-		{"text/plain", "POST", "/v1.0/fruits", "text/plain", `{"color":"red"}`, 400, "bad_content_type", "not application/json"},
-		{"json lookalike", "PUT", good, "application/jsonx", `{"color":"red"}`, 400, "bad_content_type", "not application/json"},
-		{"latin1", "POST", "/v1.0/fruits", "application/json; charset=iso-8859-1", `{"color":"red"}`, 400, "bad_content_type", "only charset=utf-8"},
-		{"unparsable content type", "POST", "/v1.0/fruits", "application/json; =", `{"color":"red"}`, 400, "bad_content_type", ""},
+		{"no content type", "POST", "/v1.0/fruits", "", `{"color":"red"}`, 415, "bad_content_type", "no Content-Type"},
+		{"text/plain", "POST", "/v1.0/fruits", "text/plain", `{"color":"red"}`, 415, "bad_content_type", "not application/json"},
+		{"json lookalike", "PUT", good, "application/jsonx", `{"color":"red"}`, 415, "bad_content_type", "not application/json"},
+		{"latin1", "POST", "/v1.0/fruits", "application/json; charset=iso-8859-1", `{"color":"red"}`, 415, "bad_content_type", "only charset=utf-8"},
+		{"unparsable content type", "POST", "/v1.0/fruits", "application/json; =", `{"color":"red"}`, 415, "bad_content_type", ""},
+		{"long content type", "POST", "/v1.0/fruits", "text/" + strings.Repeat("x", 4000), `{"color":"red"}`, 415, "bad_content_type", "…"},
+		{"tasting without content type", "POST", good + "/tastings", "", ``, 415, "bad_content_type", "no Content-Type"},
+		{"delete without content type", "DELETE", good, "", ``, 415, "bad_content_type", "no Content-Type"},
 		{"too large", "POST", "/v1.0/fruits", "application/json", `{"color":"` + strings.Repeat("r", 70_000) + `"}`, 400, "body_too_large", "65536"},
 		{"empty", "POST", "/v1.0/fruits", "application/json", ``, 400, "bad_json", "empty"},
 		{"invalid JSON", "PUT", good, "application/json", `{"color":`, 400, "bad_json", "not valid JSON"},
@@ -173,8 +176,11 @@ func TestBadInput(t *testing.T) {
 		{"bad quick", "GET", "/v1.0/_health?quick=maybe", "", ``, 400, "bad_query", "maybe"},
 		{"short fruit_id", "GET", "/v1.0/fruits/abc", "", ``, 404, "not_found", "32 lower-case hex"},
 		{"upper-case fruit_id", "PUT", "/v1.0/fruits/" + strings.Repeat("A", 32), "application/json", `{"color":"red"}`, 404, "not_found", ""},
-		{"fruit_id with a dot", "DELETE", "/v1.0/fruits/" + strings.Repeat("a", 31) + ".", "", ``, 404, "not_found", ""},
-		{"malformed fruit_id tasting", "POST", "/v1.0/fruits/zz/tastings", "", ``, 404, "not_found", ""},
+		{"fruit_id with a dot", "DELETE", "/v1.0/fruits/" + strings.Repeat("a", 31) + ".", "application/json", ``, 404, "not_found", ""},
+		{"malformed fruit_id tasting", "POST", "/v1.0/fruits/zz/tastings", "application/json", ``, 404, "not_found", ""},
+		{"long fruit_id", "GET", "/v1.0/fruits/" + strings.Repeat("z", 4000), "", ``, 404, "not_found", "…"},
+		{"long unknown path", "GET", "/" + strings.Repeat("z", 4000), "", ``, 404, "not_found", "…"},
+		{"long quick", "GET", "/v1.0/_health?quick=" + strings.Repeat("z", 4000), "", ``, 400, "bad_query", "…"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +191,7 @@ func TestBadInput(t *testing.T) {
 			require.True(t, ok, "a JSON object body: %v", body)
 			assert.Equal(t, tt.errName, m["error"])
 			assert.Contains(t, m["reason"], tt.reason)
+			assert.Less(t, len(m["reason"].(string)), 600, "a reason quotes a bounded piece of the request")
 			after := strings.Count(e.log.String(), `"msg":"couchdb request"`)
 			assert.Equal(t, before, after, "a bad request never reaches the database")
 		})
@@ -218,7 +225,7 @@ func TestHealth(t *testing.T) {
 			assert.Equal(t, tt.status, resp.StatusCode)
 			assert.Equal(t, "green", body["status"])
 			href := body["links"].(map[string]any)["self"].(map[string]any)["href"]
-			assert.Equal(t, e.srv.URL+"/v1.0/_health", href)
+			assert.Equal(t, "/v1.0/_health", href)
 			assert.Equal(t, href, resp.Header.Get("Location"))
 			touched := strings.Count(e.log.String(), `"msg":"couchdb request"`) > before
 			assert.Equal(t, tt.deep, touched, "only a deep check reaches the database")
@@ -366,7 +373,7 @@ func contend(t *testing.T, e *env, id string, n int) map[int]int {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			resp, err := http.Post(e.srv.URL+"/v1.0/fruits/"+id+"/tastings", "", nil)
+			resp, err := http.Post(e.srv.URL+"/v1.0/fruits/"+id+"/tastings", "application/json", nil)
 			if err != nil {
 				t.Errorf("tasting: %v", err)
 				return
@@ -473,6 +480,8 @@ func TestResolverFailureIs503(t *testing.T) {
 			status, body := conflictingPut(t, e, db, docID, id)
 			assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
 			assert.Equal(t, "resolver_failed", body.(map[string]any)["error"])
+			assert.Equal(t, "the conflict resolver failed, fruit "+id+" was left untouched", body.(map[string]any)["reason"],
+				"a short, stable reason: no error chain, guest text, _id or wasm stack trace")
 			assert.Less(t, time.Since(began), 10*time.Second)
 
 			_, after := e.do("GET", "/v1.0/fruits/"+id, "", "")
@@ -532,11 +541,7 @@ func conflicting(t *testing.T, e *env, db *couch.DB, docID, method, path, body s
 	require.NoError(t, err)
 	srv := httptest.NewServer(svc)
 	defer srv.Close()
-	ctype := ""
-	if body != "" {
-		ctype = "application/json"
-	}
-	return sampletest.Request(t, method, srv.URL+path, ctype, body)
+	return sampletest.Request(t, method, srv.URL+path, "application/json", body)
 }
 
 // TestSupersededIsNot200 checks that when the resolver keeps the other
@@ -566,4 +571,65 @@ func TestSupersededIsNot200(t *testing.T) {
 			assert.Equal(t, "behind-your-back", stored.(map[string]any)["color"], "the other writer's change stands")
 		})
 	}
+}
+
+// TestMissingDatabaseOrViewsIs503 checks that a database or design
+// documents that are not there answer 503, not "no fruit" (issue 12, point
+// 13): the service is not set up, the fruit may well exist.
+func TestMissingDatabaseOrViewsIs503(t *testing.T) {
+	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: discard})
+	require.NoError(t, err)
+	for name, db := range map[string]*couch.DB{
+		"no database":    client.DB(couchtest.DBName(t)),
+		"no design docs": client.DB(couchtest.NewDB(t)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvWith(t, db, resolve.Basic())
+			id := strings.Repeat("a", 32)
+			for _, rq := range []struct{ method, path, body string }{
+				{http.MethodGet, "/v1.0/fruits/" + id, ""},
+				{http.MethodPut, "/v1.0/fruits/" + id, `{"color":"red"}`},
+				{http.MethodDelete, "/v1.0/fruits/" + id, ""},
+				{http.MethodPost, "/v1.0/fruits/" + id + "/tastings", ""},
+				{http.MethodGet, "/v1.0/fruits", ""},
+			} {
+				ctype := ""
+				if rq.body != "" {
+					ctype = "application/json"
+				}
+				status, body := e.do(rq.method, rq.path, ctype, rq.body)
+				assert.Equal(t, http.StatusServiceUnavailable, status, "%s %s: %v", rq.method, rq.path, body)
+				if m, ok := body.(map[string]any); ok {
+					assert.Equal(t, "not_installed", m["error"], "%s %s", rq.method, rq.path)
+				}
+			}
+			if name == "no database" {
+				status, body := e.do(http.MethodPost, "/v1.0/fruits", "application/json", `{"color":"red"}`)
+				assert.Equal(t, http.StatusServiceUnavailable, status, "create: %v", body)
+			}
+		})
+	}
+}
+
+// TestWaitPastDeadlineIs503WithTheTruth checks the answer when the
+// resolver asks for a wait longer than the time the request has left: a
+// 503 at once that names the wait and the time that was left, never "the
+// request took longer than" a time that did not pass (issue 9, point 4).
+func TestWaitPastDeadlineIs503WithTheTruth(t *testing.T) {
+	slow := resolve.NewStrategy(resolve.Description{Name: "slow"}, func(*resolve.Conflict) resolve.Decision {
+		return resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay}
+	})
+	e := newEnvWith(t, sampletest.NewDB(t, false), slow)
+	id := e.create("red")["fruit_id"].(string)
+	rows, err := e.db.Query(context.Background(), "fruit_by_fruit_id", "fruit_by_fruit_id", couch.ViewQuery{Key: id})
+	require.NoError(t, err)
+	status, body := conflictingPut(t, e, e.db, rows.Rows[0].ID, id)
+	assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+	m, ok := body.(map[string]any)
+	require.True(t, ok, "%v", body)
+	assert.Equal(t, "wait_past_deadline", m["error"])
+	reason, _ := m["reason"].(string)
+	assert.Contains(t, reason, "wait 1m0s")
+	assert.Regexp(t, `only [0-9.]+s (was )?left`, reason)
+	assert.NotContains(t, reason, "took longer")
 }

@@ -24,7 +24,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -116,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxAttempts:    cfg.MaxAttempts,
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
+
+		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fruitsvc: listen on %s: %v\n", addr, err)
 		return 1
 	}
-	srv := &http.Server{Handler: svc, ReadHeaderTimeout: 10 * time.Second}
+	srv := cfg.HTTPServer(svc)
 	desc := svc.Resolver()
 	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)),
 		"resolver", desc.Name, "resolver_version", desc.Version)
@@ -154,9 +155,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // openDatabase splits a database URL into a client for its server and
 // the database's name; credentials come from the URL or the environment.
 func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error) {
-	u, err := url.Parse(raw)
+	u, err := couch.ParseURL(raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("-database: not a URL: %w", errors.Unwrap(err))
+		return nil, "", fmt.Errorf("-database: %w", err)
 	}
 	escaped := strings.TrimSuffix(u.EscapedPath(), "/")
 	i := strings.LastIndex(escaped, "/")
@@ -183,8 +184,10 @@ func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error
 	return client, name, nil
 }
 
+// redact is raw without its password, or nothing of it if it does not
+// parse.
 func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := couch.ParseURL(raw); err == nil {
 		return u.Redacted()
 	}
 	return "(unparsable URL)"

@@ -123,6 +123,7 @@ type options struct {
 	seedDir      string
 	json         bool
 	timeout      time.Duration
+	policy       couch.DesignPolicy
 }
 
 // failure is an error that ends the run with an exit code. Its message
@@ -179,6 +180,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	err := in.install(ctx)
+	for _, r := range in.roots {
+		_ = r.Close()
+	}
 	code = exitOK
 	if err != nil {
 		code = exitFail
@@ -217,6 +221,9 @@ func parseFlags(args []string, stderr io.Writer) (opts options, code int, ok boo
 	fset.StringVar(&opts.seedDir, "seeddocs", "", "folder of seed documents, one *.json file each (default: the built-in sample seed docs)")
 	fset.BoolVar(&opts.json, "json", false, "print a JSON summary on stdout instead of one line per step")
 	fset.DurationVar(&opts.timeout, "timeout", 2*time.Minute, "give up after this long")
+	fset.BoolVar(&opts.policy.AllowValidateDocUpdate, "allow_validate_doc_update", false, "install design documents with a validate_doc_update function (it runs on every write)")
+	fset.BoolVar(&opts.policy.AllowFunctions, "allow_functions", false, "install design documents with filters, updates, shows, lists or rewrites")
+	allowLanguages := fset.String("allow_languages", "", "comma-separated design document languages to install besides javascript, such as erlang (which runs unsandboxed inside the server)")
 	fset.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		fset.PrintDefaults()
@@ -255,6 +262,11 @@ func parseFlags(args []string, stderr io.Writer) (opts options, code int, ok boo
 	if opts.timeout <= 0 {
 		return usage("give a positive duration such as 30s", "-timeout %v is not positive", opts.timeout)
 	}
+	for l := range strings.SplitSeq(*allowLanguages, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			opts.policy.AllowLanguages = append(opts.policy.AllowLanguages, l)
+		}
+	}
 	return opts, exitOK, true
 }
 
@@ -265,6 +277,8 @@ type installer struct {
 	log  *slog.Logger
 	sum  summary
 	host string // the server's URL, without credentials
+	// roots are the folders opened for reading, closed at the end.
+	roots []*os.Root
 }
 
 func (in *installer) printf(format string, args ...any) {
@@ -466,7 +480,11 @@ func (in *installer) loadDesign() ([]couch.DesignDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	docs, err := couch.LoadDesignDocs(fsys, dir)
+	docs, err := in.opts.policy.Load(fsys, dir)
+	if errors.Is(err, couch.ErrDesignNotAllowed) {
+		return nil, fail(exitBadFiles, "fix the file, or allow the feature on purpose with -allow_validate_doc_update, -allow_languages or -allow_functions; nothing was written",
+			"%s: %v", in.designSource(), err)
+	}
 	if err != nil {
 		return nil, in.fileFailure(in.designSource(), err)
 	}
@@ -489,7 +507,10 @@ func (in *installer) loadSeed() ([]couch.SeedDoc, error) {
 }
 
 // source returns where to read documents from: the folder given, or the
-// built-in one.
+// built-in one. A folder is read through an [os.Root], so nothing outside
+// it can be reached (package couch also reads regular files only, each
+// of at most couch.MaxDocFileBytes). The root stays open until the
+// process ends.
 func (in *installer) source(dir, builtin, flagName string) (fs.FS, string, error) {
 	if dir == "" {
 		return sampledb.FS, builtin, nil
@@ -501,7 +522,12 @@ func (in *installer) source(dir, builtin, flagName string) (fs.FS, string, error
 	if !st.IsDir() {
 		return nil, "", fail(exitBadFiles, "give a folder of *.json files; nothing was written", "%s %s is not a folder", flagName, dir)
 	}
-	return os.DirFS(dir), ".", nil
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, "", fail(exitBadFiles, "give a readable folder; nothing was written", "%s: %v", flagName, err)
+	}
+	in.roots = append(in.roots, root)
+	return root.FS(), ".", nil
 }
 
 func (in *installer) designSource() string {

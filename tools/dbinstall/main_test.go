@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -540,4 +542,112 @@ func TestJSON(t *testing.T) {
 	assert.EqualValues(t, exitUnreachable, failed["exit_code"])
 	assert.Contains(t, failed["error"], "cannot reach http://127.0.0.1:1")
 	assert.Equal(t, []any{}, failed["design_docs"])
+}
+
+// TestHostCredentialsNeverEchoed gives -host URLs whose password is not
+// percent-encoded: the run stops with a usage error, on stderr and in the
+// -json summary, that prints nothing of the password.
+func TestHostCredentialsNeverEchoed(t *testing.T) {
+	t.Parallel()
+	hosts := []string{
+		"http://admin:hun/ter2@127.0.0.1:1",
+		"http://admin:hun#ter2@127.0.0.1:1",
+		"http://admin:hun?ter2@127.0.0.1:1",
+		"http://admin:4242/2424@127.0.0.1:1",
+		"http://admin:4242#2424@127.0.0.1:1",
+		"http://admin:4242?2424@127.0.0.1:1",
+		"http://admin:hunter2@127.0.0.1:hunter2",
+	}
+	for _, host := range hosts {
+		for _, asJSON := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s json=%v", host, asJSON), func(t *testing.T) {
+				args := []string{"-host", host}
+				if asJSON {
+					args = append(args, "-json")
+				}
+				r := dbinstall(t, args...)
+				assert.Equal(t, exitUsage, r.code, "stderr: %s", r.stderr)
+				assert.Contains(t, r.stderr, "percent-encode")
+				if asJSON {
+					var sum summary
+					require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+					assert.Contains(t, sum.Error, "percent-encode")
+				}
+				for _, piece := range []string{"hun", "ter2", "4242", "2424"} {
+					assert.NotContains(t, r.stdout+r.stderr, piece)
+				}
+			})
+		}
+	}
+}
+
+// TestHostileFilesChangeNothing puts files in the document folders that
+// must not be read or installed: symlinks (to a valid document outside
+// the folder, to /dev/zero), a file over the size cap, and design
+// documents with features that need asking for. Each stops the run with
+// exit code 3 before anything is written.
+func TestHostileFilesChangeNothing(t *testing.T) {
+	t.Parallel()
+	outside := filepath.Join(t.TempDir(), "outside.json")
+	require.NoError(t, os.WriteFile(outside, []byte(`{"views":{"stolen":{"map":"function(doc){ emit(doc._id, null); }"}}}`), 0o644))
+	tests := []struct {
+		name      string
+		folder    string // "design" or "seed"
+		setup     func(t *testing.T, dir string)
+		wantInErr string
+	}{
+		{"symlink out of the folder", "design", func(t *testing.T, dir string) {
+			require.NoError(t, os.Symlink(outside, filepath.Join(dir, "stolen.json")))
+		}, "stolen.json: invalid document: not a regular file"},
+		{"symlink to /dev/zero", "seed", func(t *testing.T, dir string) {
+			require.NoError(t, os.Symlink("/dev/zero", filepath.Join(dir, "zero.json")))
+		}, "zero.json: invalid document: not a regular file"},
+		{"too large", "seed", func(t *testing.T, dir string) {
+			big := `{"type":"fruit_v1.0","pad":"` + strings.Repeat("x", couch.MaxDocFileBytes) + `"}`
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "big.json"), []byte(big), 0o644))
+		}, "big.json: invalid document: 1048606 bytes, larger than 1048576"},
+		{"validate_doc_update", "design", func(t *testing.T, dir string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "guard.json"), []byte(`{"views":{"v":{"map":"function(doc){}"}},"validate_doc_update":"function(){ throw({forbidden:'no'}); }"}`), 0o644))
+		}, "guard.json: invalid document: not allowed: a validate_doc_update function"},
+		{"erlang", "design", func(t *testing.T, dir string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "native.json"), []byte(`{"language":"erlang","views":{"v":{"map":"fun({Doc}) -> ok end."}}}`), 0o644))
+		}, `native.json: invalid document: not allowed: language "erlang"`},
+		{"filters", "design", func(t *testing.T, dir string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "filtered.json"), []byte(`{"views":{"v":{"map":"function(doc){}"}},"filters":{"f":"function(){ return true; }"}}`), 0o644))
+		}, `filtered.json: invalid document: not allowed: "filters"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			designDir, seedDir := copySample(t)
+			dir := map[string]string{"design": designDir, "seed": seedDir}[tt.folder]
+			tt.setup(t, dir)
+			tg := newTarget(t)
+			r := dbinstall(t, tg.args("-designdocs", designDir, "-seeddocs", seedDir)...)
+			assert.Equal(t, exitBadFiles, r.code, "stderr: %s", r.stderr)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, tt.wantInErr)
+			assert.Contains(t, r.stderr, "nothing was written")
+			assert.Less(t, len(r.stderr), 1024, "one short line")
+			assert.False(t, tg.exists(t), "the database is not created")
+		})
+	}
+}
+
+// TestAllowFlags installs a design document with a validate_doc_update
+// function, which needs -allow_validate_doc_update=true, and checks the
+// allow flags reach the policy.
+func TestAllowFlags(t *testing.T) {
+	t.Parallel()
+	opts, _, ok := parseFlags([]string{"-allow_validate_doc_update=true", "-allow_functions=true", "-allow_languages", "erlang, query"}, io.Discard)
+	require.True(t, ok)
+	assert.Equal(t, couch.DesignPolicy{AllowValidateDocUpdate: true, AllowFunctions: true, AllowLanguages: []string{"erlang", "query"}}, opts.policy)
+
+	designDir, seedDir := copySample(t)
+	require.NoError(t, os.WriteFile(filepath.Join(designDir, "guard.json"),
+		[]byte(`{"views":{"v":{"map":"function(doc){}"}},"validate_doc_update":"function(newDoc){ if (newDoc.forbidden) { throw({forbidden:'no'}); } }"}`), 0o644))
+	tg := newTarget(t)
+	r := dbinstall(t, tg.args("-designdocs", designDir, "-seeddocs", seedDir, "-allow_validate_doc_update=true")...)
+	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+	assert.Contains(t, tg.ids(t), "_design/guard")
 }

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/accord-db/accord/couch"
 )
 
 // op is one kind of request loadgen sends.
@@ -108,9 +110,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg     config
-		service string
-		couch   string
+		cfg      config
+		service  string
+		couchURL string
 	)
 	fs.StringVar(&service, "service", defaultService, "base URL of the fruit service")
 	fs.IntVar(&cfg.NumberFruit, "number-fruit", 50, "fruit created before the run; every one of them is audited at the end")
@@ -131,7 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", 5*time.Second, "interval of the progress lines when stderr is not a terminal (0: none)")
 	fs.StringVar(&cfg.JSONFile, "json", "", "write the whole result as JSON to this file")
 	fs.StringVar(&cfg.HTMLFile, "html", "", "write a one-page HTML report with latency charts to this file")
-	fs.StringVar(&couch, "baseline-couch", "", "after the audit, compare GETs through the service with GETs straight from the CouchDB database at `URL`, the one the service uses (e.g. "+exampleCouch+"; credentials in the URL or in COUCHDB_USER and COUCHDB_PASSWORD)")
+	fs.StringVar(&couchURL, "baseline-couch", "", "after the audit, compare GETs through the service with GETs straight from the CouchDB database at `URL`, the one the service uses (e.g. "+exampleCouch+"; credentials in the URL or in COUCHDB_USER and COUCHDB_PASSWORD)")
 	fs.DurationVar(&cfg.BaselineDuration, "baseline-duration", 0, "how long each baseline phase runs (default: -duration)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: loadgen [-service URL] [flags]
@@ -163,14 +165,18 @@ Flags:
 	if fs.NArg() > 0 {
 		return cfg, usagef("unexpected argument %q: every setting is a flag, see -h", fs.Arg(0))
 	}
-	u, err := url.Parse(service)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfg, usagef("-service %q is not a base URL such as %s", service, defaultService)
+	u, err := couch.ParseURL(service)
+	if err != nil {
+		// Nothing of the input: it may hold a password.
+		return cfg, usagef("-service: %v; want a base URL such as %s", err, defaultService)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cfg, usagef("-service %s is not a base URL such as %s", u.Redacted(), defaultService)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	cfg.Service = u
-	if couch != "" {
-		if cfg.BaselineCouch, err = parseCouchURL(couch); err != nil {
+	if couchURL != "" {
+		if cfg.BaselineCouch, err = parseCouchURL(couchURL); err != nil {
 			return cfg, err
 		}
 	}
@@ -189,10 +195,10 @@ const exampleCouch = "http://127.0.0.1:5984/accord_sample"
 // a database name at the end of the path. Its messages never show the
 // password.
 func parseCouchURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
+	u, err := couch.ParseURL(raw)
 	if err != nil {
-		// url.Parse's message quotes raw, password and all.
-		return nil, usagef("-baseline-couch is not a URL; want a database URL such as %s", exampleCouch)
+		// Nothing of raw: url.Parse's message quotes it, password and all.
+		return nil, usagef("-baseline-couch is not a URL (%v); want a database URL such as %s", err, exampleCouch)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	switch {

@@ -71,13 +71,14 @@ func TestRunUsageErrors(t *testing.T) {
 		{name: "no duration", args: []string{"-duration", "0s"}, want: []string{"-duration 0s: must be positive"}},
 		{name: "no timeout", args: []string{"-timeout", "-1s"}, want: []string{"-timeout -1s"}},
 		{name: "negative progress interval", args: []string{"-progress-interval", "-1s"}, want: []string{"-progress-interval"}},
-		{name: "not a URL", args: []string{"-service", "127.0.0.1:8445"}, want: []string{`-service "127.0.0.1:8445" is not a base URL`}},
+		{name: "not a URL", args: []string{"-service", "127.0.0.1:8445"}, want: []string{"-service: couch: bad URL", "want a base URL such as " + defaultService}},
+		{name: "service not http", args: []string{"-service", "ftp://admin:s3cret@127.0.0.1"}, want: []string{"-service ftp://admin:xxxxx@127.0.0.1 is not a base URL"}},
 		{name: "stray argument", args: []string{"-duration", "1s", "now"}, want: []string{`unexpected argument "now"`}},
 		{name: "unknown flag", args: []string{"-workers", "3"}, want: []string{"flag provided but not defined: -workers", "usage: loadgen"}},
 		{name: "bad duration", args: []string{"-duration", "soon"}, want: []string{"invalid value \"soon\" for flag -duration"}},
 		{name: "unwritable report", args: []string{"-json", "/nonexistent/dir/r.json"}, want: []string{"cannot write the report"}},
 		{name: "baseline not a URL", args: []string{"-baseline-couch", "http://admin:s3cret@127.0.0.1:5984/%zz"}, want: []string{"-baseline-couch is not a URL", exampleCouch}},
-		{name: "baseline without scheme", args: []string{"-baseline-couch", "localhost:5984/accord_sample"}, want: []string{"want an http or https database URL"}},
+		{name: "baseline without scheme", args: []string{"-baseline-couch", "localhost:5984/accord_sample"}, want: []string{"not an absolute URL", "want a database URL"}},
 		{name: "baseline not http", args: []string{"-baseline-couch", "ftp://admin:s3cret@127.0.0.1/accord_sample"}, want: []string{"-baseline-couch ftp://admin:xxxxx@127.0.0.1/accord_sample: want an http or https"}},
 		{name: "baseline without host", args: []string{"-baseline-couch", "http:///accord_sample"}, want: []string{"want an http or https"}},
 		{name: "baseline without database", args: []string{"-baseline-couch", "http://admin:s3cret@127.0.0.1:5984/"}, want: []string{"-baseline-couch http://admin:xxxxx@127.0.0.1:5984: no database name"}},
@@ -182,4 +183,42 @@ func TestMixPickReproducible(t *testing.T) {
 	assert.Equal(t, seq(7, 3), seq(7, 3), "a seed replays a worker's operations")
 	assert.NotEqual(t, seq(7, 3), seq(7, 4), "workers differ")
 	assert.NotEqual(t, seq(7, 3), seq(8, 3), "seeds differ")
+}
+
+// TestURLFlagsNeverEchoCredentials gives -service and -baseline-couch
+// URLs whose password is not percent-encoded: the usage error names the
+// problem and prints nothing of the password.
+func TestURLFlagsNeverEchoCredentials(t *testing.T) {
+	passwords := []string{"hun/ter2", "hun#ter2", "hun?ter2", "4242/2424", "4242#2424", "4242?2424"}
+	for _, flagName := range []string{"-service", "-baseline-couch"} {
+		for _, pw := range passwords {
+			raw := "http://admin:" + pw + "@127.0.0.1:5984/accord_sample"
+			t.Run(flagName+" "+pw, func(t *testing.T) {
+				var stdout, stderr bytes.Buffer
+				code := run([]string{flagName, raw}, &stdout, &stderr)
+				assert.Equal(t, exitUsage, code, "stderr: %s", stderr.String())
+				assert.Contains(t, stderr.String(), "percent-encode")
+				for _, piece := range []string{"hun", "ter2", "4242", "2424"} {
+					assert.NotContains(t, stderr.String(), piece)
+				}
+			})
+		}
+		t.Run(flagName+" invalid port", func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{flagName, "http://admin:hunter2@127.0.0.1:hunter2/accord_sample"}, &stdout, &stderr)
+			assert.Equal(t, exitUsage, code)
+			assert.NotContains(t, stderr.String(), "hunter2")
+		})
+	}
+}
+
+// TestUnreachableServiceNeverEchoesCredentials runs against a service URL
+// with a password that nothing answers: the error names the service
+// without the password.
+func TestUnreachableServiceNeverEchoesCredentials(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-service", "http://admin:hunter2@127.0.0.1:1", "-duration", "1s"}, &stdout, &stderr)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, stderr.String(), "does not answer")
+	assert.NotContains(t, stdout.String()+stderr.String(), "hunter2")
 }

@@ -146,12 +146,12 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 	svc := newService(cfg.Service, cfg.Concurrency, cfg.Timeout)
 	defer svc.close()
 	if err := svc.health(ctx); err != nil {
-		return nil, fmt.Errorf("the service at %s does not answer: %v\n%s", cfg.Service, err, startHint)
+		return nil, fmt.Errorf("the service at %s does not answer: %v\n%s", cfg.Service.Redacted(), err, startHint)
 	}
 	r := newRunner(cfg, svc)
 	started := time.Now()
 	if err := r.setup(ctx); err != nil {
-		return nil, fmt.Errorf("setup against %s failed: %v\nIs the sample database installed? %s", cfg.Service, err, startHint)
+		return nil, fmt.Errorf("setup against %s failed: %v\nIs the sample database installed? %s", cfg.Service.Redacted(), err, startHint)
 	}
 	setup := time.Since(started)
 	var base *baseline
@@ -176,7 +176,7 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 	after := context.Background()
 
 	res := &result{
-		Service:     cfg.Service.String(),
+		Service:     cfg.Service.Redacted(),
 		Seed:        cfg.Seed,
 		NumberFruit: cfg.NumberFruit,
 		Concurrency: cfg.Concurrency,

@@ -105,7 +105,8 @@ func (s *service) do(ctx context.Context, method, path string, body any) answer 
 	if err != nil {
 		return answer{Err: err}
 	}
-	if body != nil {
+	if method != http.MethodGet {
+		// The service refuses a change without it, body or not.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
