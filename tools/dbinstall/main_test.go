@@ -424,7 +424,7 @@ func TestInvalidDatabaseName(t *testing.T) {
 		tg := newTarget(t)
 		r := dbinstall(t, "-host", tg.host, "-database", "Fruits")
 		assert.Equal(t, exitDBName, r.code)
-		assert.Equal(t, `dbinstall: invalid database name "Fruits": it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/, or be _users, _replicator or _global_changes — pass another -database`+"\n", r.stderr)
+		assert.Equal(t, `dbinstall: invalid database name "Fruits": it must start with a lower-case letter and hold only a-z, 0-9 and _$()+-/ — pass another -database`+"\n", r.stderr)
 	})
 	t.Run("refused by the server", func(t *testing.T) {
 		t.Parallel()
