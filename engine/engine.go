@@ -67,6 +67,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -209,6 +210,19 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 // Config returns the runtime's configuration, defaults filled in.
 func (rt *Runtime) Config() Config { return rt.cfg }
 
+// coreFeatures are the WebAssembly features a plugin may use: those of
+// WebAssembly 1.0 and those Go's wasm backend emits (bulk memory
+// operations, sign extension, non-trapping float-to-int conversions,
+// multiple results). Reference types are left out: without them a table
+// cannot grow at run time (table.grow) nor a module have more than one,
+// so checkBinary can bound a table by its declared size. SIMD is left
+// out for the size of the compiler it would expose; no resolver needs it.
+const coreFeatures = api.CoreFeaturesV1 |
+	api.CoreFeatureBulkMemoryOperations |
+	api.CoreFeatureSignExtensionOps |
+	api.CoreFeatureNonTrappingFloatToIntConversion |
+	api.CoreFeatureMultiValue
+
 // wazeroRuntime returns the wazero runtime for plugins with or without
 // deadline enforcement, creating it on first use.
 func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runtime, error) {
@@ -226,6 +240,7 @@ func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runt
 	}
 	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(rt.cache).
+		WithCoreFeatures(coreFeatures).
 		WithCloseOnContextDone(enforce))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, w); err != nil {
 		_ = w.Close(ctx)

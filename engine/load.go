@@ -91,8 +91,9 @@ func (p Plugin) enforce() bool {
 	return p.Builtin == ""
 }
 
-// maxModuleBytes bounds a module after decompression.
-const maxModuleBytes = 64 << 20
+// maxModuleBytes bounds a module, as given and after decompression. A Go
+// plugin is about 3.5 MB; compiling 16 MiB of code takes some 5 s of CPU.
+const maxModuleBytes = 16 << 20
 
 // Load compiles the plugin p (or takes it from the compilation cache),
 // starts its first instance, checks its ABI version, reads its
@@ -116,6 +117,10 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	if err != nil {
 		return fail(err)
 	}
+	shape, err := checkBinary(wasm, limits)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
+	}
 	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
 	compiled, err := w.CompileModule(cctx, wasm)
 	if err != nil {
@@ -136,6 +141,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		compiled: compiled,
 		params:   params,
 		enforce:  p.enforce(),
+		overhead: shape.hostBytes(),
 		timeout:  rt.cfg.CallTimeout,
 		slots:    make(chan struct{}, rt.cfg.PoolSize),
 		done:     make(chan struct{}),
@@ -191,12 +197,15 @@ func (p Plugin) module(cacheDir string) ([]byte, error) {
 	case p.Builtin != "":
 		raw, err = plugins.Compressed(p.Builtin)
 	case p.Path != "":
-		raw, err = os.ReadFile(p.Path)
+		raw, err = readModule(p.Path)
 	default:
 		raw = p.Wasm
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(raw) > maxModuleBytes {
+		return nil, fmt.Errorf("%w: more than %d MiB", ErrInvalidModule, maxModuleBytes>>20)
 	}
 	if p.SHA256 != "" {
 		sum := sha256.Sum256(raw)
@@ -238,6 +247,22 @@ func gunzipCached(raw []byte, cacheDir string) ([]byte, error) {
 		}
 	}
 	return wasm, nil
+}
+
+// readModule reads a module file: a regular file of at most
+// maxModuleBytes (one byte more is read to tell).
+func readModule(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidModule, filepath.Base(path))
+	}
+	return io.ReadAll(io.LimitReader(f, maxModuleBytes+1))
 }
 
 func gunzip(raw []byte) ([]byte, error) {

@@ -31,6 +31,9 @@ type Resolver struct {
 	hasConfigure bool
 	enforce      bool
 	timeout      time.Duration
+	// overhead is the host memory of an instance besides its linear
+	// memory (moduleShape.hostBytes), counted in memory.
+	overhead int64
 
 	// slots holds a token for each call in progress: its capacity is
 	// the pool size.
@@ -243,7 +246,7 @@ func (r *Resolver) replace() {
 
 func (r *Resolver) discard(inst *instance) {
 	r.discarded.Add(1)
-	r.memory.Add(-int64(inst.memSize))
+	r.memory.Add(-int64(inst.memSize) - r.overhead)
 	inst.close(context.Background())
 }
 
@@ -259,8 +262,9 @@ type Stats struct {
 	// Instances is the number of instances alive now, Idle how many of
 	// them wait for a call.
 	Instances, Idle int
-	// MemoryBytes is the linear memory of the live instances, as of the
-	// end of their last call.
+	// MemoryBytes is the memory of the live instances, as of the end of
+	// their last call: their linear memory, and an estimate of what else
+	// each costs the host (its table, globals and call stacks).
 	MemoryBytes int64
 }
 

@@ -1,0 +1,158 @@
+package engine_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"log/slog"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/internal/syncbuf"
+	"github.com/accord-db/accord/resolve"
+)
+
+// TestHostileModulesRefused loads modules written to cost the host memory
+// or time outside the linear memory limit: each is refused at load,
+// before it is compiled or instantiated.
+func TestHostileModulesRefused(t *testing.T) {
+	tests := []struct {
+		module   string
+		wantText string
+	}{
+		{"tablegrow", `invalid as feature "reference-types" is disabled`},
+		{"bigtable", "134217728 table entries, at most 65536"},
+		{"globals", "1040 globals, at most 1024"},
+	}
+	rt := newRuntime(t, engine.Config{})
+	for _, tt := range tests {
+		t.Run(tt.module, func(t *testing.T) {
+			r, err := rt.Load(context.Background(), engine.Plugin{Path: testModule(tt.module)})
+			require.Error(t, err)
+			assert.Nil(t, r)
+			assert.ErrorIs(t, err, engine.ErrInvalidModule)
+			assert.Contains(t, err.Error(), tt.wantText)
+		})
+	}
+}
+
+// TestGzipBomb loads a 64 KB .wasm.gz that expands to a module of one
+// 64 MiB function: it is refused for its size, before it is compiled.
+func TestGzipBomb(t *testing.T) {
+	var module bytes.Buffer
+	module.WriteString("\x00asm\x01\x00\x00\x00")
+	module.Write([]byte{1, 4, 1, 0x60, 0, 0}) // type section: () -> ()
+	module.Write([]byte{3, 2, 1, 0})          // one function of type 0
+	const bodySize = 64 << 20
+	module.WriteByte(10) // code section
+	module.Write(uleb5(1 + 5 + bodySize))
+	module.WriteByte(1) // one body
+	module.Write(uleb5(bodySize))
+	module.WriteByte(0)                                  // no locals
+	module.Write(bytes.Repeat([]byte{0x01}, bodySize-2)) // nop...
+	module.WriteByte(0x0b)
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	require.NoError(t, err)
+	_, err = zw.Write(module.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	t.Logf("%d bytes gzipped to %d", module.Len(), gz.Len())
+
+	rt := newRuntime(t, engine.Config{NoCache: true})
+	began := time.Now()
+	_, err = rt.Load(context.Background(), engine.Plugin{Wasm: gz.Bytes()})
+	t.Logf("refused in %v", time.Since(began))
+	assert.ErrorIs(t, err, engine.ErrInvalidModule)
+	assert.ErrorContains(t, err, "more than 16 MiB uncompressed")
+
+	// Within the size cap, the function body cap refuses it.
+	const smallBody = 4 << 20
+	small := module.Bytes()[:8+6+4]
+	small = append(small, 10)
+	small = append(small, uleb5(1+5+smallBody)...)
+	small = append(small, 1)
+	small = append(small, uleb5(smallBody)...)
+	small = append(small, 0)
+	small = append(small, bytes.Repeat([]byte{0x01}, smallBody-2)...)
+	small = append(small, 0x0b)
+	_, err = rt.Load(context.Background(), engine.Plugin{Wasm: small})
+	assert.ErrorIs(t, err, engine.ErrInvalidModule)
+	assert.ErrorContains(t, err, "4194304 bytes in a function body, at most 524288")
+}
+
+// TestDeepRecursionLeavesNoStack recurses 1.5 million calls deep, which
+// makes wazero grow a call stack of some 100 MiB, and checks that the
+// idle instance does not keep it: the host's heap after the call is
+// within a few MiB of before.
+func TestDeepRecursionLeavesNoStack(t *testing.T) {
+	rt := newRuntime(t, engine.Config{PoolSize: 1})
+	r := load(t, rt, engine.Plugin{Path: testModule("recurse")})
+	ctx := context.Background()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for range 3 {
+		d, err := r.Resolve(ctx, conflictOn("fruits", 1))
+		require.NoError(t, err)
+		require.Equal(t, resolve.ActionAccept, d.Action)
+	}
+	after := heap()
+	t.Logf("heap %.1f MiB before, %.1f MiB after 3 calls 1.5 M deep", mib(int64(before)), mib(int64(after)))
+	assert.Less(t, int64(after)-int64(before), int64(8<<20), "an idle instance must not keep its deep stack")
+	assert.Equal(t, uint64(1), r.Stats().InstancesStarted)
+}
+
+// TestOutputBudget floods the log from a plugin: one fd_write of a
+// million lines, a million empty writes, and writes in a loop until the
+// caller's deadline. Each call logs at most the budget's lines, then one
+// notice, and the loop ends at its deadline.
+func TestOutputBudget(t *testing.T) {
+	var log syncbuf.Buffer
+	rt := newRuntime(t, engine.Config{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	r := load(t, rt, engine.Plugin{Path: testModule("flood")})
+	ctx := context.Background()
+	tests := []struct {
+		db      string
+		want    error
+		records int // at most
+	}{
+		{"vast", nil, 64 + 1},
+		{"zero", nil, 1},
+		{"loop", engine.ErrTimeout, 64 + 1},
+		{"fruits", nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.db, func(t *testing.T) {
+			before := len(log.String())
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, err := r.Resolve(ctx, conflictOn(tt.db, 1))
+			if tt.want == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, tt.want)
+			}
+			out := log.String()[before:]
+			records := strings.Count(out, "\n")
+			t.Logf("%d records, %d bytes of log", records, len(out))
+			assert.LessOrEqual(t, records, tt.records)
+			assert.LessOrEqual(t, len(out), 16<<10)
+		})
+	}
+}
+
+// uleb5 encodes n as an unsigned LEB128 in exactly 5 bytes.
+func uleb5(n int) []byte {
+	return []byte{byte(n) | 0x80, byte(n>>7) | 0x80, byte(n>>14) | 0x80, byte(n>>21) | 0x80, byte(n >> 28)}
+}
