@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -155,4 +157,29 @@ func TestOutputBudget(t *testing.T) {
 // uleb5 encodes n as an unsigned LEB128 in exactly 5 bytes.
 func uleb5(n int) []byte {
 	return []byte{byte(n) | 0x80, byte(n>>7) | 0x80, byte(n>>14) | 0x80, byte(n>>21) | 0x80, byte(n >> 28)}
+}
+
+// TestGuestTextIsClipped makes a plugin answer 4 MiB where a short text
+// belongs (its name, its refusal of parameters, its action): the plugin
+// is refused or its call fails, and no error quotes more than a few
+// dozen bytes of it.
+func TestGuestTextIsClipped(t *testing.T) {
+	rt := newRuntime(t, engine.Config{})
+	ctx := context.Background()
+	_, err := rt.Load(ctx, engine.Plugin{Wasm: must(os.ReadFile(testModule("longname")))})
+	require.ErrorIs(t, err, engine.ErrBadOutput)
+	assert.Less(t, len(err.Error()), 300, err.Error())
+
+	_, err = rt.Load(ctx, engine.Plugin{Path: testModule("verbose"), Params: json.RawMessage(`{"x":1}`)})
+	require.ErrorIs(t, err, engine.ErrConfigure)
+	assert.Less(t, len(err.Error()), 300, err.Error())
+
+	r := load(t, rt, engine.Plugin{Path: testModule("verbose")})
+	_, err = r.Resolve(ctx, conflictOn("fruits", 1))
+	require.ErrorIs(t, err, resolve.ErrInvalidDecision)
+	assert.Less(t, len(err.Error()), 300, err.Error())
+
+	_, err = rt.Load(ctx, engine.Plugin{Path: testModule("accept"), Name: strings.Repeat("n", 4<<20)})
+	require.ErrorIs(t, err, engine.ErrInvalidModule)
+	assert.Less(t, len(err.Error()), 300)
 }

@@ -91,7 +91,7 @@ func (inst *instance) configure(ctx context.Context) error {
 	r := inst.r
 	if !r.hasConfigure {
 		if !emptyParams(r.params) {
-			return fmt.Errorf("%w: it takes no parameters (it has no %s), got %s", ErrConfigure, exportConfigure, r.params)
+			return fmt.Errorf("%w: it takes no parameters (it has no %s), got %s", ErrConfigure, exportConfigure, resolve.Clip(string(r.params)))
 		}
 		return nil
 	}
@@ -103,10 +103,10 @@ func (inst *instance) configure(ctx context.Context) error {
 		Error *string `json:"error"`
 	}
 	if err := json.Unmarshal(out, &answer); err != nil {
-		return fmt.Errorf("%w: %s answered %.100q: %w", ErrBadOutput, exportConfigure, out, err)
+		return fmt.Errorf("%w: %s answered %q: %w", ErrBadOutput, exportConfigure, resolve.Clip(string(out)), err)
 	}
 	if answer.Error != nil {
-		return fmt.Errorf("%w: %s", ErrConfigure, *answer.Error)
+		return fmt.Errorf("%w: %s", ErrConfigure, resolve.Clip(*answer.Error))
 	}
 	return nil
 }

@@ -25,9 +25,11 @@ import (
 // Plugin says which plugin to load and how. Exactly one of Builtin, Path
 // and Wasm names the module.
 type Plugin struct {
-	// Name names the resolver in errors and logs ([Resolver.Name]).
-	// Default: the built-in's name, the file's name without extensions,
-	// or the name the plugin describes itself with. [Resolver.Describe]
+	// Name names the resolver in errors and logs ([Resolver.Name]): 1 to
+	// 64 letters, digits, '.', '_' and '-'. Default: the built-in's name,
+	// the file's name without extensions (or "plugin" if that is no such
+	// name), or the name the plugin describes itself with (a plugin whose
+	// description has a longer name or version is refused). [Resolver.Describe]
 	// reports the plugin's own description, whatever Name says.
 	Name string
 	// Builtin is the name of a built-in plugin: see [plugins.Names].
@@ -106,6 +108,10 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	fail := func(err error) (*Resolver, error) {
 		return nil, fmt.Errorf("engine: load %s: %w", name, err)
 	}
+	if p.Name != "" && !validName(p.Name) {
+		name = "plugin"
+		return fail(fmt.Errorf("%w: Name %q is not 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidModule, resolve.Clip(p.Name), maxNameBytes))
+	}
 	wasm, err := p.module(rt.cfg.CacheDir)
 	if err != nil {
 		return fail(err)
@@ -169,6 +175,58 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	return r, nil
 }
 
+// The caps on what names a plugin: its name and version (as it describes
+// itself, or as Plugin.Name gives it) go into every log record and metric
+// about it.
+const (
+	maxNameBytes        = 64
+	maxVersionBytes     = 64
+	maxDescriptionBytes = 1024
+	maxDescribeBytes    = 16 << 10
+)
+
+// validName reports whether s may name a plugin: 1 to maxNameBytes
+// letters, digits, '.', '_' and '-', starting with a letter or digit.
+func validName(s string) bool {
+	if s == "" || len(s) > maxNameBytes {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkDescription refuses a description whose name or version could not
+// go into a log record or a metric's label as it is.
+func checkDescription(d resolve.Description) error {
+	switch {
+	case d.Name != "" && !validName(d.Name):
+		return fmt.Errorf("name %q is not 1 to %d letters, digits, '.', '_' or '-'", resolve.Clip(d.Name), maxNameBytes)
+	case len(d.Version) > maxVersionBytes || !printableASCII(d.Version):
+		return fmt.Errorf("version %q is not at most %d printable ASCII bytes", resolve.Clip(d.Version), maxVersionBytes)
+	case len(d.Description) > maxDescriptionBytes:
+		return fmt.Errorf("description is %d bytes, at most %d", len(d.Description), maxDescriptionBytes)
+	case len(d.Needs) > 8:
+		return fmt.Errorf("%d needs, at most 8", len(d.Needs))
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // displayName is the name used until the plugin describes itself.
 func (p Plugin) displayName() string {
 	switch {
@@ -180,6 +238,9 @@ func (p Plugin) displayName() string {
 		base := filepath.Base(p.Path)
 		for _, ext := range []string{".gz", ".wasm"} {
 			base = strings.TrimSuffix(base, ext)
+		}
+		if !validName(base) {
+			return "plugin"
 		}
 		return base
 	}
@@ -394,8 +455,14 @@ func (r *Resolver) inspect(ctx context.Context, inst *instance, nameFromDescript
 	if err != nil {
 		return fmt.Errorf("%s: %w", exportDescribe, err)
 	}
+	if len(out) > maxDescribeBytes {
+		return fmt.Errorf("%w: %s answered %d bytes, at most %d", ErrBadOutput, exportDescribe, len(out), maxDescribeBytes)
+	}
 	var desc resolve.Description
 	if err := json.Unmarshal(out, &desc); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadOutput, exportDescribe, err)
+	}
+	if err := checkDescription(desc); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadOutput, exportDescribe, err)
 	}
 	if desc.Name == "" {
