@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +184,46 @@ func TestGuestTextIsClipped(t *testing.T) {
 	_, err = rt.Load(ctx, engine.Plugin{Path: testModule("accept"), Name: strings.Repeat("n", 4<<20)})
 	require.ErrorIs(t, err, engine.ErrInvalidModule)
 	assert.Less(t, len(err.Error()), 300)
+}
+
+// firstZero yields 0 to its first reader and 1 to every later one.
+type firstZero struct{ read atomic.Bool }
+
+func (r *firstZero) Read(p []byte) (int, error) {
+	b := byte(1)
+	if !r.read.Swap(true) {
+		b = 0
+	}
+	for i := range p {
+		p[i] = b
+	}
+	return len(p), nil
+}
+
+// TestFailingPluginBacksOff calls a plugin whose calls all trap and whose
+// replacement instances spin in _initialize until StartTimeout. After
+// three failures in a row the resolver starts no more instances: later
+// calls fail at once with ErrUnhealthy, and Health says so.
+func TestFailingPluginBacksOff(t *testing.T) {
+	rt := newRuntime(t, engine.Config{PoolSize: 1, StartTimeout: 200 * time.Millisecond, Rand: &firstZero{}, Logger: slog.New(slog.DiscardHandler)})
+	r := load(t, rt, engine.Plugin{Path: testModule("spinstart")})
+	ctx := context.Background()
+	assert.True(t, r.Health().Healthy)
+	var unhealthy int
+	for range 20 {
+		_, err := r.Resolve(ctx, conflictOn("fruits", 1))
+		require.Error(t, err)
+		if errors.Is(err, engine.ErrUnhealthy) {
+			unhealthy++
+		}
+	}
+	s := r.Stats()
+	t.Logf("%d of 20 calls refused as unhealthy; %+v", unhealthy, s)
+	assert.GreaterOrEqual(t, unhealthy, 17, "calls after the third failure fail at once")
+	assert.LessOrEqual(t, s.StartFailures, uint64(2), "no instance is started while backed off")
+	h := r.Health()
+	assert.False(t, h.Healthy)
+	assert.GreaterOrEqual(t, h.Failures, 3)
+	assert.True(t, h.RetryAt.After(time.Now()))
+	assert.Error(t, h.LastError)
 }

@@ -63,7 +63,7 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 		if mod != nil {
 			_ = mod.Close(context.Background())
 		}
-		return nil, fmt.Errorf("start: %w", inst.classify(ctx, err, timeout, began))
+		return nil, fmt.Errorf("%w: %w", errStart, inst.classify(ctx, err, timeout, began))
 	}
 	r.created.Add(1)
 	r.memory.Add(r.overhead)
@@ -76,11 +76,11 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 	}
 	if hook != nil {
 		if err := hook(inst, ctx); err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("%w: %w", errStart, err))
 		}
 	}
 	if err := inst.configure(ctx); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%w: %w", errStart, err))
 	}
 	inst.account()
 	return inst, nil
