@@ -43,14 +43,37 @@
 // random bytes come from crypto/rand, unless [Config.Deterministic] and
 // [Config.Rand] pin them for tests and replays. Sleeping returns at once.
 //
+// # What is enforced
+//
+// Against a hostile module, before it is compiled: at most 16 MiB (as
+// given and uncompressed); WebAssembly 1.0 with bulk memory, sign
+// extension, non-trapping conversions and multiple results, but no
+// reference types (so no table.grow and one table) and no SIMD; at most
+// 65,536 table entries and as many elements, 1,024 globals, 32,768
+// functions of at most 512 KiB and 4,096 locals each, 256 imports (WASI
+// functions only), 1,024 exports. A Go plugin uses a tenth of each or
+// less. Its name (1 to 64 of [A-Za-z0-9._-]), version (64 bytes) and
+// description (1 KiB) are capped. While it runs: [Config.MemoryLimitMiB]
+// of linear memory; [Config.CallTimeout] a call (for untrusted plugins,
+// see [Trust]); an output budget of 16 KiB, 64 lines and 1,024 writes to
+// stdout and stderr a call, past which its writes fail; an instance that
+// made a call slower than 1 ms gets fresh call stacks, so an idle
+// instance does not keep a deep one (wazero's own ceiling, some 100 MiB,
+// bounds the stack during a call). Errors quote at most 64 bytes of any
+// text it answers. A plugin that fails 3 times in a row is backed off
+// (see [Resolver.Health]). The compilation cache must be private to its
+// owner, and each entry matches the SHA-256 recorded when it was written
+// or is rebuilt.
+//
 // # Errors
 //
 // Errors wrap one of [ErrTimeout], [ErrMemoryLimit], [ErrTrap],
 // [ErrBadOutput] (which also matches resolve.ErrInvalidDecision when the
 // decision is at fault), [ErrConfigure], [ErrMissingExport],
 // [ErrABIVersion], [ErrInvalidModule], [ErrHashMismatch],
-// [ErrUnknownBuiltin] or [ErrClosed]; a call abandoned because the
-// caller's context was cancelled wraps context.Canceled.
+// [ErrUnknownBuiltin], [ErrUnhealthy], [ErrUnsafeCache] or [ErrClosed];
+// a call abandoned because the caller's context was cancelled wraps
+// context.Canceled.
 package engine
 
 import (
@@ -90,7 +113,11 @@ type Config struct {
 	// PoolSize is the most instances of one plugin, hence the most calls
 	// it serves at once; more callers wait. Default GOMAXPROCS.
 	PoolSize int
-	// CacheDir holds wazero's compilation cache. Default:
+	// CacheDir holds wazero's compilation cache: a directory writable
+	// by its owner only (created 0700; one that is group- or
+	// world-writable is refused with ErrUnsafeCache). Every entry is
+	// checked against the SHA-256 recorded when it was written before
+	// it is used, and rebuilt if it does not match. Default:
 	// accord/wazero-VERSION under [os.UserCacheDir], VERSION being the
 	// wazero release the engine is built with, or an in-memory cache when
 	// there is no such directory. (wazero keys its entries by its version
@@ -180,6 +207,9 @@ func DefaultCacheDir() string {
 type Runtime struct {
 	cfg   Config
 	cache wazero.CompilationCache
+	// cacheMu serialises checking the compilation cache, compiling and
+	// recording the new entries' sums.
+	cacheMu sync.Mutex
 
 	mu     sync.Mutex
 	closed bool
@@ -201,6 +231,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt := &Runtime{cfg: cfg, loaded: make(map[*Resolver]struct{})}
 	if cfg.NoCache || cfg.CacheDir == "" {
 		rt.cache = wazero.NewCompilationCache()
+	} else if err := prepareCacheDir(cfg.CacheDir); err != nil {
+		return nil, fmt.Errorf("engine: compilation cache: %w", err)
 	} else if rt.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
 		return nil, fmt.Errorf("engine: compilation cache: %w", err)
 	}

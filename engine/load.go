@@ -112,7 +112,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		name = "plugin"
 		return fail(fmt.Errorf("%w: Name %q is not 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidModule, resolve.Clip(p.Name), maxNameBytes))
 	}
-	wasm, err := p.module(rt.cfg.CacheDir)
+	wasm, err := p.module()
 	if err != nil {
 		return fail(err)
 	}
@@ -128,7 +128,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
 	}
 	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
-	compiled, err := w.CompileModule(cctx, wasm)
+	compiled, err := rt.compile(cctx, w, wasm)
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
 	}
@@ -248,8 +248,9 @@ func (p Plugin) displayName() string {
 }
 
 // module returns the plugin's WebAssembly bytes, checked against its pin
-// and decompressed (through the cache under cacheDir, if not "").
-func (p Plugin) module(cacheDir string) ([]byte, error) {
+// and decompressed. (The decompressed bytes are not cached on disk: what
+// is compiled must be what the pin vouches for.)
+func (p Plugin) module() ([]byte, error) {
 	var raw []byte
 	var err error
 	switch n := btoi(p.Builtin != "") + btoi(p.Path != "") + btoi(p.Wasm != nil); {
@@ -277,37 +278,7 @@ func (p Plugin) module(cacheDir string) ([]byte, error) {
 	if !bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
 		return raw, nil
 	}
-	return gunzipCached(raw, cacheDir)
-}
-
-// gunzipCached decompresses a gzip-compressed module. Decompressing a Go
-// plugin (about 17 ms) costs half as much again as compiling it from the
-// compilation cache (about 33 ms), so the result is kept beside that
-// cache, named by the SHA-256 of the compressed bytes, and trusted as the
-// compilation cache is.
-func gunzipCached(raw []byte, cacheDir string) ([]byte, error) {
-	var path string
-	if cacheDir != "" {
-		sum := sha256.Sum256(raw)
-		path = filepath.Join(cacheDir, "accord-modules", hex.EncodeToString(sum[:])+".wasm")
-		if wasm, err := os.ReadFile(path); err == nil && len(wasm) > 0 {
-			return wasm, nil
-		}
-	}
-	wasm, err := gunzip(raw)
-	if err != nil || path == "" {
-		return wasm, err
-	}
-	// The cache is an optimisation: failing to write it is no error.
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-		if f, err := os.CreateTemp(filepath.Dir(path), "module-*.tmp"); err == nil {
-			_, werr := f.Write(wasm)
-			if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
-				_ = os.Remove(f.Name())
-			}
-		}
-	}
-	return wasm, nil
+	return gunzip(raw)
 }
 
 // readModule reads a module file: a regular file of at most
