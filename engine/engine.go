@@ -50,18 +50,22 @@
 // extension, non-trapping conversions and multiple results, but no
 // reference types (so no table.grow and one table) and no SIMD; at most
 // 65,536 table entries and as many elements, 1,024 globals, 32,768
-// functions of at most 512 KiB and 4,096 locals each, 256 imports (WASI
-// functions only), 1,024 exports. A Go plugin uses a tenth of each or
-// less. Its name (1 to 64 of [A-Za-z0-9._-]), version (64 bytes) and
-// description (1 KiB) are capped. While it runs: [Config.MemoryLimitMiB]
-// of linear memory; [Config.CallTimeout] a call (for untrusted plugins,
-// see [Trust]); an output budget of 16 KiB, 64 lines and 1,024 writes to
-// stdout and stderr a call, past which its writes fail; an instance that
-// made a call slower than 1 ms gets fresh call stacks, so an idle
-// instance does not keep a deep one (wazero's own ceiling, some 100 MiB,
-// bounds the stack during a call). Errors quote at most 64 bytes of any
-// text it answers. A plugin that fails 3 times in a row is backed off
-// (see [Resolver.Health]). The compilation cache must be private to its
+// functions of at most 512 KiB, 4,096 locals and 2,048 blocks each
+// (compiling takes time in the square of a function's blocks), 256
+// imports (WASI functions only), 1,024 exports. A Go plugin uses at most
+// 40% of each. Compiling is bounded by [Config.CompileTimeout]. Its name
+// (1 to 64 of [A-Za-z0-9._-]), version (64 bytes) and description
+// (1 KiB) are capped.
+//
+// While it runs: [Config.MemoryLimitMiB] of linear memory;
+// [Config.CallTimeout] a call (for untrusted plugins, see [Trust]); an
+// output budget of 16 KiB, 64 lines and 1,024 writes to stdout and
+// stderr a call, past which its writes fail; an instance that made a
+// call slower than 1 ms gets fresh call stacks, so an idle instance does
+// not keep a deep one (wazero's own ceiling, some 100 MiB, bounds the
+// stack during a call). Errors quote at most 64 bytes of any text it
+// answers. A plugin that fails 3 times in a row is backed off (see
+// [Resolver.Health]). The compilation cache must be private to its
 // owner, and each entry matches the SHA-256 recorded when it was written
 // or is rebuilt.
 //
@@ -106,6 +110,10 @@ type Config struct {
 	// StartTimeout bounds starting an instance: instantiation, the
 	// module's _initialize and its accord_configure. Default 5 s.
 	StartTimeout time.Duration
+	// CompileTimeout bounds compiling a module that is not in the
+	// compilation cache. Default 60 s. (A Go plugin compiles in about
+	// 1 s, 14 s under the race detector.)
+	CompileTimeout time.Duration
 	// MemoryLimitMiB caps the linear memory of each instance, in MiB.
 	// Default 32; at most 4096. A module that declares a larger minimum
 	// is refused at load.
@@ -148,6 +156,7 @@ type Config struct {
 const (
 	DefaultCallTimeout    = 100 * time.Millisecond
 	DefaultStartTimeout   = 5 * time.Second
+	DefaultCompileTimeout = 60 * time.Second
 	DefaultMemoryLimitMiB = 32
 	maxMemoryLimitMiB     = 4096
 )
@@ -159,6 +168,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("engine: CallTimeout %v is negative", c.CallTimeout)
 	case c.StartTimeout < 0:
 		return c, fmt.Errorf("engine: StartTimeout %v is negative", c.StartTimeout)
+	case c.CompileTimeout < 0:
+		return c, fmt.Errorf("engine: CompileTimeout %v is negative", c.CompileTimeout)
 	case c.MemoryLimitMiB < 0 || c.MemoryLimitMiB > maxMemoryLimitMiB:
 		return c, fmt.Errorf("engine: MemoryLimitMiB %d outside [1, %d]", c.MemoryLimitMiB, maxMemoryLimitMiB)
 	case c.PoolSize < 0:
@@ -169,6 +180,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.CompileTimeout == 0 {
+		c.CompileTimeout = DefaultCompileTimeout
 	}
 	if c.MemoryLimitMiB == 0 {
 		c.MemoryLimitMiB = DefaultMemoryLimitMiB

@@ -30,9 +30,10 @@ func TestHostileModulesRefused(t *testing.T) {
 		module   string
 		wantText string
 	}{
-		{"tablegrow", `invalid as feature "reference-types" is disabled`},
+		{"tablegrow", "instruction 0xd0 is not allowed"},
 		{"bigtable", "134217728 table entries, at most 65536"},
 		{"globals", "1040 globals, at most 1024"},
+		{"manyblocks", "2049 blocks in a function, at most 2048"},
 	}
 	rt := newRuntime(t, engine.Config{})
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -127,9 +128,18 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
 	}
-	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
+	// wazero stops compiling between functions when its context is done,
+	// if it compiles with more than one worker; checkBinary bounds what
+	// one function costs.
+	cctx, cancel := context.WithTimeout(ctx, rt.cfg.CompileTimeout)
+	defer cancel()
+	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
+	began := time.Now()
 	compiled, err := rt.compile(cctx, w, wasm)
 	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return fail(errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err()))
+		}
 		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
 	}
 	if err := rt.checkModule(compiled); err != nil {

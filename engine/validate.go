@@ -29,6 +29,9 @@ type moduleLimits struct {
 	bodyBytes uint64
 	// locals caps the locals one function declares.
 	locals uint64
+	// blocks caps the control structures (block, loop, if) of one
+	// function: wazero's compile time grows with their square.
+	blocks uint64
 	// types, imports and exports cap those sections' entries.
 	types, imports, exports uint64
 }
@@ -41,6 +44,7 @@ var limits = moduleLimits{
 	functions:    1 << 15,
 	bodyBytes:    512 << 10,
 	locals:       1 << 12,
+	blocks:       1 << 11,
 	types:        1 << 12,
 	imports:      1 << 8,
 	exports:      1 << 10,
@@ -54,8 +58,9 @@ var errLimit = errors.New("over the engine's limit")
 type moduleShape struct {
 	functions, globals, tableEntries, elements uint64
 	// maxBody is the largest function body in bytes, maxLocals the most
-	// locals a function declares.
-	maxBody, maxLocals uint64
+	// locals a function declares, maxBlocks the most control structures
+	// in one.
+	maxBody, maxLocals, maxBlocks uint64
 }
 
 // checkBinary parses the sections of a WebAssembly binary just enough to
@@ -183,6 +188,14 @@ func checkBinary(wasm []byte, lim moduleLimits) (moduleShape, error) {
 					}
 				}
 				shape.maxLocals = max(shape.maxLocals, locals)
+				blocks := body.countBlocks(lim.blocks)
+				if body.err != nil {
+					return shape, fmt.Errorf("code section: %w", body.err)
+				}
+				if blocks > lim.blocks {
+					return shape, over("blocks in a function", blocks, lim.blocks)
+				}
+				shape.maxBlocks = max(shape.maxBlocks, blocks)
 			}
 		}
 		if sec.err != nil {
@@ -271,4 +284,93 @@ func (r *wasmReader) constExpr() {
 	if r.byte() != 0x0b && r.err == nil {
 		r.err = errors.New("constant expression without end")
 	}
+}
+
+// countBlocks reads a function's instructions to the end of its body and
+// counts its control structures (block, loop, if), stopping once they
+// are more than limit. It knows the instructions of the features the
+// engine enables (see coreFeatures) and fails on any other.
+func (r *wasmReader) countBlocks(limit uint64) uint64 {
+	var blocks uint64
+	for r.err == nil && r.pos < len(r.b) {
+		op := r.byte()
+		switch {
+		case op >= 0x02 && op <= 0x04: // block, loop, if
+			blocks++
+			if blocks > limit {
+				return blocks
+			}
+			if t := r.byte(); t != 0x40 && (t < 0x7b || t > 0x7f) {
+				r.pos--
+				r.leb() // a type index
+			}
+		case op <= 0x01, op == 0x05, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b,
+			op >= 0x45 && op <= 0xc4: // no immediates
+		case op == 0x0c, op == 0x0d, op == 0x10, op >= 0x20 && op <= 0x24: // one index
+			r.leb()
+		case op == 0x0e: // br_table
+			for range r.u32() + 1 {
+				r.leb()
+				if r.err != nil {
+					break
+				}
+			}
+		case op == 0x11: // call_indirect
+			r.leb()
+			r.leb()
+		case op >= 0x28 && op <= 0x3e: // loads and stores: memarg
+			r.leb()
+			r.leb()
+		case op == 0x3f, op == 0x40: // memory.size, memory.grow
+			r.byte()
+		case op == 0x41, op == 0x42: // i32.const, i64.const
+			r.leb()
+		case op == 0x43:
+			r.skip(4)
+		case op == 0x44:
+			r.skip(8)
+		case op == 0xfc:
+			switch sub := r.u32(); {
+			case sub <= 7: // saturating conversions
+			case sub == 8: // memory.init
+				r.leb()
+				r.byte()
+			case sub == 9: // data.drop
+				r.leb()
+			case sub == 10: // memory.copy
+				r.skip(2)
+			case sub == 11: // memory.fill
+				r.byte()
+			default:
+				if r.err == nil {
+					r.err = fmt.Errorf("instruction 0xfc %d is not allowed", sub)
+				}
+			}
+		default:
+			if r.err == nil {
+				r.err = fmt.Errorf("instruction %#x is not allowed", op)
+			}
+		}
+	}
+	return blocks
+}
+
+// leb skips a LEB128 integer of at most 10 bytes.
+func (r *wasmReader) leb() {
+	for range 10 {
+		if r.byte()&0x80 == 0 {
+			return
+		}
+	}
+	if r.err == nil {
+		r.err = errors.New("integer too long")
+	}
+}
+
+func (r *wasmReader) skip(n int) {
+	if r.err == nil && len(r.b)-r.pos < n {
+		r.err = errShort
+		return
+	}
+	r.pos += n
 }

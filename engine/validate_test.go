@@ -24,5 +24,6 @@ func TestBuiltinsWithinLimits(t *testing.T) {
 		require.LessOrEqual(t, shape.elements, limits.elements/2)
 		require.LessOrEqual(t, shape.maxBody, limits.bodyBytes/2)
 		require.LessOrEqual(t, shape.maxLocals, limits.locals/2)
+		require.LessOrEqual(t, shape.maxBlocks, limits.blocks/2)
 	}
 }
