@@ -53,21 +53,28 @@ func prepareCacheDir(dir string) error {
 // if there is one, which it checks first: wazero maps the cached machine
 // code and runs it as it is, so an entry that is not what this engine
 // wrote (corrupted, truncated, or replaced by the code of another module)
-// could hang or crash the host. Every entry whose SHA-256 is not the one
-// recorded when it was written is deleted, so that wazero compiles the
-// module afresh; entries written by this compilation get their SHA-256
-// recorded.
+// could hang or crash the host. An entry with no recorded SHA-256 is
+// deleted; the entries this module's compilation wrote before (or, if
+// that is not known, all of them) are hashed, and deleted if they do not
+// match, so that wazero compiles the module afresh. Entries written by
+// this compilation get their SHA-256 recorded, and are recorded as the
+// module's.
 //
 // This detects corruption and tampering by whoever can write the cache
 // but not the record beside it; the cache is as trusted as its directory,
 // which New requires to be writable only by its owner.
-func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
+func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, enforce bool) (wazero.CompiledModule, error) {
 	if rt.cfg.NoCache || rt.cfg.CacheDir == "" {
 		return w.CompileModule(ctx, wasm)
 	}
+	sum := sha256.Sum256(wasm)
+	module := hex.EncodeToString(sum[:])
+	if enforce {
+		module += "-interruptible"
+	}
 	rt.cacheMu.Lock()
 	defer rt.cacheMu.Unlock()
-	before, err := rt.verifyCache()
+	before, mine, err := rt.verifyCache(module)
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
 	}
@@ -79,10 +86,15 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (
 	if err != nil {
 		return compiled, nil // the cache is an optimisation
 	}
+	var added bool
 	for _, e := range entries {
-		if _, ok := before[e]; !ok {
-			_ = rt.recordSum(e)
+		if _, ok := before[e]; !ok && rt.recordSum(e) == nil {
+			mine = append(mine, e)
+			added = true
 		}
+	}
+	if added {
+		_ = rt.writeRecord(rt.modulePath(module), strings.Join(mine, "\n")+"\n")
 	}
 	return compiled, nil
 }
@@ -112,28 +124,50 @@ func (rt *Runtime) cacheEntries() ([]string, error) {
 }
 
 // verifyCache deletes every cache entry that is not a regular file or
-// whose SHA-256 is not the one recorded, and returns the entries left.
-func (rt *Runtime) verifyCache() (map[string]struct{}, error) {
+// has no recorded SHA-256, and those of module's entries (or, if they are
+// not known, of all) whose SHA-256 is not the recorded one. It returns
+// the entries left, and module's among them.
+func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, error) {
 	entries, err := rt.cacheEntries()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var known map[string]bool
+	if b, err := os.ReadFile(rt.modulePath(module)); err == nil {
+		known = make(map[string]bool)
+		for _, e := range strings.Fields(string(b)) {
+			known[e] = true
+		}
 	}
 	ok := make(map[string]struct{}, len(entries))
+	var mine []string
 	for _, e := range entries {
 		path := filepath.Join(rt.cfg.CacheDir, e)
-		want, _ := os.ReadFile(rt.sumPath(e))
-		got, err := fileSum(path)
-		if err == nil && len(want) > 0 && strings.TrimSpace(string(want)) == got {
-			ok[e] = struct{}{}
+		want, err := os.ReadFile(rt.sumPath(e))
+		if err == nil && known != nil && !known[e] {
+			ok[e] = struct{}{} // another module's: checked when it is loaded
 			continue
+		}
+		if err == nil {
+			if got, err := fileSum(path); err == nil && strings.TrimSpace(string(want)) == got {
+				ok[e] = struct{}{}
+				if known[e] {
+					mine = append(mine, e)
+				}
+				continue
+			}
 		}
 		rt.cfg.Logger.Warn("engine: compilation cache entry does not match its recorded SHA-256; deleting it", "entry", e)
 		if err := os.RemoveAll(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		_ = os.Remove(rt.sumPath(e))
 	}
-	return ok, nil
+	return ok, mine, nil
+}
+
+func (rt *Runtime) modulePath(module string) string {
+	return filepath.Join(rt.cfg.CacheDir, sumsDir, "module-"+module)
 }
 
 func (rt *Runtime) sumPath(entry string) string {
@@ -146,16 +180,21 @@ func (rt *Runtime) recordSum(entry string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Join(rt.cfg.CacheDir, sumsDir), "sum-*.tmp")
+	return rt.writeRecord(rt.sumPath(entry), sum+"\n")
+}
+
+// writeRecord writes a file of the record beside the cache, atomically.
+func (rt *Runtime) writeRecord(path, content string) error {
+	f, err := os.CreateTemp(filepath.Join(rt.cfg.CacheDir, sumsDir), "record-*.tmp")
 	if err != nil {
 		return err
 	}
-	_, werr := f.WriteString(sum + "\n")
+	_, werr := f.WriteString(content)
 	if cerr := f.Close(); werr != nil || cerr != nil {
 		_ = os.Remove(f.Name())
 		return errors.Join(werr, cerr)
 	}
-	if err := os.Rename(f.Name(), rt.sumPath(entry)); err != nil {
+	if err := os.Rename(f.Name(), path); err != nil {
 		_ = os.Remove(f.Name())
 		return err
 	}

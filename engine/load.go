@@ -135,7 +135,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	defer cancel()
 	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
 	began := time.Now()
-	compiled, err := rt.compile(cctx, w, wasm)
+	compiled, err := rt.compile(cctx, w, wasm, p.enforce())
 	if err != nil {
 		if cctx.Err() != nil && ctx.Err() == nil {
 			return fail(errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err()))
