@@ -43,14 +43,41 @@
 // random bytes come from crypto/rand, unless [Config.Deterministic] and
 // [Config.Rand] pin them for tests and replays. Sleeping returns at once.
 //
+// # What is enforced
+//
+// Against a hostile module, before it is compiled: at most 16 MiB (as
+// given and uncompressed); WebAssembly 1.0 with bulk memory, sign
+// extension, non-trapping conversions and multiple results, but no
+// reference types (so no table.grow and one table) and no SIMD; at most
+// 65,536 table entries and as many elements, 1,024 globals, 32,768
+// functions of at most 512 KiB, 4,096 locals and 2,048 blocks each
+// (compiling takes time in the square of a function's blocks), 256
+// imports (WASI functions only), 1,024 exports. A Go plugin uses at most
+// 40% of each. Compiling is bounded by [Config.CompileTimeout]. Its name
+// (1 to 64 of [A-Za-z0-9._-]), version (64 bytes) and description
+// (1 KiB) are capped.
+//
+// While it runs: [Config.MemoryLimitMiB] of linear memory;
+// [Config.CallTimeout] a call (for untrusted plugins, see [Trust]); an
+// output budget of 16 KiB, 64 lines and 1,024 writes to stdout and
+// stderr a call, past which its writes fail; an instance that made a
+// call slower than 1 ms gets fresh call stacks, so an idle instance does
+// not keep a deep one (wazero's own ceiling, some 100 MiB, bounds the
+// stack during a call). Errors quote at most 64 bytes of any text it
+// answers. A plugin that fails 3 times in a row is backed off (see
+// [Resolver.Health]). The compilation cache must be private to its
+// owner, and each entry matches the SHA-256 recorded when it was written
+// or is rebuilt.
+//
 // # Errors
 //
 // Errors wrap one of [ErrTimeout], [ErrMemoryLimit], [ErrTrap],
 // [ErrBadOutput] (which also matches resolve.ErrInvalidDecision when the
 // decision is at fault), [ErrConfigure], [ErrMissingExport],
 // [ErrABIVersion], [ErrInvalidModule], [ErrHashMismatch],
-// [ErrUnknownBuiltin] or [ErrClosed]; a call abandoned because the
-// caller's context was cancelled wraps context.Canceled.
+// [ErrUnknownBuiltin], [ErrUnhealthy], [ErrUnsafeCache] or [ErrClosed];
+// a call abandoned because the caller's context was cancelled wraps
+// context.Canceled.
 package engine
 
 import (
@@ -67,6 +94,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -82,6 +110,10 @@ type Config struct {
 	// StartTimeout bounds starting an instance: instantiation, the
 	// module's _initialize and its accord_configure. Default 5 s.
 	StartTimeout time.Duration
+	// CompileTimeout bounds compiling a module that is not in the
+	// compilation cache. Default 60 s. (A Go plugin compiles in about
+	// 1 s, 14 s under the race detector.)
+	CompileTimeout time.Duration
 	// MemoryLimitMiB caps the linear memory of each instance, in MiB.
 	// Default 32; at most 4096. A module that declares a larger minimum
 	// is refused at load.
@@ -89,7 +121,11 @@ type Config struct {
 	// PoolSize is the most instances of one plugin, hence the most calls
 	// it serves at once; more callers wait. Default GOMAXPROCS.
 	PoolSize int
-	// CacheDir holds wazero's compilation cache. Default:
+	// CacheDir holds wazero's compilation cache: a directory writable
+	// by its owner only (created 0700; one that is group- or
+	// world-writable is refused with ErrUnsafeCache). Every entry is
+	// checked against the SHA-256 recorded when it was written before
+	// it is used, and rebuilt if it does not match. Default:
 	// accord/wazero-VERSION under [os.UserCacheDir], VERSION being the
 	// wazero release the engine is built with, or an in-memory cache when
 	// there is no such directory. (wazero keys its entries by its version
@@ -120,6 +156,7 @@ type Config struct {
 const (
 	DefaultCallTimeout    = 100 * time.Millisecond
 	DefaultStartTimeout   = 5 * time.Second
+	DefaultCompileTimeout = 60 * time.Second
 	DefaultMemoryLimitMiB = 32
 	maxMemoryLimitMiB     = 4096
 )
@@ -131,6 +168,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("engine: CallTimeout %v is negative", c.CallTimeout)
 	case c.StartTimeout < 0:
 		return c, fmt.Errorf("engine: StartTimeout %v is negative", c.StartTimeout)
+	case c.CompileTimeout < 0:
+		return c, fmt.Errorf("engine: CompileTimeout %v is negative", c.CompileTimeout)
 	case c.MemoryLimitMiB < 0 || c.MemoryLimitMiB > maxMemoryLimitMiB:
 		return c, fmt.Errorf("engine: MemoryLimitMiB %d outside [1, %d]", c.MemoryLimitMiB, maxMemoryLimitMiB)
 	case c.PoolSize < 0:
@@ -141,6 +180,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.CompileTimeout == 0 {
+		c.CompileTimeout = DefaultCompileTimeout
 	}
 	if c.MemoryLimitMiB == 0 {
 		c.MemoryLimitMiB = DefaultMemoryLimitMiB
@@ -179,6 +221,9 @@ func DefaultCacheDir() string {
 type Runtime struct {
 	cfg   Config
 	cache wazero.CompilationCache
+	// cacheMu serialises checking the compilation cache, compiling and
+	// recording the new entries' sums.
+	cacheMu sync.Mutex
 
 	mu     sync.Mutex
 	closed bool
@@ -200,6 +245,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt := &Runtime{cfg: cfg, loaded: make(map[*Resolver]struct{})}
 	if cfg.NoCache || cfg.CacheDir == "" {
 		rt.cache = wazero.NewCompilationCache()
+	} else if err := prepareCacheDir(cfg.CacheDir); err != nil {
+		return nil, fmt.Errorf("engine: compilation cache: %w", err)
 	} else if rt.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
 		return nil, fmt.Errorf("engine: compilation cache: %w", err)
 	}
@@ -208,6 +255,19 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 
 // Config returns the runtime's configuration, defaults filled in.
 func (rt *Runtime) Config() Config { return rt.cfg }
+
+// coreFeatures are the WebAssembly features a plugin may use: those of
+// WebAssembly 1.0 and those Go's wasm backend emits (bulk memory
+// operations, sign extension, non-trapping float-to-int conversions,
+// multiple results). Reference types are left out: without them a table
+// cannot grow at run time (table.grow) nor a module have more than one,
+// so checkBinary can bound a table by its declared size. SIMD is left
+// out for the size of the compiler it would expose; no resolver needs it.
+const coreFeatures = api.CoreFeaturesV1 |
+	api.CoreFeatureBulkMemoryOperations |
+	api.CoreFeatureSignExtensionOps |
+	api.CoreFeatureNonTrappingFloatToIntConversion |
+	api.CoreFeatureMultiValue
 
 // wazeroRuntime returns the wazero runtime for plugins with or without
 // deadline enforcement, creating it on first use.
@@ -226,6 +286,7 @@ func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runt
 	}
 	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(rt.cache).
+		WithCoreFeatures(coreFeatures).
 		WithCloseOnContextDone(enforce))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, w); err != nil {
 		_ = w.Close(ctx)

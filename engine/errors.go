@@ -47,6 +47,11 @@ var (
 	// ErrUnknownBuiltin: no built-in plugin has that name. It is
 	// [plugins.ErrUnknown].
 	ErrUnknownBuiltin = plugins.ErrUnknown
+	// ErrUnhealthy: the plugin failed several times in a row (calls or
+	// starts of instances), so the resolver starts no instance until its
+	// back-off ends; a call that finds no idle instance fails at once.
+	// See [Resolver.Health].
+	ErrUnhealthy = errors.New("plugin unhealthy")
 	// ErrClosed: the resolver or its runtime is closed.
 	ErrClosed = errors.New("closed")
 )

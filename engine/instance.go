@@ -31,6 +31,9 @@ type instance struct {
 	// memSize is the memory size at the end of the last call, as
 	// counted in Resolver.memory.
 	memSize uint32
+	// output is what the guest may still write to stdout and stderr in
+	// the current call.
+	output *outputBudget
 }
 
 // start instantiates the module, runs _initialize (through wazero's start
@@ -40,13 +43,14 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 	timeout := r.rt.cfg.StartTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	inst := &instance{r: r, memory: &limitedMemory{limit: uint64(r.rt.cfg.MemoryLimitMiB) << 20}}
+	inst := &instance{r: r, memory: &limitedMemory{limit: uint64(r.rt.cfg.MemoryLimitMiB) << 20}, output: &outputBudget{}}
+	inst.output.reset()
 	cfg := r.rt.cfg
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(exportInitialize).
-		WithStdout(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stdout", level: slog.LevelInfo}).
-		WithStderr(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stderr", level: slog.LevelWarn})
+		WithStdout(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stdout", level: slog.LevelInfo, budget: inst.output}).
+		WithStderr(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stderr", level: slog.LevelWarn, budget: inst.output})
 	if !cfg.Deterministic {
 		mc = mc.WithSysWalltime().WithSysNanotime()
 	}
@@ -59,9 +63,10 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 		if mod != nil {
 			_ = mod.Close(context.Background())
 		}
-		return nil, fmt.Errorf("start: %w", inst.classify(ctx, err, timeout, began))
+		return nil, fmt.Errorf("%w: %w", errStart, inst.classify(ctx, err, timeout, began))
 	}
 	r.created.Add(1)
+	r.memory.Add(r.overhead)
 	inst.mod, inst.mem = mod, mod.Memory()
 	inst.alloc, inst.resolve = mod.ExportedFunction(exportAlloc), mod.ExportedFunction(exportResolve)
 	inst.account()
@@ -71,11 +76,11 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 	}
 	if hook != nil {
 		if err := hook(inst, ctx); err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("%w: %w", errStart, err))
 		}
 	}
 	if err := inst.configure(ctx); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%w: %w", errStart, err))
 	}
 	inst.account()
 	return inst, nil
@@ -86,7 +91,7 @@ func (inst *instance) configure(ctx context.Context) error {
 	r := inst.r
 	if !r.hasConfigure {
 		if !emptyParams(r.params) {
-			return fmt.Errorf("%w: it takes no parameters (it has no %s), got %s", ErrConfigure, exportConfigure, r.params)
+			return fmt.Errorf("%w: it takes no parameters (it has no %s), got %s", ErrConfigure, exportConfigure, resolve.Clip(string(r.params)))
 		}
 		return nil
 	}
@@ -98,10 +103,10 @@ func (inst *instance) configure(ctx context.Context) error {
 		Error *string `json:"error"`
 	}
 	if err := json.Unmarshal(out, &answer); err != nil {
-		return fmt.Errorf("%w: %s answered %.100q: %w", ErrBadOutput, exportConfigure, out, err)
+		return fmt.Errorf("%w: %s answered %q: %w", ErrBadOutput, exportConfigure, resolve.Clip(string(out)), err)
 	}
 	if answer.Error != nil {
-		return fmt.Errorf("%w: %s", ErrConfigure, *answer.Error)
+		return fmt.Errorf("%w: %s", ErrConfigure, resolve.Clip(*answer.Error))
 	}
 	return nil
 }
@@ -109,7 +114,11 @@ func (inst *instance) configure(ctx context.Context) error {
 // decide runs accord_resolve on the encoded conflict in and validates
 // the decision against c.
 func (inst *instance) decide(ctx context.Context, in []byte, c *resolve.Conflict) (resolve.Decision, error) {
+	began := time.Now()
 	out, err := inst.exchange(ctx, inst.resolve, in, inst.r.timeout)
+	if time.Since(began) > renewStacksAfter {
+		inst.renewStacks()
+	}
 	if err != nil {
 		if errors.Is(err, errOutOfBounds) {
 			err = fmt.Errorf("%w: %w", resolve.ErrInvalidDecision, err)
@@ -127,6 +136,20 @@ func (inst *instance) decide(ctx context.Context, in []byte, c *resolve.Conflict
 	}
 	inst.account()
 	return d, nil
+}
+
+// renewStacksAfter is how long a call may run before the instance's
+// functions are renewed after it. wazero grows a function's call stack
+// as deep as a call recurses (up to some 100 MiB) and keeps it for the
+// function's next calls; a call that grew its stack far took time to do
+// it, so renewing the functions after slow calls bounds what an idle
+// instance keeps to what a fast call can grow, at no cost to fast calls.
+// (A call that fails discards its instance.)
+const renewStacksAfter = time.Millisecond
+
+// renewStacks replaces the instance's functions, and so their stacks.
+func (inst *instance) renewStacks() {
+	inst.alloc, inst.resolve = inst.mod.ExportedFunction(exportAlloc), inst.mod.ExportedFunction(exportResolve)
 }
 
 // errNotCalled marks a call that did not enter the guest (the caller's
@@ -148,8 +171,9 @@ func (inst *instance) exchange(ctx context.Context, fn api.Function, in []byte, 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errNotCalled, err)
 	}
-	// A refusal to grow counts for this call only.
+	// A refusal to grow counts for this call only; so does the output.
 	inst.memory.refused, inst.memory.asked = false, 0
+	inst.output.reset()
 	began := time.Now()
 	callCtx := ctx
 	if inst.r.enforce {
@@ -271,21 +295,57 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 
 func (m *limitedMemory) Free() { m.buf = nil }
 
+// The output budget of one call (or of starting an instance): what a
+// guest may write to stdout and stderr together before its writes fail.
+const (
+	maxOutputBytes  = 16 << 10
+	maxOutputLines  = 64
+	maxOutputWrites = 1024
+	// maxLogLine cuts longer lines.
+	maxLogLine = 1024
+)
+
+// errOutputBudget is what a guest's write past its budget fails with
+// (the guest sees EIO).
+var errOutputBudget = errors.New("output budget exhausted")
+
+// outputBudget is what an instance's guest may still write in the
+// current call, shared by its stdout and stderr. A flood of writes is
+// refused, not logged: past the budget each write fails at once and one
+// record says that output was dropped.
+type outputBudget struct {
+	bytes, lines, writes int
+	// exhausted is set once the drop has been logged for this call.
+	exhausted bool
+}
+
+func (b *outputBudget) reset() {
+	*b = outputBudget{bytes: maxOutputBytes, lines: maxOutputLines, writes: maxOutputWrites}
+}
+
 // guestLog sends what a guest writes to a stream to the logger, one
-// record a line. Lines longer than maxLogLine are cut.
+// record a line, within the instance's output budget. Lines longer than
+// maxLogLine are cut.
 type guestLog struct {
 	log    *slog.Logger
 	plugin string
 	stream string
 	level  slog.Level
+	budget *outputBudget
 	line   []byte
 	cut    bool
 }
 
-const maxLogLine = 4096
-
 func (w *guestLog) Write(p []byte) (int, error) {
-	n := len(p)
+	b := w.budget
+	if b.writes--; b.writes < 0 || b.bytes <= 0 || b.lines <= 0 {
+		w.exhausted()
+		return 0, errOutputBudget
+	}
+	n := min(len(p), b.bytes)
+	b.bytes -= n
+	short := n < len(p)
+	p = p[:n]
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		chunk := p
@@ -301,8 +361,32 @@ func (w *guestLog) Write(p []byte) (int, error) {
 		}
 		w.flush()
 		p = p[i+1:]
+		if b.lines--; b.lines <= 0 {
+			break
+		}
+	}
+	if b.bytes <= 0 || b.lines <= 0 {
+		w.exhausted()
+	}
+	if short {
+		return n, errOutputBudget
 	}
 	return n, nil
+}
+
+// exhausted logs, once a call, that the guest's further output is
+// dropped, with what it had written of an unfinished line.
+func (w *guestLog) exhausted() {
+	if w.budget.exhausted {
+		return
+	}
+	w.budget.exhausted = true
+	if len(w.line) > 0 {
+		w.cut = true
+		w.flush()
+	}
+	w.log.Warn("engine: the plugin wrote more than its output budget; the rest of this call's output is dropped",
+		"plugin", w.plugin, "stream", w.stream, "max_bytes", maxOutputBytes, "max_lines", maxOutputLines)
 }
 
 func (w *guestLog) flush() {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -25,9 +26,11 @@ import (
 // Plugin says which plugin to load and how. Exactly one of Builtin, Path
 // and Wasm names the module.
 type Plugin struct {
-	// Name names the resolver in errors and logs ([Resolver.Name]).
-	// Default: the built-in's name, the file's name without extensions,
-	// or the name the plugin describes itself with. [Resolver.Describe]
+	// Name names the resolver in errors and logs ([Resolver.Name]): 1 to
+	// 64 letters, digits, '.', '_' and '-'. Default: the built-in's name,
+	// the file's name without extensions (or "plugin" if that is no such
+	// name), or the name the plugin describes itself with (a plugin whose
+	// description has a longer name or version is refused). [Resolver.Describe]
 	// reports the plugin's own description, whatever Name says.
 	Name string
 	// Builtin is the name of a built-in plugin: see [plugins.Names].
@@ -91,8 +94,9 @@ func (p Plugin) enforce() bool {
 	return p.Builtin == ""
 }
 
-// maxModuleBytes bounds a module after decompression.
-const maxModuleBytes = 64 << 20
+// maxModuleBytes bounds a module, as given and after decompression. A Go
+// plugin is about 3.5 MB; compiling 16 MiB of code takes some 5 s of CPU.
+const maxModuleBytes = 16 << 20
 
 // Load compiles the plugin p (or takes it from the compilation cache),
 // starts its first instance, checks its ABI version, reads its
@@ -105,7 +109,11 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	fail := func(err error) (*Resolver, error) {
 		return nil, fmt.Errorf("engine: load %s: %w", name, err)
 	}
-	wasm, err := p.module(rt.cfg.CacheDir)
+	if p.Name != "" && !validName(p.Name) {
+		name = "plugin"
+		return fail(fmt.Errorf("%w: Name %q is not 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidModule, resolve.Clip(p.Name), maxNameBytes))
+	}
+	wasm, err := p.module()
 	if err != nil {
 		return fail(err)
 	}
@@ -116,9 +124,22 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	if err != nil {
 		return fail(err)
 	}
-	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
-	compiled, err := w.CompileModule(cctx, wasm)
+	shape, err := checkBinary(wasm, limits)
 	if err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
+	}
+	// wazero stops compiling between functions when its context is done,
+	// if it compiles with more than one worker; checkBinary bounds what
+	// one function costs.
+	cctx, cancel := context.WithTimeout(ctx, rt.cfg.CompileTimeout)
+	defer cancel()
+	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
+	began := time.Now()
+	compiled, err := rt.compile(cctx, w, wasm, p.enforce())
+	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return fail(errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err()))
+		}
 		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
 	}
 	if err := rt.checkModule(compiled); err != nil {
@@ -136,6 +157,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		compiled: compiled,
 		params:   params,
 		enforce:  p.enforce(),
+		overhead: shape.hostBytes(),
 		timeout:  rt.cfg.CallTimeout,
 		slots:    make(chan struct{}, rt.cfg.PoolSize),
 		done:     make(chan struct{}),
@@ -163,6 +185,58 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	return r, nil
 }
 
+// The caps on what names a plugin: its name and version (as it describes
+// itself, or as Plugin.Name gives it) go into every log record and metric
+// about it.
+const (
+	maxNameBytes        = 64
+	maxVersionBytes     = 64
+	maxDescriptionBytes = 1024
+	maxDescribeBytes    = 16 << 10
+)
+
+// validName reports whether s may name a plugin: 1 to maxNameBytes
+// letters, digits, '.', '_' and '-', starting with a letter or digit.
+func validName(s string) bool {
+	if s == "" || len(s) > maxNameBytes {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkDescription refuses a description whose name or version could not
+// go into a log record or a metric's label as it is.
+func checkDescription(d resolve.Description) error {
+	switch {
+	case d.Name != "" && !validName(d.Name):
+		return fmt.Errorf("name %q is not 1 to %d letters, digits, '.', '_' or '-'", resolve.Clip(d.Name), maxNameBytes)
+	case len(d.Version) > maxVersionBytes || !printableASCII(d.Version):
+		return fmt.Errorf("version %q is not at most %d printable ASCII bytes", resolve.Clip(d.Version), maxVersionBytes)
+	case len(d.Description) > maxDescriptionBytes:
+		return fmt.Errorf("description is %d bytes, at most %d", len(d.Description), maxDescriptionBytes)
+	case len(d.Needs) > 8:
+		return fmt.Errorf("%d needs, at most 8", len(d.Needs))
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // displayName is the name used until the plugin describes itself.
 func (p Plugin) displayName() string {
 	switch {
@@ -175,14 +249,18 @@ func (p Plugin) displayName() string {
 		for _, ext := range []string{".gz", ".wasm"} {
 			base = strings.TrimSuffix(base, ext)
 		}
+		if !validName(base) {
+			return "plugin"
+		}
 		return base
 	}
 	return "plugin"
 }
 
 // module returns the plugin's WebAssembly bytes, checked against its pin
-// and decompressed (through the cache under cacheDir, if not "").
-func (p Plugin) module(cacheDir string) ([]byte, error) {
+// and decompressed. (The decompressed bytes are not cached on disk: what
+// is compiled must be what the pin vouches for.)
+func (p Plugin) module() ([]byte, error) {
 	var raw []byte
 	var err error
 	switch n := btoi(p.Builtin != "") + btoi(p.Path != "") + btoi(p.Wasm != nil); {
@@ -191,12 +269,15 @@ func (p Plugin) module(cacheDir string) ([]byte, error) {
 	case p.Builtin != "":
 		raw, err = plugins.Compressed(p.Builtin)
 	case p.Path != "":
-		raw, err = os.ReadFile(p.Path)
+		raw, err = readModule(p.Path)
 	default:
 		raw = p.Wasm
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(raw) > maxModuleBytes {
+		return nil, fmt.Errorf("%w: more than %d MiB", ErrInvalidModule, maxModuleBytes>>20)
 	}
 	if p.SHA256 != "" {
 		sum := sha256.Sum256(raw)
@@ -207,37 +288,23 @@ func (p Plugin) module(cacheDir string) ([]byte, error) {
 	if !bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
 		return raw, nil
 	}
-	return gunzipCached(raw, cacheDir)
+	return gunzip(raw)
 }
 
-// gunzipCached decompresses a gzip-compressed module. Decompressing a Go
-// plugin (about 17 ms) costs half as much again as compiling it from the
-// compilation cache (about 33 ms), so the result is kept beside that
-// cache, named by the SHA-256 of the compressed bytes, and trusted as the
-// compilation cache is.
-func gunzipCached(raw []byte, cacheDir string) ([]byte, error) {
-	var path string
-	if cacheDir != "" {
-		sum := sha256.Sum256(raw)
-		path = filepath.Join(cacheDir, "accord-modules", hex.EncodeToString(sum[:])+".wasm")
-		if wasm, err := os.ReadFile(path); err == nil && len(wasm) > 0 {
-			return wasm, nil
-		}
+// readModule reads a module file: a regular file of at most
+// maxModuleBytes (one byte more is read to tell).
+func readModule(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	wasm, err := gunzip(raw)
-	if err != nil || path == "" {
-		return wasm, err
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidModule, filepath.Base(path))
 	}
-	// The cache is an optimisation: failing to write it is no error.
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-		if f, err := os.CreateTemp(filepath.Dir(path), "module-*.tmp"); err == nil {
-			_, werr := f.Write(wasm)
-			if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
-				_ = os.Remove(f.Name())
-			}
-		}
-	}
-	return wasm, nil
+	return io.ReadAll(io.LimitReader(f, maxModuleBytes+1))
 }
 
 func gunzip(raw []byte) ([]byte, error) {
@@ -369,8 +436,14 @@ func (r *Resolver) inspect(ctx context.Context, inst *instance, nameFromDescript
 	if err != nil {
 		return fmt.Errorf("%s: %w", exportDescribe, err)
 	}
+	if len(out) > maxDescribeBytes {
+		return fmt.Errorf("%w: %s answered %d bytes, at most %d", ErrBadOutput, exportDescribe, len(out), maxDescribeBytes)
+	}
 	var desc resolve.Description
 	if err := json.Unmarshal(out, &desc); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadOutput, exportDescribe, err)
+	}
+	if err := checkDescription(desc); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadOutput, exportDescribe, err)
 	}
 	if desc.Name == "" {

@@ -14,13 +14,17 @@ import (
 	"github.com/accord-db/accord/resolve"
 )
 
+// errStart marks the failure to start an instance.
+var errStart = errors.New("start")
+
 // Resolver is a loaded plugin: a [resolve.Resolver] and
 // [resolve.Describer] backed by a pool of instances of one compiled
 // module. It is safe for concurrent use; at most Config.PoolSize calls run
 // at once, more callers wait for an instance (or for their context).
 // An instance is started when a call finds none idle and the pool is not
 // full. An instance that fails a call is discarded, and a replacement
-// started in the background.
+// started in the background, unless the plugin keeps failing: see
+// [Resolver.Health].
 type Resolver struct {
 	rt           *Runtime
 	name         string
@@ -31,6 +35,9 @@ type Resolver struct {
 	hasConfigure bool
 	enforce      bool
 	timeout      time.Duration
+	// overhead is the host memory of an instance besides its linear
+	// memory (moduleShape.hostBytes), counted in memory.
+	overhead int64
 
 	// slots holds a token for each call in progress: its capacity is
 	// the pool size.
@@ -49,9 +56,16 @@ type Resolver struct {
 	changed  sync.Cond
 	waiting  int
 	starting sync.WaitGroup
+	// strikes counts the failures (of calls and of starts) since the
+	// last successful call; from maxStrikes on, no instance is started
+	// until openUntil, and then only by one caller at a time (probing).
+	strikes   int
+	openUntil time.Time
+	probing   bool
+	lastErr   error
 
-	calls, failures, created, discarded atomic.Uint64
-	memory                              atomic.Int64
+	calls, failures, created, discarded, startFailures atomic.Uint64
+	memory                                             atomic.Int64
 }
 
 var (
@@ -138,6 +152,7 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("wait for an instance: %w", ctx.Err())
 	}
 	r.mu.Lock()
+	probe := false
 	for {
 		if r.closed {
 			r.mu.Unlock()
@@ -151,6 +166,12 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 			return inst, nil
 		}
 		if r.live < cap(r.slots) {
+			if err := r.mayStart(); err != nil {
+				r.mu.Unlock()
+				<-r.slots
+				return nil, err
+			}
+			probe = r.probing
 			break
 		}
 		// Every instance exists and, since this caller holds a slot,
@@ -173,9 +194,17 @@ func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
 	r.live++
 	r.mu.Unlock()
 	inst, err := r.start(ctx, nil)
+	if probe {
+		r.mu.Lock()
+		r.probing = false
+		r.mu.Unlock()
+	}
 	if err != nil {
 		r.mu.Lock()
 		r.live--
+		if ctx.Err() == nil {
+			r.strike(err)
+		}
 		r.wake()
 		if r.closed {
 			err = ErrClosed
@@ -201,6 +230,11 @@ func (r *Resolver) release(inst *instance, callErr error) {
 	defer func() { <-r.slots }()
 	healthy := callErr == nil || errors.Is(callErr, errNotCalled) || errors.Is(callErr, errAnsweredLate)
 	r.mu.Lock()
+	if callErr == nil {
+		r.strikes, r.lastErr = 0, nil
+	} else if !healthy && !errors.Is(callErr, context.Canceled) {
+		r.strike(callErr)
+	}
 	if healthy && !r.closed {
 		r.idle = append(r.idle, inst)
 		r.wake()
@@ -208,7 +242,9 @@ func (r *Resolver) release(inst *instance, callErr error) {
 		return
 	}
 	r.live--
-	replace := !healthy && !r.closed
+	// A plugin that keeps failing is not replaced at once: the next
+	// caller after its back-off starts an instance (acquire).
+	replace := !healthy && !r.closed && r.strikes < maxStrikes
 	if replace {
 		r.live++
 		r.starting.Add(1)
@@ -232,6 +268,9 @@ func (r *Resolver) replace() {
 		return
 	}
 	r.live--
+	if err != nil {
+		r.strike(err)
+	}
 	r.wake()
 	r.mu.Unlock()
 	if err != nil {
@@ -243,8 +282,81 @@ func (r *Resolver) replace() {
 
 func (r *Resolver) discard(inst *instance) {
 	r.discarded.Add(1)
-	r.memory.Add(-int64(inst.memSize))
+	r.memory.Add(-int64(inst.memSize) - r.overhead)
 	inst.close(context.Background())
+}
+
+// The circuit breaker of a failing plugin: after maxStrikes failures in a
+// row (calls that failed and starts that failed, with no successful call
+// between), the resolver starts no instance for a back-off that doubles
+// from minBackoff to maxBackoff with each further failure. Meanwhile a
+// call that finds no idle instance fails at once with ErrUnhealthy,
+// instead of waiting for an instance that would cost up to StartTimeout
+// to start and fail again. After the back-off one caller at a time tries
+// a new instance; a successful call ends it all.
+const (
+	maxStrikes = 3
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+// strike counts a failure of the plugin. The caller holds r.mu.
+func (r *Resolver) strike(err error) {
+	r.strikes++
+	if errors.Is(err, errStart) {
+		r.startFailures.Add(1)
+	}
+	r.lastErr = err
+	if r.strikes >= maxStrikes {
+		backoff := maxBackoff
+		if n := r.strikes - maxStrikes; n < 6 {
+			backoff = min(minBackoff<<n, maxBackoff)
+		}
+		r.openUntil = time.Now().Add(backoff)
+	}
+}
+
+// mayStart reports, with ErrUnhealthy, whether the plugin failed too
+// often to start an instance now; else, if the back-off is over, it
+// makes the caller the one that tries. The caller holds r.mu.
+func (r *Resolver) mayStart() error {
+	if r.strikes < maxStrikes {
+		return nil
+	}
+	if r.probing || time.Now().Before(r.openUntil) {
+		return fmt.Errorf("%w: %d failures in a row, next try after %s: last: %w",
+			ErrUnhealthy, r.strikes, r.openUntil.Format(time.RFC3339Nano), r.lastErr)
+	}
+	r.probing = true
+	return nil
+}
+
+// Health says whether a resolver is serving, for a service's health
+// check.
+type Health struct {
+	// Healthy is false while the plugin is backed off: it failed
+	// maxStrikes (3) times in a row, calls or starts, and no call has
+	// succeeded since.
+	Healthy bool
+	// Failures counts the failures in a row.
+	Failures int
+	// RetryAt is when the resolver next tries to start an instance, if
+	// it is not healthy.
+	RetryAt time.Time
+	// LastError is the last failure's error, nil after a success. Its
+	// text quotes nothing unbounded from the plugin.
+	LastError error
+}
+
+// Health returns the resolver's health. See [Health].
+func (r *Resolver) Health() Health {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := Health{Healthy: r.strikes < maxStrikes, Failures: r.strikes, LastError: r.lastErr}
+	if !h.Healthy {
+		h.RetryAt = r.openUntil
+	}
+	return h
 }
 
 // Stats counts what a resolver has done, for metrics.
@@ -256,11 +368,15 @@ type Stats struct {
 	// (the first at load included) and discarded (after a failure, or
 	// when closing).
 	InstancesStarted, InstancesDiscarded uint64
+	// StartFailures counts instances that failed to start after the
+	// first (which fails the load).
+	StartFailures uint64
 	// Instances is the number of instances alive now, Idle how many of
 	// them wait for a call.
 	Instances, Idle int
-	// MemoryBytes is the linear memory of the live instances, as of the
-	// end of their last call.
+	// MemoryBytes is the memory of the live instances, as of the end of
+	// their last call: their linear memory, and an estimate of what else
+	// each costs the host (its table, globals and call stacks).
 	MemoryBytes int64
 }
 
@@ -274,6 +390,7 @@ func (r *Resolver) Stats() Stats {
 		Failures:           r.failures.Load(),
 		InstancesStarted:   r.created.Load(),
 		InstancesDiscarded: r.discarded.Load(),
+		StartFailures:      r.startFailures.Load(),
 		Instances:          live,
 		Idle:               idle,
 		MemoryBytes:        r.memory.Load(),

@@ -79,12 +79,12 @@ func (c *Conflict) Validate() error {
 	switch c.Kind {
 	case KindWrite, KindReplication:
 	default:
-		return fmt.Errorf("resolve: %w: unknown kind %q", ErrInvalidConflict, c.Kind)
+		return fmt.Errorf("resolve: %w: unknown kind %q", ErrInvalidConflict, Clip(string(c.Kind)))
 	}
 	switch c.Op {
 	case OpCreate, OpUpdate, OpDelete:
 	default:
-		return fmt.Errorf("resolve: %w: unknown op %q", ErrInvalidConflict, c.Op)
+		return fmt.Errorf("resolve: %w: unknown op %q", ErrInvalidConflict, Clip(string(c.Op)))
 	}
 	return nil
 }
@@ -135,7 +135,7 @@ func (d Decision) Validate(c *Conflict) error {
 		return fmt.Errorf("resolve: %w: "+format, append([]any{ErrInvalidDecision}, args...)...)
 	}
 	if !d.Action.Valid() {
-		return invalid("unknown action %q", d.Action)
+		return invalid("unknown action %q", Clip(string(d.Action)))
 	}
 	if d.DelayMS < 0 || d.DelayMS > MaxDelay {
 		return invalid("delay_ms %d outside [0, %d]", d.DelayMS, MaxDelay)
@@ -165,7 +165,7 @@ func (d Decision) Validate(c *Conflict) error {
 	if raw, ok := doc["_id"]; ok {
 		var id string
 		if err := json.Unmarshal(raw, &id); err != nil || id != c.ID {
-			return invalid("merge doc has _id %s, the conflict is about %q", raw, c.ID)
+			return invalid("merge doc has _id %s, the conflict is about %q", Clip(string(raw)), Clip(c.ID))
 		}
 	}
 	for key := range doc {
@@ -173,10 +173,29 @@ func (d Decision) Validate(c *Conflict) error {
 		// turns a write into a delete, _attachments adds files): a
 		// merge writes content only.
 		if strings.HasPrefix(key, "_") && key != "_id" && key != "_rev" {
-			return invalid("merge doc has the special field %q; only _id and _rev may start with _", key)
+			return invalid("merge doc has the special field %q; only _id and _rev may start with _", Clip(key))
 		}
 	}
 	return nil
+}
+
+// MaxClipBytes is how much of a text from outside (a plugin's answer, a
+// conflict's field) an error message quotes: see [Clip].
+const MaxClipBytes = 64
+
+// Clip returns s, or its first MaxClipBytes bytes (cut on a rune
+// boundary) followed by "...(N bytes)" if it is longer: what an error
+// message may quote of a text it does not control, so that a 4 MB
+// answer does not become a 4 MB log line or HTTP body.
+func Clip(s string) string {
+	if len(s) <= MaxClipBytes {
+		return s
+	}
+	cut := MaxClipBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d bytes)", s[:cut], len(s))
 }
 
 // decodeOne decodes exactly one JSON value from b into v: anything but

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -194,4 +195,29 @@ func TestDescriptionHas(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &back))
 	assert.NotNil(t, back.Needs, "an empty needs list must survive JSON as empty, not absent")
 	assert.Empty(t, back.Needs)
+}
+
+// TestValidateClipsGuestText checks that an error about a decision quotes
+// at most MaxClipBytes of what the plugin wrote, however much it wrote.
+func TestValidateClipsGuestText(t *testing.T) {
+	huge := strings.Repeat("é", 2<<20) // 4 MiB
+	c := &resolve.Conflict{ABI: resolve.ABIVersion, Kind: resolve.KindWrite, Op: resolve.OpUpdate, DB: "fruits", ID: "apple", Attempt: 1}
+	tests := []struct {
+		name string
+		d    resolve.Decision
+	}{
+		{"action", resolve.Decision{Action: resolve.Action(huge)}},
+		{"merge _id", resolve.Decision{Action: resolve.ActionMerge, Doc: []byte(`{"_id":"` + huge + `"}`)}},
+		{"special field", resolve.Decision{Action: resolve.ActionMerge, Doc: []byte(`{"_` + huge + `":1}`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.d.Validate(c)
+			require.ErrorIs(t, err, resolve.ErrInvalidDecision)
+			assert.Less(t, len(err.Error()), 4*resolve.MaxClipBytes+200, "Validate(%s) error is %d bytes", tt.name, len(err.Error()))
+			assert.Contains(t, err.Error(), "bytes)")
+			assert.True(t, utf8.ValidString(err.Error()))
+		})
+	}
+	assert.Equal(t, "short", resolve.Clip("short"))
 }

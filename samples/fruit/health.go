@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/resolve"
 )
 
 // Health statuses, from the seed.
@@ -63,6 +66,7 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	links := selfLink(r)
 	w.Header().Set("Location", links["self"].(map[string]string)["href"])
 	body := map[string]any{"status": green, "links": links}
+	body["resolver"], body["status"] = resolverHealth(s.resolver)
 	if quick {
 		writeJSON(w, http.StatusOK, body)
 		return
@@ -80,7 +84,7 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		return
 	}
 	database["status"] = green
-	status := green
+	status := body["status"].(string)
 	if m, err := s.db.Metrics(ctx); err == nil {
 		database["fragmentationStatus"] = fragmentationStatus(m.DiskSize, m.Fragmentation)
 		status = worst(status, database["fragmentationStatus"].(string))
@@ -122,4 +126,17 @@ func worst(a, b string) string {
 		return b
 	}
 	return a
+}
+
+// resolverHealth rates the service's resolver, and the service with it:
+// yellow while the plugin is backed off after failing again and again
+// (an engine.Resolver then refuses calls at once, so conflicting writes
+// fail with 503 but everything else works), green otherwise and for a
+// resolver that does not report its health. The plugin's errors go to
+// the log, not into this unauthenticated answer.
+func resolverHealth(r resolve.Resolver) (map[string]any, string) {
+	if h, ok := r.(interface{ Health() engine.Health }); ok && !h.Health().Healthy {
+		return map[string]any{"status": yellow, "reason": "the resolver plugin keeps failing; conflicting writes fail until it recovers"}, yellow
+	}
+	return map[string]any{"status": green}, green
 }

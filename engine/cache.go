@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// ErrUnsafeCache: the compilation cache directory is not private to its
+// owner (it is group- or world-writable), or is not a directory. The
+// compiled code in it runs unchecked, so [New] refuses it.
+var ErrUnsafeCache = errors.New("unsafe compilation cache directory")
+
+// sumsDir is where, under the cache directory, the engine keeps the
+// SHA-256 of each entry of wazero's compilation cache, recorded when the
+// entry was written.
+const sumsDir = "accord-sums"
+
+// prepareCacheDir creates dir (0700) if it does not exist, and refuses it
+// if it is not a directory or is group- or world-writable.
+func prepareCacheDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, sumsDir)} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%w: %s is not a directory", ErrUnsafeCache, d)
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("%w: %s is writable by others (mode %v)", ErrUnsafeCache, d, fi.Mode().Perm())
+		}
+	}
+	return nil
+}
+
+// compile compiles wasm with w, through the compilation cache on disk
+// if there is one, which it checks first: wazero maps the cached machine
+// code and runs it as it is, so an entry that is not what this engine
+// wrote (corrupted, truncated, or replaced by the code of another module)
+// could hang or crash the host. An entry with no recorded SHA-256 is
+// deleted; the entries this module's compilation wrote before (or, if
+// that is not known, all of them) are hashed, and deleted if they do not
+// match, so that wazero compiles the module afresh. Entries written by
+// this compilation get their SHA-256 recorded, and are recorded as the
+// module's.
+//
+// This detects corruption and tampering by whoever can write the cache
+// but not the record beside it; the cache is as trusted as its directory,
+// which New requires to be writable only by its owner.
+func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, enforce bool) (wazero.CompiledModule, error) {
+	if rt.cfg.NoCache || rt.cfg.CacheDir == "" {
+		return w.CompileModule(ctx, wasm)
+	}
+	sum := sha256.Sum256(wasm)
+	module := hex.EncodeToString(sum[:])
+	if enforce {
+		module += "-interruptible"
+	}
+	rt.cacheMu.Lock()
+	defer rt.cacheMu.Unlock()
+	before, mine, err := rt.verifyCache(module)
+	if err != nil {
+		return nil, fmt.Errorf("compilation cache: %w", err)
+	}
+	compiled, err := w.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := rt.cacheEntries()
+	if err != nil {
+		return compiled, nil // the cache is an optimisation
+	}
+	var added bool
+	for _, e := range entries {
+		if _, ok := before[e]; !ok && rt.recordSum(e) == nil {
+			mine = append(mine, e)
+			added = true
+		}
+	}
+	if added {
+		_ = rt.writeRecord(rt.modulePath(module), strings.Join(mine, "\n")+"\n")
+	}
+	return compiled, nil
+}
+
+// cacheEntries lists wazero's cache entries, as paths relative to the
+// cache directory.
+func (rt *Runtime) cacheEntries() ([]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(rt.cfg.CacheDir, "wazero-*"))
+	if err != nil {
+		return nil, err
+	}
+	var entries []string
+	for _, d := range dirs {
+		files, err := os.ReadDir(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			// wazero writes an entry to NAME.*.tmp, then renames it.
+			if strings.HasSuffix(f.Name(), ".tmp") {
+				continue
+			}
+			entries = append(entries, filepath.Join(filepath.Base(d), f.Name()))
+		}
+	}
+	return entries, nil
+}
+
+// verifyCache deletes every cache entry that is not a regular file or
+// has no recorded SHA-256, and those of module's entries (or, if they are
+// not known, of all) whose SHA-256 is not the recorded one. It returns
+// the entries left, and module's among them.
+func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, error) {
+	entries, err := rt.cacheEntries()
+	if err != nil {
+		return nil, nil, err
+	}
+	var known map[string]bool
+	if b, err := os.ReadFile(rt.modulePath(module)); err == nil {
+		known = make(map[string]bool)
+		for _, e := range strings.Fields(string(b)) {
+			known[e] = true
+		}
+	}
+	ok := make(map[string]struct{}, len(entries))
+	var mine []string
+	for _, e := range entries {
+		path := filepath.Join(rt.cfg.CacheDir, e)
+		want, err := os.ReadFile(rt.sumPath(e))
+		if err == nil && known != nil && !known[e] {
+			ok[e] = struct{}{} // another module's: checked when it is loaded
+			continue
+		}
+		if err == nil {
+			if got, err := fileSum(path); err == nil && strings.TrimSpace(string(want)) == got {
+				ok[e] = struct{}{}
+				if known[e] {
+					mine = append(mine, e)
+				}
+				continue
+			}
+		}
+		rt.cfg.Logger.Warn("engine: compilation cache entry does not match its recorded SHA-256; deleting it", "entry", e)
+		if err := os.RemoveAll(path); err != nil {
+			return nil, nil, err
+		}
+		_ = os.Remove(rt.sumPath(e))
+	}
+	return ok, mine, nil
+}
+
+func (rt *Runtime) modulePath(module string) string {
+	return filepath.Join(rt.cfg.CacheDir, sumsDir, "module-"+module)
+}
+
+func (rt *Runtime) sumPath(entry string) string {
+	return filepath.Join(rt.cfg.CacheDir, sumsDir, strings.ReplaceAll(entry, string(filepath.Separator), "_")+".sha256")
+}
+
+// recordSum writes the SHA-256 of a cache entry beside the cache.
+func (rt *Runtime) recordSum(entry string) error {
+	sum, err := fileSum(filepath.Join(rt.cfg.CacheDir, entry))
+	if err != nil {
+		return err
+	}
+	return rt.writeRecord(rt.sumPath(entry), sum+"\n")
+}
+
+// writeRecord writes a file of the record beside the cache, atomically.
+func (rt *Runtime) writeRecord(path, content string) error {
+	f, err := os.CreateTemp(filepath.Join(rt.cfg.CacheDir, sumsDir), "record-*.tmp")
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString(content)
+	if cerr := f.Close(); werr != nil || cerr != nil {
+		_ = os.Remove(f.Name())
+		return errors.Join(werr, cerr)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// fileSum returns the hex SHA-256 of a regular file.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,112 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/engine"
+	"github.com/accord-db/accord/resolve"
+)
+
+// cacheEntries lists the files of wazero's cache under dir.
+func cacheEntries(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "wazero-*", "*"))
+	require.NoError(t, err)
+	m := make(map[string]bool)
+	for _, f := range files {
+		m[f] = true
+	}
+	return m
+}
+
+// loadIn loads a test module with a fresh runtime on the cache in dir,
+// and returns it with the cache entries its compilation added.
+func loadIn(t *testing.T, dir, module string) (*engine.Resolver, []string) {
+	t.Helper()
+	before := cacheEntries(t, dir)
+	rt := newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond})
+	r := load(t, rt, engine.Plugin{Path: testModule(module)})
+	var added []string
+	for f := range cacheEntries(t, dir) {
+		if !before[f] {
+			added = append(added, f)
+		}
+	}
+	return r, added
+}
+
+// TestCacheIntegrity tampers with the compilation cache in the ways that
+// hung or crashed the host: the compiled code of a looping module planted
+// in another's entry, random bytes, one changed byte in the offset table,
+// an empty file. Each time the entry is rebuilt and the module answers as
+// itself.
+func TestCacheIntegrity(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, entry, planted string)
+	}{
+		{"planted code of another module", func(t *testing.T, entry, planted string) {
+			require.NoError(t, os.WriteFile(entry, must(os.ReadFile(planted)), 0o600))
+		}},
+		{"random bytes", func(t *testing.T, entry, _ string) {
+			b := make([]byte, 100)
+			for i := range b {
+				b[i] = byte(i*7 + 3)
+			}
+			require.NoError(t, os.WriteFile(entry, b, 0o600))
+		}},
+		{"one byte of the offset table", func(t *testing.T, entry, _ string) {
+			b := must(os.ReadFile(entry))
+			b[6+1+len("dev")+4+1] ^= 0x40 // past magic, version, count: first offset
+			require.NoError(t, os.WriteFile(entry, b, 0o600))
+		}},
+		{"empty", func(t *testing.T, entry, _ string) {
+			require.NoError(t, os.WriteFile(entry, nil, 0o600))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, added := loadIn(t, dir, "accept")
+			require.Len(t, added, 1)
+			entry := added[0]
+			_, planted := loadIn(t, dir, "planted")
+			require.Len(t, planted, 1)
+			tt.tamper(t, entry, planted[0])
+
+			r, _ := loadIn(t, dir, "accept")
+			d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+			require.NoError(t, err, "the tampered entry must not be used")
+			assert.Equal(t, resolve.ActionAccept, d.Action)
+			// The rebuilt entry is used as it is next time.
+			r, added = loadIn(t, dir, "accept")
+			assert.Empty(t, added)
+			_, err = r.Resolve(context.Background(), conflictOn("fruits", 1))
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestCacheDirPermissions checks that the cache directory is created
+// private and that one writable by others is refused.
+func TestCacheDirPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "cache")
+	newRuntime(t, engine.Config{CacheDir: dir})
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+
+	for _, mode := range []os.FileMode{0o777, 0o775, 0o722} {
+		open := t.TempDir()
+		require.NoError(t, os.Chmod(open, mode))
+		_, err := engine.New(context.Background(), engine.Config{CacheDir: open})
+		assert.ErrorIs(t, err, engine.ErrUnsafeCache, "mode %v", mode)
+	}
+}
