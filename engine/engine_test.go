@@ -347,7 +347,8 @@ func TestTrust(t *testing.T) {
 		r := load(t, rt, engine.Plugin{Builtin: "backoff", Trust: trust})
 		d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
 		require.NoError(t, err)
-		assert.Equal(t, resolve.Decision{Action: resolve.ActionRetry, DelayMS: 50, Reason: "retry 1 of 20 after 50 ms"}, d)
+		// Full jitter: 0x8080808080808080 mod 51 = 4 of [0, 50] ms.
+		assert.Equal(t, resolve.Decision{Action: resolve.ActionRetry, DelayMS: 4, Reason: "retry 1 of 20 after 4 ms"}, d)
 	}
 	// A file is untrusted by default: its infinite loop is interrupted.
 	rt = newRuntime(t, engine.Config{CallTimeout: 50 * time.Millisecond})
@@ -357,6 +358,25 @@ func TestTrust(t *testing.T) {
 
 	_, err = rt.Load(context.Background(), engine.Plugin{Builtin: "basic", Trust: 7})
 	assert.ErrorContains(t, err, "unknown Trust 7")
+}
+
+// TestTrustedLateAnswerIsUsed: a trusted plugin's answer that comes after
+// CallTimeout (here 1 ns, so every call is late) is used and counted; an
+// untrusted plugin's is not.
+func TestTrustedLateAnswerIsUsed(t *testing.T) {
+	var buf syncbuf.Buffer
+	rt := newRuntime(t, engine.Config{CallTimeout: time.Nanosecond, StartTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	r := load(t, rt, engine.Plugin{Path: testModule("accept"), Trust: engine.Trusted})
+	d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Equal(t, resolve.ActionAccept, d.Action)
+	assert.Equal(t, uint64(1), r.Stats().LateAnswers)
+	assert.Contains(t, buf.String(), "answered after its call timeout")
+
+	u := load(t, rt, engine.Plugin{Path: testModule("accept"), Trust: engine.Untrusted})
+	_, err = u.Resolve(context.Background(), conflictOn("fruits", 1))
+	assert.ErrorIs(t, err, engine.ErrTimeout, "an untrusted call is interrupted at its CallTimeout")
 }
 
 func TestGuestOutputIsLogged(t *testing.T) {

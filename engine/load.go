@@ -76,8 +76,11 @@ const (
 	// loop, and fail with ErrTimeout.
 	Untrusted
 	// Trusted plugins run without deadline enforcement: a call that
-	// never returns cannot be stopped, and one that returns after its
-	// deadline fails with ErrTimeout only then. Use it only for code you
+	// never returns cannot be stopped. An answer that comes after
+	// Config.CallTimeout is used (it is the answer of reviewed code, and
+	// on a loaded host the wall clock also counts waits for a CPU), logged
+	// and counted in Stats.LateAnswers; one that comes after the caller's
+	// context is done fails with ErrTimeout. Use it only for code you
 	// built and reviewed.
 	Trusted
 )

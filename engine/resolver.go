@@ -64,7 +64,7 @@ type Resolver struct {
 	probing   bool
 	lastErr   error
 
-	calls, failures, created, discarded, startFailures atomic.Uint64
+	calls, failures, created, discarded, startFailures, late atomic.Uint64
 	memory                                             atomic.Int64
 }
 
@@ -371,6 +371,9 @@ type Stats struct {
 	// StartFailures counts instances that failed to start after the
 	// first (which fails the load).
 	StartFailures uint64
+	// LateAnswers counts answers of a trusted plugin that came after
+	// Config.CallTimeout (and were used, see [Trusted]).
+	LateAnswers uint64
 	// Instances is the number of instances alive now, Idle how many of
 	// them wait for a call.
 	Instances, Idle int
@@ -391,6 +394,7 @@ func (r *Resolver) Stats() Stats {
 		InstancesStarted:   r.created.Load(),
 		InstancesDiscarded: r.discarded.Load(),
 		StartFailures:      r.startFailures.Load(),
+		LateAnswers:        r.late.Load(),
 		Instances:          live,
 		Idle:               idle,
 		MemoryBytes:        r.memory.Load(),
