@@ -256,6 +256,7 @@ const (
 	retryTooLong   = "Retry-After too long"
 	retryNoBudget  = "retry budget exhausted"
 	retryAmbiguous = "ambiguous"
+	retryOwnWrite  = "own write recognised"
 )
 
 // retryWait is how long to wait before retry n (1 for the first): the

@@ -345,12 +345,12 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		res.Attempts++
 		if op == resolve.OpDelete {
 			a.mine = deletion(id, cur.Rev)
-			newRev, err = s.db.Delete(ctx, id, cur.Rev)
+			newRev, err = s.write(ctx, a, true)
 		} else {
 			if a.mine, err = s.encode(cur.Value, id, cur.Rev); err != nil {
 				return res, fmt.Errorf("%q: %w", id, err)
 			}
-			newRev, err = s.db.Put(ctx, id, a.mine)
+			newRev, err = s.write(ctx, a, false)
 		}
 		if err == nil {
 			res.Doc, res.Status = Doc[T]{ID: id, Rev: newRev, Value: cur.Value}, StatusWritten
@@ -520,7 +520,7 @@ func (s *Store[T]) merge(ctx context.Context, a attempt, theirs, doc json.RawMes
 	if err != nil {
 		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
 	}
-	newRev, err := s.db.Put(ctx, a.id, body)
+	newRev, err := s.write(ctx, attempt{id: a.id, rev: meta.Rev, mine: body}, false)
 	if err != nil {
 		return Doc[T]{}, err
 	}
