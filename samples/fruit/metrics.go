@@ -68,11 +68,12 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 	return m
 }
 
-// metrics answers the seed's /_metrics, plus a resolver section.
+// metrics answers the seed's /_metrics, plus a resolver section and the
+// database client's retries (see couch.RetryStats).
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics()}
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries()}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
 		body["error"] = "database_unavailable"

@@ -35,6 +35,11 @@ type Options struct {
 	// Logger receives one line per request and the conflict loop's lines.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Stats counts the conflict loop's work; share it with DB's client
+	// (couch.Config.Stats) so that /v1.0/_metrics shows the client's
+	// retries too. Default: a new one, with the conflict loop's counts
+	// only.
+	Stats *couch.Stats
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -61,12 +66,15 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		db:       opts.DB,
 		resolver: opts.Resolver,
-		stats:    &couch.Stats{},
+		stats:    opts.Stats,
 		timeout:  opts.RequestTimeout,
 		logger:   opts.Logger,
 	}
 	if s.resolver == nil {
 		s.resolver = resolve.Basic()
+	}
+	if s.stats == nil {
+		s.stats = &couch.Stats{}
 	}
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second

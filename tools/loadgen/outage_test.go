@@ -207,6 +207,18 @@ func TestOutageUnderLoad(t *testing.T) {
 	assert.Zero(t, res.Audit.Lost+res.Audit.Phantom+res.Audit.Missing)
 	status, _ := sampletest.Request(t, http.MethodGet, svc.URL+"/v1.0/_health?quick=false", "", "")
 	assert.Equal(t, http.StatusOK, status)
+	// The client did not turn the outage into a retry storm: its budget
+	// ran out, and the failures came back without retries.
+	resp, err := http.Get(svc.URL + pathMetrics)
+	require.NoError(t, err)
+	var metrics struct {
+		Retries couch.RetryStats `json:"retries"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&metrics))
+	resp.Body.Close()
+	t.Logf("the service's client retries: %+v", metrics.Retries)
+	assert.Positive(t, metrics.Retries.Ended["retry budget exhausted"], "retries %+v", metrics.Retries)
+
 	t.Logf("outage summary (%s): %d workers, %d requests over %.1fs (%d ok, %d failed: %v); tastings %d acknowledged, %d indeterminate; audit %s",
 		srv.Kind, workers, res.Total.Count, res.ElapsedS, res.Total.OK, res.Total.Failed, res.Total.Failures,
 		res.Audit.Acknowledged, res.Audit.Indeterminate, res.Audit.Verdict)
