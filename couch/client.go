@@ -218,7 +218,11 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		if why != "" {
 			c.stats.retryEnded(why)
 			c.retryLog(ctx, "couchdb request not retried: "+why, r, u, attempt, reason, 0, status, err)
-			err = fmt.Errorf("giving up after %d attempt(s): %w", attempt, err)
+			if why == retryGaveUp {
+				err = fmt.Errorf("giving up after %d attempt(s): %w", attempt, err)
+			} else {
+				err = fmt.Errorf("not retried after %d attempt(s), %s: %w", attempt, why, err)
+			}
 			if maybeApplied {
 				return nil, ambiguous(err)
 			}
