@@ -39,9 +39,15 @@ type Config struct {
 	// transport tuned for many concurrent requests to one server.
 	HTTPClient *http.Client
 	// Logger receives one line per request at debug level (method, path,
-	// status, duration), and a warning for every failed request. Default:
-	// slog.Default().
+	// status, duration), and a warning for every failed request and every
+	// retry. Default: slog.Default().
 	Logger *slog.Logger
+	// Retry is how transient failures (5xx, 429, connection errors) are
+	// retried. The zero value is the default policy; see [RetryPolicy].
+	Retry RetryPolicy
+	// Stats, if set, counts the client's retries (see [Stats.Retries]).
+	// A client and its stores may share one.
+	Stats *Stats
 }
 
 // DefaultURL is the server a zero Config talks to.
@@ -55,6 +61,9 @@ type Client struct {
 	auth   bool
 	http   *http.Client
 	logger *slog.Logger
+	retry  RetryPolicy
+	budget *budget
+	stats  *Stats
 }
 
 // New returns a client for the server cfg names. It sends no request; use
@@ -77,7 +86,11 @@ func New(cfg Config) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("couch: server URL %q must not have a query or fragment", u.Redacted())
 	}
-	c := &Client{logger: cfg.Logger, http: cfg.HTTPClient}
+	retry, err := cfg.Retry.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{logger: cfg.Logger, http: cfg.HTTPClient, retry: retry, budget: newBudget(retry), stats: cfg.Stats}
 	if u.User != nil {
 		c.user = u.User.Username()
 		c.pass, _ = u.User.Password()
@@ -197,23 +210,80 @@ func (c *Client) url(path []string, query url.Values) *url.URL {
 }
 
 // do sends r and returns the answer if its status is 2xx; otherwise it
-// reads the body into an *Error. The caller closes the body.
+// reads the body into an *Error. The caller closes the body. A transient
+// failure is retried as the client's [RetryPolicy] allows.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
-	var body io.Reader
+	var data []byte
 	switch b := r.body.(type) {
 	case nil:
 	case []byte:
-		body = bytes.NewReader(b)
+		data = b
 	case json.RawMessage:
-		body = bytes.NewReader(b)
+		data = b
 	default:
-		data, err := json.Marshal(b)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(b); err != nil {
 			return nil, fmt.Errorf("encode request body: %w", err)
 		}
-		body = bytes.NewReader(data)
 	}
 	u := c.url(r.path, r.query)
+	maybeApplied := false // an attempt may have been applied, its answer lost
+	for attempt := 1; ; attempt++ {
+		resp, err := c.send(ctx, r, u, data)
+		if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			if attempt == 1 {
+				c.budget.earn()
+			}
+			return resp, nil
+		}
+		reason, applied, after, retry := transient(r, resp, err)
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			err = decodeError(resp.StatusCode, body)
+		}
+		if !retry {
+			if maybeApplied {
+				c.stats.retryEnded(retryAmbiguous)
+				return nil, ambiguous(err)
+			}
+			return nil, err
+		}
+		maybeApplied = maybeApplied || applied
+		wait, why := c.retryWait(ctx, attempt, after)
+		if why != "" {
+			c.stats.retryEnded(why)
+			c.retryLog(ctx, "couchdb request not retried: "+why, r, u, attempt, reason, 0, status, err)
+			if why == retryGaveUp {
+				err = fmt.Errorf("giving up after %d attempt(s): %w", attempt, err)
+			} else {
+				err = fmt.Errorf("not retried after %d attempt(s), %s: %w", attempt, why, err)
+			}
+			if maybeApplied {
+				return nil, ambiguous(err)
+			}
+			return nil, err
+		}
+		c.stats.retried(reason)
+		c.retryLog(ctx, "couchdb request retry", r, u, attempt, reason, wait, status, err)
+		if werr := waitRetry(ctx, wait); werr != nil {
+			err = fmt.Errorf("waiting to retry after %d attempt(s): %w (last failure: %w)", attempt, werr, err)
+			if maybeApplied {
+				return nil, ambiguous(err)
+			}
+			return nil, err
+		}
+	}
+}
+
+// send makes one attempt at r and logs it.
+func (c *Client) send(ctx context.Context, r request, u *url.URL, data []byte) (*http.Response, error) {
+	var body io.Reader
+	if data != nil {
+		body = bytes.NewReader(data)
+	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
 		return nil, err
@@ -233,8 +303,8 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	elapsed := time.Since(start)
 	if err != nil {
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "couchdb request failed",
-			slog.String("method", r.method), slog.String("path", u.EscapedPath()),
-			slog.Duration("duration", elapsed), slog.String("error", err.Error()))
+			slog.String("method", r.method), slog.String("path", logPath(u)),
+			slog.Duration("duration", elapsed), slog.String("error", transportError(err).Error()))
 		return nil, err
 	}
 	level := slog.LevelDebug
@@ -242,14 +312,9 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		level = slog.LevelWarn
 	}
 	c.logger.LogAttrs(ctx, level, "couchdb request",
-		slog.String("method", r.method), slog.String("path", u.EscapedPath()),
+		slog.String("method", r.method), slog.String("path", logPath(u)),
 		slog.Int("status", resp.StatusCode), slog.Duration("duration", elapsed))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return nil, decodeError(resp.StatusCode, data)
+	return resp, nil
 }
 
 // doJSON sends r and decodes a 2xx answer's JSON body into dst (unless dst

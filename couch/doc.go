@@ -46,6 +46,21 @@
 // not exist [ErrViewNotFound], both beside [ErrNotFound]; a missing
 // document matches ErrNotFound alone.
 //
+// # Transient failures
+//
+// Apart from conflicts, a request that fails for a passing reason (a 5xx
+// other than 501, a 429, a connection error) is retried by the [Client]
+// under a bounded [RetryPolicy]: a few attempts, capped exponential
+// backoff with jitter or the server's Retry-After (bounded), never past
+// the context's deadline, and a retry budget per client so that an outage
+// does not become a retry storm. A request is never resent when that
+// could apply it twice (a POST is resent only if it never left). A write
+// whose earlier attempt may have landed, its answer lost, returns an
+// error that also matches [ErrAmbiguous]; a [Store] then checks whether
+// the database holds its own write and reports it written rather than
+// applying the change again. Every retry is logged and counted in
+// [Stats.Retries].
+//
 // The client speaks only the CouchDB HTTP API, so it works with Apache
 // CouchDB 2 and 3 and with pouchdb-server; where a server lacks something
 // (pouchdb-server has no /_up, reports no sizes and has no node stats)

@@ -26,6 +26,60 @@ var LatencyBuckets = []time.Duration{
 type Stats struct {
 	mu        sync.Mutex
 	resolvers map[string]*ResolverStats
+	retries   RetryStats
+}
+
+// RetryStats counts what the transient-failure retries of the [Client]s
+// sharing a [Stats] did; see [RetryPolicy].
+type RetryStats struct {
+	// Retries counts the retries made, by reason.
+	Retries map[RetryReason]int64 `json:"retries"`
+	// Ended counts the requests whose transient failure was returned
+	// without a (further) retry, by why: "attempts exhausted", "no time
+	// left", "Retry-After too long", "retry budget exhausted"; and
+	// "ambiguous" for a request whose earlier attempt may have been
+	// applied (its error matches [ErrAmbiguous]).
+	Ended map[string]int64 `json:"ended"`
+}
+
+// retried counts a retry.
+func (s *Stats) retried(reason RetryReason) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retries.Retries == nil {
+		s.retries.Retries = map[RetryReason]int64{}
+	}
+	s.retries.Retries[reason]++
+}
+
+// retryEnded counts a transient failure returned to the caller.
+func (s *Stats) retryEnded(why string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retries.Ended == nil {
+		s.retries.Ended = map[string]int64{}
+	}
+	s.retries.Ended[why]++
+}
+
+// Retries returns a copy of the retry counts.
+func (s *Stats) Retries() RetryStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := RetryStats{Retries: map[RetryReason]int64{}, Ended: map[string]int64{}}
+	for k, v := range s.retries.Retries {
+		out.Retries[k] = v
+	}
+	for k, v := range s.retries.Ended {
+		out.Ended[k] = v
+	}
+	return out
 }
 
 // ResolverStats is what one resolver was asked and answered.

@@ -394,7 +394,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		res.Attempts++
 		if op == resolve.OpDelete {
 			a.mine = deletion(id, cur.Rev)
-			newRev, err = s.deleteAll(ctx, id, cur.Rev)
+			newRev, err = s.deleteAll(ctx, a)
 		} else {
 			var after json.RawMessage
 			if after, err = json.Marshal(cur.Value); err != nil {
@@ -406,7 +406,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			if err != nil {
 				return res, fmt.Errorf("%q: %w", id, err)
 			}
-			newRev, err = s.db.Put(ctx, id, a.mine)
+			newRev, err = s.write(ctx, a, false)
 		}
 		if errors.Is(err, ErrStillExists) {
 			return res, err
@@ -595,7 +595,7 @@ func (s *Store[T]) merge(ctx context.Context, a attempt, theirs, doc json.RawMes
 	if err != nil {
 		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
 	}
-	newRev, err := s.db.Put(ctx, a.id, body)
+	newRev, err := s.write(ctx, attempt{id: a.id, rev: meta.Rev, mine: body}, false)
 	if err != nil {
 		return Doc[T]{}, err
 	}
@@ -660,15 +660,17 @@ func (s *Store[T]) decode(id string, raw json.RawMessage) (Doc[T], error) {
 // leaf written meanwhile (by a replication, say) is now the document.
 var ErrStillExists = errors.New("document still exists after its delete")
 
-// deleteAll deletes the document id: first, if rev is still the winner,
-// its conflicting leaves (the losing revisions of a replication conflict,
-// in one _bulk_docs request),
-// then revision rev, and checks that the document is gone. A conflict on
-// rev is returned as an error matching [ErrConflict], the document left as
-// it was shown; one on another leaf (it moved on meanwhile) is left to the
+// deleteAll deletes the document a.id: first, if a.rev is still the
+// winner, its conflicting leaves (the losing revisions of a replication
+// conflict, in one _bulk_docs request), then revision a.rev (through
+// [Store.write], which recognises our own delete behind an ambiguous
+// answer), and checks that the document is gone. A conflict on a.rev is
+// returned as an error matching [ErrConflict], the document left as it
+// was shown; one on another leaf (it moved on meanwhile) is left to the
 // final check, which fails with [ErrStillExists] if the document is still
 // there.
-func (s *Store[T]) deleteAll(ctx context.Context, id, rev string) (string, error) {
+func (s *Store[T]) deleteAll(ctx context.Context, a attempt) (string, error) {
+	id, rev := a.id, a.rev
 	var cur struct {
 		Rev       string   `json:"_rev"`
 		Conflicts []string `json:"_conflicts"`
@@ -690,7 +692,7 @@ func (s *Store[T]) deleteAll(ctx context.Context, id, rev string) (string, error
 			return "", err
 		}
 	}
-	newRev, err := s.db.Delete(ctx, id, rev)
+	newRev, err := s.write(ctx, a, true)
 	if err != nil {
 		return "", err
 	}

@@ -15,19 +15,34 @@ import (
 // The proxy adds the test server's credentials; clients send none.
 func Proxy(t testing.TB, before func(r *http.Request)) *url.URL {
 	t.Helper()
+	forward := forwarder(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before(r)
+		forward(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return serverURL(t, srv)
+}
+
+// forwarder returns a handler that passes a request on to the test server
+// with the test server's credentials.
+func forwarder(t testing.TB) http.HandlerFunc {
+	t.Helper()
 	upstream := URL(t)
 	user := upstream.User
 	upstream.User = nil
 	rp := httputil.NewSingleHostReverseProxy(upstream)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		before(r)
+	return func(w http.ResponseWriter, r *http.Request) {
 		if user != nil {
 			pw, _ := user.Password()
 			r.SetBasicAuth(user.Username(), pw)
 		}
 		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	}
+}
+
+func serverURL(t testing.TB, srv *httptest.Server) *url.URL {
+	t.Helper()
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatalf("couchtest: proxy URL: %v", err)

@@ -69,13 +69,14 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 	return m
 }
 
-// metrics answers the seed's /_metrics, plus a resolver section and,
-// where the server counts them (CouchDB, not pouchdb-server), the
-// CouchDB node's counters from couch.Client.NodeStats.
+// metrics answers the seed's /_metrics, plus a resolver section, the
+// database client's retries (see couch.RetryStats) and, where the server
+// counts them (CouchDB, not pouchdb-server), the CouchDB node's counters
+// from couch.Client.NodeStats.
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics()}
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries()}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
 		s.logger.Error("metrics: database unavailable", "error", clipErr(err))

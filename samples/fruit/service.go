@@ -39,6 +39,11 @@ type Options struct {
 	// the service answers 503 ("overloaded") at once, with Retry-After.
 	// Default [DefaultMaxConcurrentRequests].
 	MaxConcurrentRequests int
+	// Stats counts the conflict loop's work; share it with DB's client
+	// (couch.Config.Stats) so that /v1.0/_metrics shows the client's
+	// retries too. Default: a new one, with the conflict loop's counts
+	// only.
+	Stats *couch.Stats
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -68,12 +73,15 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		db:       opts.DB,
 		resolver: opts.Resolver,
-		stats:    &couch.Stats{},
+		stats:    opts.Stats,
 		timeout:  opts.RequestTimeout,
 		logger:   opts.Logger,
 	}
 	if s.resolver == nil {
 		s.resolver = resolve.Basic()
+	}
+	if s.stats == nil {
+		s.stats = &couch.Stats{}
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultRequestTimeout

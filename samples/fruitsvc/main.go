@@ -97,7 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel()}))
-	client, dbName, err := openDatabase(cfg.Database, logger)
+	stats := &couch.Stats{} // the conflict loop's and the client's retries
+	client, dbName, err := openDatabase(cfg.Database, logger, stats)
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
 		return 2
@@ -115,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxAttempts:    cfg.MaxAttempts,
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
+		Stats:          stats,
 
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
@@ -154,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // openDatabase splits a database URL into a client for its server and
 // the database's name; credentials come from the URL or the environment.
-func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error) {
+func openDatabase(raw string, logger *slog.Logger, stats *couch.Stats) (*couch.Client, string, error) {
 	u, err := couch.ParseURL(raw)
 	if err != nil {
 		return nil, "", fmt.Errorf("-database: %w", err)
@@ -173,7 +175,7 @@ func openDatabase(raw string, logger *slog.Logger) (*couch.Client, string, error
 		return nil, "", fmt.Errorf("-database %s: %w", u.Redacted(), err)
 	}
 	server.RawPath = ""
-	cfg := couch.Config{URL: server.String(), Logger: logger}
+	cfg := couch.Config{URL: server.String(), Logger: logger, Stats: stats}
 	if user := os.Getenv("COUCHDB_USER"); user != "" && u.User == nil {
 		cfg.Username, cfg.Password = user, os.Getenv("COUCHDB_PASSWORD")
 	}
