@@ -28,7 +28,7 @@ func Example() {
 	}
 	defer rt.Close(ctx) // closes every resolver it loaded
 
-	r, err := rt.Load(ctx, engine.Plugin{Builtin: "backoff", Params: json.RawMessage(`{"max_retries":2}`)})
+	r, err := rt.Load(ctx, engine.Plugin{Builtin: "backoff", Params: json.RawMessage(`{"max_retries":2,"jitter":"equal"}`)})
 	if err != nil {
 		panic(err)
 	}

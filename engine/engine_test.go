@@ -102,7 +102,7 @@ func TestBuiltins(t *testing.T) {
 
 func TestBuiltinParams(t *testing.T) {
 	rt := newRuntime(t, engine.Config{Rand: constReader(0xff)})
-	r := load(t, rt, engine.Plugin{Builtin: "backoff", Params: json.RawMessage(`{"max_retries":2,"base_ms":100,"jitter_ms":0}`)})
+	r := load(t, rt, engine.Plugin{Builtin: "backoff", Params: json.RawMessage(`{"max_retries":2,"base_ms":100,"jitter":"equal","jitter_ms":0}`)})
 	ctx := context.Background()
 	for attempt, want := range map[int]resolve.Decision{
 		1: {Action: resolve.ActionRetry, DelayMS: 200, Reason: "retry 1 of 2 after 200 ms"},
@@ -449,8 +449,8 @@ func TestStress(t *testing.T) {
 					errs <- err
 					return
 				}
-				base := int64(25) << attempt
-				if d.Action != resolve.ActionRetry || d.DelayMS < base-10 || d.DelayMS > base+10 {
+				// Full jitter: a wait in [0, 25 ms * 2^attempt].
+				if d.Action != resolve.ActionRetry || d.DelayMS < 0 || d.DelayMS > int64(25)<<attempt {
 					errs <- errors.New("bad decision: " + d.Reason)
 					return
 				}

@@ -79,6 +79,6 @@ func TestHandleConfigure(t *testing.T) {
 
 func TestHandleDescribe(t *testing.T) {
 	register(t, resolve.BackoffDescription, resolve.DecideBasic, nil)
-	assert.JSONEq(t, `{"name":"backoff","version":"1.0.0","description":"retries after (2^attempt)*base_ms ± jitter_ms, at most max_retries times","needs":[]}`,
+	assert.JSONEq(t, `{"name":"backoff","version":"1.1.0","description":"retries after a jittered exponential wait (jitter full, equal or decorrelated), at most max_retries times","needs":[]}`,
 		string(handleDescribe()))
 }
