@@ -115,7 +115,7 @@ func TestNoHostReflection(t *testing.T) {
 		})
 	}
 	_, body := send(t, "GET", e.srv.URL+"/v1.0/_health", map[string]string{"Host": "evil.example"}, "")
-	assert.JSONEq(t, `{"status":"green","links":{"self":{"href":"/v1.0/_health"}}}`, body)
+	assert.JSONEq(t, `{"status":"green","resolver":{"status":"green"},"links":{"self":{"href":"/v1.0/_health"}}}`, body)
 }
 
 // TestDatabaseDetailsStayInTheLog points the service at a port nothing

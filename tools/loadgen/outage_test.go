@@ -30,7 +30,7 @@ log: warn
 request_timeout: 3s
 resolver:
   plugin: backoff
-  params: {max_retries: 20, base_ms: 25, jitter_ms: 10, max_delay_ms: 2000}
+  params: {max_retries: 20, base_ms: 25, jitter: full, max_delay_ms: 2000}
   timeout: 100ms
 `
 
