@@ -65,7 +65,7 @@ type Resolver struct {
 	lastErr   error
 
 	calls, failures, created, discarded, startFailures, late atomic.Uint64
-	memory                                             atomic.Int64
+	memory                                                   atomic.Int64
 }
 
 var (
