@@ -146,6 +146,15 @@ func TestTransientRetry(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tt.sends, f.count(), "requests of %s sent", tt.method)
+			// What reached the server: every send but those the proxy
+			// cut or answered itself.
+			reached := f.count()
+			for _, ft := range tt.script[:min(f.count(), len(tt.script))] {
+				if ft.Kind == couchtest.Cut || ft.Kind == couchtest.Status {
+					reached--
+				}
+			}
+			assert.Equal(t, reached, p.Forwarded(), "requests that reached the server")
 			got := stats.Retries()
 			if tt.retries == nil {
 				tt.retries = map[couch.RetryReason]int64{}

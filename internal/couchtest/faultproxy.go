@@ -1,7 +1,6 @@
 package couchtest
 
 import (
-	"bytes"
 	"io"
 	"log"
 	"net"
@@ -40,9 +39,6 @@ const (
 	// does) instead of the server's answer: a gateway that gave up
 	// waiting after the write landed.
 	Replace
-	// Twice forwards the request twice and answers the second answer, as
-	// a proxy that retried on its own would.
-	Twice
 )
 
 // Fault is what a [FaultProxy] does to one request.
@@ -98,13 +94,6 @@ func NewFaultProxy(t testing.TB, pick func(r *http.Request) Fault) *FaultProxy {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(f.Status)
 			_, _ = io.WriteString(w, `{"error":"injected","reason":"fault proxy answered `+strconv.Itoa(f.Status)+`"}`)
-		case Twice:
-			body, _ := io.ReadAll(r.Body)
-			first := r.Clone(r.Context())
-			first.Body = io.NopCloser(bytes.NewReader(body))
-			pass(httptest.NewRecorder(), first)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			pass(w, r)
 		default:
 			pass(w, r)
 		}
@@ -118,8 +107,7 @@ func NewFaultProxy(t testing.TB, pick func(r *http.Request) Fault) *FaultProxy {
 	return p
 }
 
-// Forwarded counts the requests that reached the server (a Twice counts
-// two).
+// Forwarded counts the requests that reached the server.
 func (p *FaultProxy) Forwarded() int { return int(p.forwarded.Load()) }
 
 // hangUp closes the client's connection without an answer: with a TCP

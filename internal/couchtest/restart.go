@@ -141,6 +141,13 @@ func (r *Restartable) couchDB(t testing.TB, root string) error {
 		return fmt.Errorf("no CouchDB start script (set %s): %w", EnvCouchDBScript, err)
 	}
 	dir := t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			if log, err := os.ReadFile(filepath.Join(dir, "couch.log")); err == nil {
+				t.Logf("couchtest: the end of the restartable CouchDB's log:\n%s", log[max(0, len(log)-8<<10):])
+			}
+		}
+	})
 	port := ""
 	r.start = func() error {
 		out, err := exec.Command(script, "start", dir, port).Output()
