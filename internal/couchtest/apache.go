@@ -45,18 +45,38 @@ type CouchDB struct {
 }
 
 // StartCouchDB starts a single-node Apache CouchDB 3.x from [Dist] and stops
-// it when the test ends. It fails t, saying how to fix it, when there is
-// none.
+// it when the test ends, showing the end of its log if the test failed. It
+// fails t, saying how to fix it, when there is none.
 func StartCouchDB(t testing.TB) *CouchDB {
 	t.Helper()
-	script, err := Dist()
+	s, err := newCouchDB(t)
+	if err == nil {
+		err = s.start()
+	}
 	if err != nil {
 		t.Fatalf("couchtest: %v", err)
 	}
-	s := &CouchDB{script: script, dir: t.TempDir()}
-	s.Start(t)
-	t.Cleanup(func() { _ = s.run("stop") })
 	return s
+}
+
+// newCouchDB prepares an Apache CouchDB in a temporary directory of t's,
+// stopped and its log shown (if t failed) when t ends; it does not start
+// it.
+func newCouchDB(t testing.TB) (*CouchDB, error) {
+	script, err := Dist()
+	if err != nil {
+		return nil, err
+	}
+	s := &CouchDB{script: script, dir: t.TempDir()}
+	t.Cleanup(func() {
+		_ = s.run("stop")
+		if t.Failed() {
+			if log, err := os.ReadFile(filepath.Join(s.dir, "couch.log")); err == nil {
+				t.Logf("couchtest: the end of the log of the CouchDB in %s:\n%s", s.dir, log[max(0, len(log)-8<<10):])
+			}
+		}
+	})
+	return s, nil
 }
 
 // URL returns the server's URL, credentials included.
@@ -69,6 +89,12 @@ func (s *CouchDB) Dir() string { return s.dir }
 // already, and waits until it answers.
 func (s *CouchDB) Start(t testing.TB) {
 	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatalf("couchtest: %v", err)
+	}
+}
+
+func (s *CouchDB) start() error {
 	args := []string{"start", s.dir}
 	if s.url != nil {
 		args = append(args, s.url.Port())
@@ -79,13 +105,14 @@ func (s *CouchDB) Start(t testing.TB) {
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 		}
-		t.Fatalf("couchtest: start Apache CouchDB in %s: %v", s.dir, err)
+		return fmt.Errorf("start Apache CouchDB in %s: %w", s.dir, err)
 	}
 	u, err := url.Parse(strings.TrimSpace(string(out)))
 	if err != nil || u.Host == "" {
-		t.Fatalf("couchtest: start Apache CouchDB: no URL in its answer")
+		return fmt.Errorf("start Apache CouchDB in %s: no URL in its answer", s.dir)
 	}
 	s.url = u
+	return nil
 }
 
 // Stop stops the server; its data stays for [CouchDB.Start].

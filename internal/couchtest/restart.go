@@ -13,17 +13,11 @@ import (
 	"time"
 )
 
-// EnvCouchDBScript names the environment variable that gives the path of
-// the script that starts and stops Apache CouchDB (usage: `couchdb start
-// DIR [PORT]`, `couchdb stop DIR`). Default: ../shared/couchdb/couchdb
-// beside the repository root.
-const EnvCouchDBScript = "ACCORD_COUCHDB_SCRIPT"
-
 // Restartable is a database server of a test's own, on disk, that the
 // test can stop and start again on the same port and data: an outage.
 // Without COUCHDB_URL it is a pouchdb-server on disk; with COUCHDB_URL
 // set (the suite runs against Apache CouchDB) it is an Apache CouchDB
-// started with the script [EnvCouchDBScript] names.
+// started from [Dist].
 type Restartable struct {
 	// URL is the server's base URL, credentials included.
 	URL *url.URL
@@ -48,7 +42,7 @@ func NewRestartable(t testing.TB) *Restartable {
 	// COUCHDB_URL set by the developer, not by Main for the pouchdb-server
 	// it started.
 	if started == nil && os.Getenv(EnvURL) != "" {
-		err = r.couchDB(t, root)
+		err = r.couchDB(t)
 	} else {
 		err = r.pouchDB(t, root)
 	}
@@ -130,43 +124,21 @@ func (r *Restartable) pouchDB(t testing.TB, root string) error {
 	return nil
 }
 
-// couchDB sets r up as an Apache CouchDB started by the script.
-func (r *Restartable) couchDB(t testing.TB, root string) error {
+// couchDB sets r up as an Apache CouchDB of its own (see [StartCouchDB]).
+func (r *Restartable) couchDB(t testing.TB) error {
 	r.Kind = "couchdb"
-	script := os.Getenv(EnvCouchDBScript)
-	if script == "" {
-		script = filepath.Join(filepath.Dir(root), "shared", "couchdb", "couchdb")
+	s, err := newCouchDB(t)
+	if err != nil {
+		return err
 	}
-	if _, err := os.Stat(script); err != nil {
-		return fmt.Errorf("no CouchDB start script (set %s): %w", EnvCouchDBScript, err)
-	}
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		if t.Failed() {
-			if log, err := os.ReadFile(filepath.Join(dir, "couch.log")); err == nil {
-				t.Logf("couchtest: the end of the restartable CouchDB's log:\n%s", log[max(0, len(log)-8<<10):])
-			}
-		}
-	})
-	port := ""
 	r.start = func() error {
-		out, err := exec.Command(script, "start", dir, port).Output()
-		if err != nil {
-			return fmt.Errorf("%s start: %w (log: %s)", script, err, filepath.Join(dir, "couch.log"))
+		if err := s.start(); err != nil {
+			return err
 		}
-		u, err := url.Parse(strings.TrimSpace(string(out)))
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("%s start printed %q, not a URL", script, out)
-		}
-		r.URL, port = u, u.Port()
+		r.URL = s.URL()
 		return nil
 	}
-	r.stop = func() error {
-		if out, err := exec.Command(script, "stop", dir).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s stop: %w: %s", script, err, out)
-		}
-		return nil
-	}
+	r.stop = func() error { return s.run("stop") }
 	if err := r.start(); err != nil {
 		return err
 	}
