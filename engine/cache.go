@@ -74,6 +74,11 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, e
 	}
 	rt.cacheMu.Lock()
 	defer rt.cacheMu.Unlock()
+	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir))
+	if err != nil {
+		return nil, fmt.Errorf("compilation cache: lock: %w", err)
+	}
+	defer unlock()
 	before, mine, err := rt.verifyCache(module)
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
