@@ -53,12 +53,11 @@ func prepareCacheDir(dir string) error {
 // if there is one, which it checks first: wazero maps the cached machine
 // code and runs it as it is, so an entry that is not what this engine
 // wrote (corrupted, truncated, or replaced by the code of another module)
-// could hang or crash the host. An entry with no recorded SHA-256 is
-// deleted; the entries this module's compilation wrote before (or, if
-// that is not known, all of them) are hashed, and deleted if they do not
-// match, so that wazero compiles the module afresh. Entries written by
-// this compilation get their SHA-256 recorded, and are recorded as the
-// module's.
+// could hang or crash the host. An entry recorded as no module's is
+// deleted; the entries this module's compilation wrote before are hashed,
+// and deleted if they do not match their recorded SHA-256, so that wazero
+// compiles the module afresh. Entries written by this compilation get
+// their SHA-256 recorded, and are recorded as the module's.
 //
 // This detects corruption and tampering by whoever can write the cache
 // but not the record beside it; the cache is as trusted as its directory,
@@ -74,6 +73,11 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, e
 	}
 	rt.cacheMu.Lock()
 	defer rt.cacheMu.Unlock()
+	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir))
+	if err != nil {
+		return nil, fmt.Errorf("compilation cache: lock: %w", err)
+	}
+	defer unlock()
 	before, mine, err := rt.verifyCache(module)
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
@@ -123,41 +127,53 @@ func (rt *Runtime) cacheEntries() ([]string, error) {
 	return entries, nil
 }
 
-// verifyCache deletes every cache entry that is not a regular file or
-// has no recorded SHA-256, and those of module's entries (or, if they are
-// not known, of all) whose SHA-256 is not the recorded one. It returns
-// the entries left, and module's among them.
+// verifyCache deletes every cache entry that is not recorded as some
+// module's, and those of module's entries whose SHA-256 is not the
+// recorded one; it leaves the other modules' entries to be checked when
+// they are loaded. It returns the entries left, and module's among them.
 func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, error) {
 	entries, err := rt.cacheEntries()
 	if err != nil {
 		return nil, nil, err
 	}
-	var known map[string]bool
-	if b, err := os.ReadFile(rt.modulePath(module)); err == nil {
-		known = make(map[string]bool)
+	// owner[e] is true for module's entries, false for another's.
+	owner := make(map[string]bool)
+	records, err := filepath.Glob(filepath.Join(rt.cfg.CacheDir, sumsDir, "module-*"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range records {
+		b, err := os.ReadFile(rec)
+		if err != nil {
+			continue
+		}
+		mine := rec == rt.modulePath(module)
 		for _, e := range strings.Fields(string(b)) {
-			known[e] = true
+			owner[e] = owner[e] || mine
 		}
 	}
 	ok := make(map[string]struct{}, len(entries))
 	var mine []string
 	for _, e := range entries {
 		path := filepath.Join(rt.cfg.CacheDir, e)
-		want, err := os.ReadFile(rt.sumPath(e))
-		if err == nil && known != nil && !known[e] {
+		isMine, recorded := owner[e]
+		switch {
+		case recorded && !isMine:
 			ok[e] = struct{}{} // another module's: checked when it is loaded
 			continue
-		}
-		if err == nil {
-			if got, err := fileSum(path); err == nil && strings.TrimSpace(string(want)) == got {
-				ok[e] = struct{}{}
-				if known[e] {
+		case recorded:
+			want, err := os.ReadFile(rt.sumPath(e))
+			if err == nil {
+				if got, err := fileSum(path); err == nil && strings.TrimSpace(string(want)) == got {
+					ok[e] = struct{}{}
 					mine = append(mine, e)
+					continue
 				}
-				continue
 			}
+			rt.cfg.Logger.Warn("engine: compilation cache entry does not match its recorded SHA-256; deleting it", "entry", e)
+		default:
+			rt.cfg.Logger.Debug("engine: compilation cache entry not recorded; deleting it", "entry", e)
 		}
-		rt.cfg.Logger.Warn("engine: compilation cache entry does not match its recorded SHA-256; deleting it", "entry", e)
 		if err := os.RemoveAll(path); err != nil {
 			return nil, nil, err
 		}
