@@ -832,12 +832,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 	if we := waitPastDeadline(ctx, d); we != nil {
 		return we
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitRetry(ctx, d)
 }
