@@ -243,6 +243,7 @@ func TestLoadRefused(t *testing.T) {
 	}{
 		{"no accord_resolve", engine.Config{}, engine.Plugin{Path: testModule("noresolve")}, engine.ErrMissingExport, "no accord_resolve"},
 		{"mistyped accord_resolve", engine.Config{}, engine.Plugin{Path: testModule("badsig")}, engine.ErrMissingExport, "accord_resolve is (i32, i32) -> (i32), want (i32, i32) -> (i64)"},
+		{"a command, not a reactor", engine.Config{}, engine.Plugin{Path: testModule("command")}, engine.ErrMissingExport, "exports _start but no _initialize: it is a WASI command, not a reactor; build a Go plugin with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"},
 		{"ABI version 2", engine.Config{}, engine.Plugin{Path: testModule("abi2")}, engine.ErrABIVersion, "returned 2, this host speaks 1"},
 		{"memory minimum above the limit", engine.Config{}, engine.Plugin{Path: testModule("bigmem")}, engine.ErrMemoryLimit, "at least 64 MiB of memory, the limit is 32 MiB"},
 		{"memory limit below a Go plugin's minimum", engine.Config{MemoryLimitMiB: 1}, engine.Plugin{Builtin: "basic"}, engine.ErrMemoryLimit, "the limit is 1 MiB"},

@@ -340,6 +340,7 @@ const (
 	exportConfigure  = "accord_configure"
 	exportDescribe   = "accord_describe"
 	exportInitialize = "_initialize"
+	exportStart      = "_start"
 	exportMemory     = "memory"
 )
 
@@ -366,7 +367,8 @@ var abiExports = []struct {
 const wasiModule = "wasi_snapshot_preview1"
 
 // checkModule refuses a compiled module that cannot speak ABI v1 here:
-// missing or mistyped exports, foreign imports, too large a memory.
+// missing or mistyped exports, a WASI command (_start without
+// _initialize), foreign imports, too large a memory.
 func (rt *Runtime) checkModule(m interface {
 	ExportedFunctions() map[string]api.FunctionDefinition
 	ImportedFunctions() []api.FunctionDefinition
@@ -383,6 +385,14 @@ func (rt *Runtime) checkModule(m interface {
 		case ok && !sameTypes(def.ParamTypes(), e.params) || ok && !sameTypes(def.ResultTypes(), e.results):
 			errs = append(errs, fmt.Errorf("%w: %s is %s, want %s", ErrMissingExport, e.name,
 				signature(def.ParamTypes(), def.ResultTypes()), signature(e.params, e.results)))
+		}
+	}
+	if _, start := fns[exportStart]; start {
+		if _, init := fns[exportInitialize]; !init {
+			// A Go plugin built without -buildmode=c-shared: its exports
+			// would trap in runtime.notInitialized on the first call.
+			errs = append(errs, fmt.Errorf("%w: exports %s but no %s: it is a WASI command, not a reactor; "+
+				"build a Go plugin with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared", ErrMissingExport, exportStart, exportInitialize))
 		}
 	}
 	for _, imp := range m.ImportedFunctions() {
