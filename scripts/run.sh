@@ -9,6 +9,10 @@
 #                  (e.g. http://admin:secret@127.0.0.1:5984)
 #   COUCHDB_PORT   port for the local pouchdb-server (default 5984)
 #   SAMPLE         which sample to run (default backoff)
+#   CONFIG         a config file of your own instead of the sample's
+#   PLUGIN         the resolver instead of the config's: a built-in's name
+#                  or a .wasm / .wasm.gz file (fruitsvc -plugin)
+#   PARAMS         the resolver's parameters as a JSON object (-params)
 #   PORT           the service's port (default 8445)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +38,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-[ -f "samples/$sample/config.yaml" ] || { echo "no sample '$sample': see samples/README.md" >&2; exit 2; }
+config=${CONFIG:-samples/$sample/config.yaml}
+[ -f "$config" ] || { echo "no config $config: name a sample (see samples/README.md) or CONFIG=<file>" >&2; exit 2; }
+resolver_flags=()
+[ -n "${PLUGIN:-}" ] && resolver_flags+=(-plugin "$PLUGIN")
+[ -n "${PARAMS:-}" ] && resolver_flags+=(-params "$PARAMS")
 
 echo "building the service and the installer into bin/"
 mkdir -p bin
@@ -77,6 +85,6 @@ echo "  curl -s http://127.0.0.1:$port/v1.0/fruits"
 echo "  make loadgen    # in another terminal: the seed's conflict recipe against it"
 echo "Ctrl-C stops the service and the server."
 echo
-bin/fruitsvc -config "samples/$sample/config.yaml" -port "$port" -database "$couch_url/accord_sample" &
+bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port "$port" -database "$couch_url/accord_sample" &
 svc_pid=$!
 wait "$svc_pid"

@@ -10,6 +10,14 @@
 //	-port PORT      port to listen on (default 8445)
 //	-database URL   database URL with its name, e.g. http://127.0.0.1:5984/accord_sample
 //	-log LEVEL      debug, info, warn or error
+//	-plugin P       the resolver: a built-in's name (basic, retry, backoff) or
+//	                a .wasm or .wasm.gz file, instead of the config's
+//	-params JSON    the resolver's parameters, a JSON object
+//	-sha256 HEX     pin the plugin file to this SHA-256
+//
+// So a plugin can be tried without writing a config file:
+//
+//	go run ./samples/fruitsvc -plugin ./my.wasm -params '{"max_retries":5}'
 //
 // Credentials come from the database URL or from COUCHDB_USER and
 // COUCHDB_PASSWORD, and are never logged. SIGINT or SIGTERM stops the
@@ -18,6 +26,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	port := fs.Int("port", 8445, "`port` to listen on")
 	database := fs.String("database", fruit.DefaultDatabase, "database `URL`, the database's name last")
 	logLevel := fs.String("log", "info", "log `level`: debug, info, warn or error")
+	plugin := fs.String("plugin", "", "the resolver: a built-in's `name` (basic, retry, backoff) or a .wasm or .wasm.gz file, instead of the config's")
+	params := fs.String("params", "", "the resolver's parameters, a `JSON` object (with -plugin, the config's are dropped)")
+	pin := fs.String("sha256", "", "pin the plugin file to this `SHA-256` (hex)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
 		fs.PrintDefaults()
@@ -90,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if set["log"] || cfg.Log == "" {
 		cfg.Log = *logLevel
+	}
+	if err := resolverFlags(&cfg.Resolver, set, *plugin, *params, *pin); err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+		return 2
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
@@ -152,6 +168,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// resolverFlags applies -plugin, -params and -sha256 to rc. A plugin
+// named on the command line does not inherit the config's parameters or
+// pin, which were meant for another plugin.
+func resolverFlags(rc *fruit.ResolverConfig, set map[string]bool, plugin, params, pin string) error {
+	if set["plugin"] {
+		if plugin == "" {
+			return errors.New("-plugin: empty; name a built-in (basic, retry, backoff) or a .wasm file")
+		}
+		rc.Plugin, rc.Params, rc.SHA256 = plugin, nil, ""
+	}
+	if set["params"] {
+		var p map[string]any
+		dec := json.NewDecoder(strings.NewReader(params))
+		dec.UseNumber()
+		if err := dec.Decode(&p); err != nil || p == nil || dec.More() {
+			return errors.New(`-params: not a JSON object, such as '{"max_retries":5}'`)
+		}
+		rc.Params = p
+	}
+	if set["sha256"] {
+		rc.SHA256 = pin
+	}
+	return nil
 }
 
 // openDatabase splits a database URL into a client for its server and

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accord-db/accord/internal/syncbuf"
 )
 
 // TestDatabaseCredentialsNeverEchoed gives -database URLs whose password
@@ -30,6 +35,42 @@ func TestDatabaseCredentialsNeverEchoed(t *testing.T) {
 			for _, piece := range []string{"hun", "ter2", "4242", "2424"} {
 				assert.NotContains(t, stdout.String()+stderr.String(), piece)
 			}
+		})
+	}
+}
+
+// TestResolverFlags names the resolver on the command line: -plugin and
+// -params replace the config's, and bad ones stop the service with exit
+// code 2 before it listens.
+func TestResolverFlags(t *testing.T) {
+	t.Run("a built-in with params", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr syncbuf.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"-config", "../backoff/config.yaml", "-plugin", "retry", "-params", `{"max_retries":3}`,
+				"-database", "http://127.0.0.1:1/accord_sample", "-port", "0"}, &stdout, &stderr)
+		}()
+		require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "service started") },
+			20*time.Second, 20*time.Millisecond, "stderr: %s", stderr.String())
+		cancel()
+		assert.Equal(t, 0, <-done)
+		assert.Contains(t, stdout.String(), "resolver=retry", "-plugin replaced the config's backoff")
+	})
+	for _, tt := range []struct {
+		name, want string
+		args       []string
+	}{
+		{"params not an object", "-params: not a JSON object", []string{"-plugin", "retry", "-params", "[1]"}},
+		{"params not JSON", "-params: not a JSON object", []string{"-params", "{max_retries:3}"}},
+		{"params refused by the plugin", "plugin refused its parameters", []string{"-plugin", "retry", "-params", `{"tries":3}`}},
+		{"empty plugin", "-plugin: empty", []string{"-plugin", ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append(tt.args, "-database", "http://127.0.0.1:1/accord_sample", "-port", "0")
+			assert.Equal(t, 2, run(context.Background(), args, &stdout, &stderr))
+			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}
 }
