@@ -122,9 +122,12 @@ func ownRevision(ctx context.Context, db *DB, a attempt, deletion bool) (string,
 			// Someone wrote over our revision since: read it.
 			var old json.RawMessage
 			err := db.Get(ctx, a.id, &old, WithRev(child))
-			if err != nil {
+			if errors.Is(err, ErrNotFound) {
 				// Compacted away: its body cannot be checked.
 				continue
+			}
+			if err != nil {
+				return "", false, fmt.Errorf("read revision %s: %w", bounded(child, 80), err)
 			}
 			body = old
 		}

@@ -132,3 +132,41 @@ func TestConflictNotMistakenForOwnWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestAmbiguousCreate: a create whose PUT landed but whose answer was lost
+// is resent by the client and refused with a 409 against our own
+// document. Create must report it created, once, not a conflict that
+// makes the caller create it again.
+func TestAmbiguousCreate(t *testing.T) {
+	for name, fault := range map[string]couchtest.Fault{
+		"reset after it landed":        {Kind: couchtest.Reset},
+		"answered 502 after it landed": {Kind: couchtest.Replace, Status: 502},
+	} {
+		t.Run(name, func(t *testing.T) {
+			name := couchtest.NewDB(t)
+			direct := newClient(t).DB(name)
+			f := &faults{method: "PUT", script: []couchtest.Fault{fault}}
+			p := couchtest.NewFaultProxy(t, f.pick)
+			var stats couch.Stats
+			c, err := couch.New(couch.Config{URL: p.URL.String(), Stats: &stats, Logger: discard})
+			require.NoError(t, err)
+			s := newStore(t, c.DB(name), couch.StoreConfig{Stats: &stats})
+
+			d, err := s.Create(ctx, counter{Type: "counter_v1.0", Name: "c", Count: 7})
+			require.NoError(t, err, "the create landed")
+			assert.Equal(t, 2, f.count(), "PUTs sent: the first, and the client's resend")
+			assert.True(t, strings.HasPrefix(d.Rev, "1-"), "rev %s", d.Rev)
+			assert.Equal(t, int64(1), stats.Retries().Ended["own write recognised"])
+
+			all, err := direct.AllDocs(ctx, couch.ViewQuery{})
+			require.NoError(t, err)
+			require.Len(t, all.Rows, 1, "one document, not two")
+			assert.Equal(t, d.ID, all.Rows[0].ID)
+			got := stored(t, direct, d.ID)
+			assert.Equal(t, 7, got.Count)
+			rev, err := direct.Rev(ctx, d.ID)
+			require.NoError(t, err)
+			assert.Equal(t, rev, d.Rev)
+		})
+	}
+}

@@ -274,10 +274,42 @@ func (s *Store[T]) Create(ctx context.Context, v T) (Doc[T], error) {
 		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
 	}
 	rev, err := s.db.Put(ctx, id, body)
+	if errors.Is(err, ErrAmbiguous) && errors.Is(err, ErrConflict) {
+		// A send whose answer was lost, then a resend refused: the id is
+		// ours alone, so the document is the one our first send made.
+		rev, err = s.landedCreate(ctx, id, body)
+	}
 	if err != nil {
 		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
 	}
 	return Doc[T]{ID: id, Rev: rev, Value: v}, nil
+}
+
+// landedCreate checks that the document id, which a resent create found
+// already there, is the one our first send wrote, and returns its first
+// revision. Nobody else knows a fresh random id, but the check costs one
+// GET and leaves nothing to luck.
+func (s *Store[T]) landedCreate(ctx context.Context, id string, body json.RawMessage) (string, error) {
+	var stored json.RawMessage
+	if err := s.db.Get(ctx, id, &stored, WithRevs()); err != nil {
+		return "", fmt.Errorf("%q: a resent create was refused, and reading what the first one wrote failed: %w: %w", id, ErrAmbiguous, err)
+	}
+	var meta struct {
+		Rev       string `json:"_rev"`
+		Revisions struct {
+			IDs []string `json:"ids"`
+		} `json:"_revisions"`
+	}
+	if err := json.Unmarshal(stored, &meta); err != nil || len(meta.Revisions.IDs) == 0 {
+		return "", fmt.Errorf("%q: a resent create was refused, and the document has no revision history: %w", id, ErrAmbiguous)
+	}
+	first := "1-" + meta.Revisions.IDs[len(meta.Revisions.IDs)-1]
+	if strings.HasPrefix(meta.Rev, "1-") && !sameContent(stored, body, false) {
+		return "", fmt.Errorf("%q: a resent create was refused, and the document holds another body: %w", id, ErrAmbiguous)
+	}
+	s.stats.retryEnded(retryOwnWrite)
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "conflict was our own create, already applied", slog.String("id", id), slog.String("rev", first))
+	return first, nil
 }
 
 // newID returns a fresh document id: 128 random bits in hex, as CouchDB's
