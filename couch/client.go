@@ -138,6 +138,9 @@ type request struct {
 	query  url.Values
 	body   any // marshalled as JSON unless it is []byte or nil
 	header http.Header
+	// noRetry sends the request once, whatever the RetryPolicy: for a
+	// caller that retries it itself, so that two loops do not compound.
+	noRetry bool
 }
 
 // escapePath joins segments into an escaped URL path. Each segment is
@@ -237,6 +240,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			return resp, nil
 		}
 		reason, applied, after, retry := transient(r, resp, err)
+		retry = retry && !r.noRetry
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode

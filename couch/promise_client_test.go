@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -236,4 +237,25 @@ func TestMissingDatabaseOrViewIsNotAMissingDocument(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDBExistsRetriesOnce: DBExists asks again after a 5xx itself, so the
+// client's retry policy must not retry each of its tries as well (4 × 4
+// requests, and the client's retry budget spent on one question).
+func TestDBExistsRetriesOnce(t *testing.T) {
+	var heads atomic.Int32
+	p := couchtest.NewFaultProxy(t, func(r *http.Request) couchtest.Fault {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+			return couchtest.Fault{Kind: couchtest.Status, Status: http.StatusInternalServerError}
+		}
+		return couchtest.Fault{}
+	})
+	var stats couch.Stats
+	c, err := couch.New(couch.Config{URL: p.URL.String(), Stats: &stats, Logger: discard})
+	require.NoError(t, err)
+	_, err = c.DBExists(ctx, "anything")
+	require.ErrorIs(t, err, couch.ErrServerError, "a server that keeps answering 500 is an error, never a guess")
+	assert.Equal(t, int32(4), heads.Load(), "DBExists's own tries, each sent once")
+	assert.Zero(t, stats.Retries().Retries[couch.RetryStatus], "the client's policy retried none of them")
 }

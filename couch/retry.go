@@ -310,7 +310,8 @@ func (c *Client) retryLog(ctx context.Context, msg string, r request, u *url.URL
 		attrs = append(attrs, slog.Int("status", status))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", transportError(err).Error()))
+		// The server's reason is its text, up to 64 KiB: bound it.
+		attrs = append(attrs, slog.String("error", bounded(transportError(err).Error(), 512)))
 	}
 	c.logger.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
 }

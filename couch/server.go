@@ -208,7 +208,8 @@ func (c *Client) DBExists(ctx context.Context, name string) (bool, error) {
 	}
 	wait := createWait
 	for try := 1; ; try++ {
-		_, err := c.doJSON(ctx, request{method: http.MethodHead, path: []string{name}}, nil)
+		// This loop retries; the client's policy must not retry each try.
+		_, err := c.doJSON(ctx, request{method: http.MethodHead, path: []string{name}, noRetry: true}, nil)
 		switch {
 		case err == nil:
 			return true, nil

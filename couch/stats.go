@@ -38,7 +38,9 @@ type RetryStats struct {
 	// without a (further) retry, by why: "attempts exhausted", "no time
 	// left", "Retry-After too long", "retry budget exhausted"; and
 	// "ambiguous" for a request whose earlier attempt may have been
-	// applied (its error matches [ErrAmbiguous]).
+	// applied (its error matches [ErrAmbiguous]); and "own write
+	// recognised" for a refused resend whose first attempt the Store
+	// found applied (counted in the Store's Stats).
 	Ended map[string]int64 `json:"ended"`
 }
 

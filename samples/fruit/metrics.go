@@ -89,7 +89,7 @@ func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	if ns, err := s.db.Client().NodeStats(ctx); err == nil {
 		body["couchdb"] = ns
 	} else if !errors.Is(err, couch.ErrNotFound) {
-		s.logger.WarnContext(ctx, "couchdb node stats unavailable", "error", err)
+		s.logger.WarnContext(ctx, "couchdb node stats unavailable", "error", clipErr(err))
 	}
 	writeJSON(w, http.StatusOK, body)
 }
