@@ -185,6 +185,13 @@ func TestGuestTextIsClipped(t *testing.T) {
 	_, err = rt.Load(ctx, engine.Plugin{Path: testModule("accept"), Name: strings.Repeat("n", 4<<20)})
 	require.ErrorIs(t, err, engine.ErrInvalidModule)
 	assert.Less(t, len(err.Error()), 300)
+	// A trap's stack trace names the module's own functions (longtrap's
+	// has a 1,000-byte name): the error keeps the first line, clipped.
+	trap := load(t, rt, engine.Plugin{Path: testModule("longtrap")})
+	_, err = trap.Resolve(ctx, conflictOn("fruits", 1))
+	require.ErrorIs(t, err, engine.ErrTrap)
+	assert.Less(t, len(err.Error()), 300, err.Error())
+	assert.NotContains(t, err.Error(), strings.Repeat("x", 100))
 }
 
 // firstZero yields 0 to its first reader and 1 to every later one.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -244,7 +245,7 @@ func (inst *instance) classify(ctx context.Context, err error, timeout time.Dura
 	switch {
 	case inst.memory.refused:
 		return fmt.Errorf("%w: the guest asked for %d MiB, the limit is %d MiB: %w",
-			ErrMemoryLimit, (inst.memory.asked+(1<<20)-1)>>20, inst.r.rt.cfg.MemoryLimitMiB, err)
+			ErrMemoryLimit, (inst.memory.asked+(1<<20)-1)>>20, inst.r.rt.cfg.MemoryLimitMiB, guestError{err})
 	case isExit && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
 		ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return errTimeout(fmt.Sprintf("ran %v", time.Since(began).Round(time.Millisecond)), timeout, ctx.Err())
@@ -253,8 +254,26 @@ func (inst *instance) classify(ctx context.Context, err error, timeout time.Dura
 	case isExit:
 		return fmt.Errorf("%w: exited with code %d", ErrTrap, exit.ExitCode())
 	}
-	return fmt.Errorf("%w: %w", ErrTrap, err)
+	return fmt.Errorf("%w: %w", ErrTrap, guestError{err})
 }
+
+// guestError is the error of a call that failed inside the guest, its text
+// bounded: wazero's trap message carries a stack trace of up to 30 frames
+// named by the module itself (its name section), so a plugin could make
+// every failed call log megabytes. Error keeps the message's first line,
+// clipped; Unwrap keeps the error.
+type guestError struct{ err error }
+
+func (e guestError) Error() string {
+	msg, _, cut := strings.Cut(e.err.Error(), "\n")
+	msg = resolve.Clip(msg)
+	if cut {
+		msg += " (stack trace left out)"
+	}
+	return msg
+}
+
+func (e guestError) Unwrap() error { return e.err }
 
 // account updates the resolver's memory gauge after a call.
 func (inst *instance) account() {

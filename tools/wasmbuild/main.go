@@ -233,13 +233,26 @@ func (b *builder) goPlugin(name, dir string) (string, error) {
 	return out, os.WriteFile(out, gz, 0o644)
 }
 
+// watNames is the line by which a .wat file asks for a name section
+// (wat2wasm --debug-names): the functions' names, as a module built with
+// debug information carries them.
+const watNames = ";; wasmbuild: --debug-names"
+
 // wat assembles src (relative to the root) into dir.
 func (b *builder) wat(src, dir string) (string, error) {
 	if _, err := exec.LookPath("wat2wasm"); err != nil {
 		return "", fmt.Errorf("wat2wasm not found: install Debian's wabt (make tools, or apt-get install wabt)")
 	}
+	text, err := os.ReadFile(filepath.Join(b.root, src))
+	if err != nil {
+		return "", err
+	}
 	out := filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".wat")+".wasm")
-	return out, b.exec(exec.Command("wat2wasm", src, "-o", out))
+	args := []string{src, "-o", out}
+	if bytes.Contains(text, []byte("\n"+watNames+"\n")) || bytes.HasPrefix(text, []byte(watNames+"\n")) {
+		args = append(args, "--debug-names")
+	}
+	return out, b.exec(exec.Command("wat2wasm", args...))
 }
 
 // vetGuests runs go vet on the plugins as the wasip1 guests they are.
