@@ -26,7 +26,8 @@ var ErrUnsafeCache = errors.New("unsafe compilation cache directory")
 const sumsDir = "accord-sums"
 
 // prepareCacheDir creates dir (0700) if it does not exist, and refuses it
-// if it is not a directory or is group- or world-writable.
+// if it is not a directory, is group- or world-writable, or belongs to
+// another user (who could have filled it).
 func prepareCacheDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -44,6 +45,9 @@ func prepareCacheDir(dir string) error {
 		}
 		if fi.Mode().Perm()&0o022 != 0 {
 			return fmt.Errorf("%w: %s is writable by others (mode %v)", ErrUnsafeCache, d, fi.Mode().Perm())
+		}
+		if ownedByOther(fi) {
+			return fmt.Errorf("%w: %s belongs to another user", ErrUnsafeCache, d)
 		}
 	}
 	return nil

@@ -109,4 +109,14 @@ func TestCacheDirPermissions(t *testing.T) {
 		_, err := engine.New(context.Background(), engine.Config{CacheDir: open})
 		assert.ErrorIs(t, err, engine.ErrUnsafeCache, "mode %v", mode)
 	}
+
+	// A private directory of another user's: its entries are whatever
+	// that user put there.
+	theirs := t.TempDir()
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Logf("cannot give a directory to another user here (%v): the owner check is tested where the tests run as root, as in CI", err)
+		return
+	}
+	_, err = engine.New(context.Background(), engine.Config{CacheDir: theirs})
+	assert.ErrorIs(t, err, engine.ErrUnsafeCache, "a cache owned by uid 65534")
 }

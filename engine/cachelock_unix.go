@@ -31,3 +31,11 @@ func lockCache(dir string) (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// ownedByOther reports whether fi belongs to another user than the one
+// running the engine: such a cache's entries could have been written by
+// anyone who owns it.
+func ownedByOther(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) != os.Getuid()
+}

@@ -123,9 +123,10 @@ type Config struct {
 	PoolSize int
 	// CacheDir holds wazero's compilation cache: a directory writable
 	// by its owner only (created 0700; one that is group- or
-	// world-writable is refused with ErrUnsafeCache). Every entry is
-	// checked against the SHA-256 recorded when it was written before
-	// it is used, and rebuilt if it does not match. Default:
+	// world-writable, or owned by another user, is refused with
+	// ErrUnsafeCache). Every entry is checked against the SHA-256
+	// recorded when it was written before it is used, and rebuilt if it
+	// does not match. Default:
 	// accord/wazero-VERSION under [os.UserCacheDir], VERSION being the
 	// wazero release the engine is built with, or an in-memory cache when
 	// there is no such directory. (wazero keys its entries by its version

@@ -235,3 +235,22 @@ func TestFailingPluginBacksOff(t *testing.T) {
 	assert.True(t, h.RetryAt.After(time.Now()))
 	assert.Error(t, h.LastError)
 }
+
+// TestCallerDeadlineIsNoStrike: calls cut short by their caller's own
+// deadline (shorter than CallTimeout) fail, but do not back the plugin
+// off: only a plugin's own failures count against it.
+func TestCallerDeadlineIsNoStrike(t *testing.T) {
+	rt := newRuntime(t, engine.Config{CallTimeout: 10 * time.Second, PoolSize: 1})
+	r := load(t, rt, engine.Plugin{Path: testModule("moody")})
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := r.Resolve(ctx, conflictOn("loop", 1)) // moody loops on "l"
+		cancel()
+		require.ErrorIs(t, err, engine.ErrTimeout)
+		require.NotErrorIs(t, err, engine.ErrUnhealthy)
+	}
+	assert.True(t, r.Health().Healthy, "the caller's deadlines are not the plugin's failures: %+v", r.Health())
+	d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.Equal(t, resolve.ActionAccept, d.Action)
+}

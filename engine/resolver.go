@@ -115,7 +115,7 @@ func (r *Resolver) resolve(ctx context.Context, c *resolve.Conflict) (resolve.De
 		return resolve.Decision{}, err
 	}
 	d, err := inst.decide(ctx, in, c)
-	r.release(inst, err)
+	r.release(inst, err, ctx.Err() != nil)
 	return d, err
 }
 
@@ -226,13 +226,17 @@ func (r *Resolver) wake() {
 
 // release returns inst to the pool after a successful call, or discards
 // it after a failed one and starts a replacement in the background.
-func (r *Resolver) release(inst *instance, callErr error) {
+//
+// A failure while the caller's context was already done (its deadline
+// shorter than CallTimeout, or it gave up) is no strike against the plugin:
+// the instance is discarded, but the plugin is not backed off for it.
+func (r *Resolver) release(inst *instance, callErr error, callerDone bool) {
 	defer func() { <-r.slots }()
 	healthy := callErr == nil || errors.Is(callErr, errNotCalled) || errors.Is(callErr, errAnsweredLate)
 	r.mu.Lock()
 	if callErr == nil {
 		r.strikes, r.lastErr = 0, nil
-	} else if !healthy && !errors.Is(callErr, context.Canceled) {
+	} else if !healthy && !callerDone && !errors.Is(callErr, context.Canceled) {
 		r.strike(callErr)
 	}
 	if healthy && !r.closed {
