@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,7 +49,20 @@ type Config struct {
 	// Stats, if set, counts the client's retries (see [Stats.Retries]).
 	// A client and its stores may share one.
 	Stats *Stats
+	// MaxResponseBytes bounds the body of an answer the client reads
+	// (a document, a view, a changes batch); a larger one fails with an
+	// error matching [ErrResponseTooLarge], so that a misbehaving server
+	// or proxy cannot exhaust memory. Default 64 MiB (CouchDB's own
+	// limit on a document is 8 MiB); a negative value means no limit.
+	MaxResponseBytes int64
 }
+
+// DefaultMaxResponseBytes is the default of [Config.MaxResponseBytes].
+const DefaultMaxResponseBytes = 64 << 20
+
+// ErrResponseTooLarge is matched by the error for an answer larger than
+// [Config.MaxResponseBytes].
+var ErrResponseTooLarge = errors.New("response larger than the client's limit")
 
 // DefaultURL is the server a zero Config talks to.
 const DefaultURL = "http://127.0.0.1:5984"
@@ -64,6 +78,7 @@ type Client struct {
 	retry  RetryPolicy
 	budget *budget
 	stats  *Stats
+	maxRes int64 // bound on a response body; <0 none
 }
 
 // New returns a client for the server cfg names. It sends no request; use
@@ -90,7 +105,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{logger: cfg.Logger, http: cfg.HTTPClient, retry: retry, budget: newBudget(retry), stats: cfg.Stats}
+	c := &Client{logger: cfg.Logger, http: cfg.HTTPClient, retry: retry, budget: newBudget(retry), stats: cfg.Stats,
+		maxRes: cfg.MaxResponseBytes}
+	if c.maxRes == 0 {
+		c.maxRes = DefaultMaxResponseBytes
+	}
 	if u.User != nil {
 		c.user = u.User.Username()
 		c.pass, _ = u.User.Password()
@@ -329,22 +348,57 @@ func (c *Client) doJSON(ctx context.Context, r request, dst any) (http.Header, e
 		return nil, err
 	}
 	defer resp.Body.Close()
+	body := c.limit(resp.Body)
 	if dst == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
+		_, _ = io.Copy(io.Discard, body)
 		return resp.Header, nil
 	}
 	if raw, ok := dst.(*json.RawMessage); ok {
-		data, err := io.ReadAll(resp.Body)
+		data, err := io.ReadAll(body)
 		if err != nil {
 			return nil, fmt.Errorf("read response: %w", err)
 		}
 		*raw = data
 		return resp.Header, nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(dst); err != nil {
+	if err := json.NewDecoder(body).Decode(dst); err != nil {
 		return nil, fmt.Errorf("decode response: %w", err)
 	}
 	// Drain so the connection can be reused.
-	_, _ = io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, body)
 	return resp.Header, nil
+}
+
+// limit bounds what is read of a response body to the client's
+// MaxResponseBytes: past it, reads fail with ErrResponseTooLarge.
+func (c *Client) limit(r io.Reader) io.Reader {
+	if c.maxRes < 0 {
+		return r
+	}
+	return &limitedBody{r: r, left: c.maxRes}
+}
+
+// limitedBody is a reader that fails, rather than stops, at its limit,
+// so that a truncated answer is never taken for a whole one.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One byte more tells a body of exactly the limit from a longer one.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, ErrResponseTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }

@@ -121,3 +121,35 @@ func TestReplicateCarriesCredentials(t *testing.T) {
 		assert.NotContains(t, buf.String(), pw)
 	}
 }
+
+// TestResponseSizeIsBounded: an answer larger than MaxResponseBytes fails
+// with ErrResponseTooLarge instead of being read whole, and one within it
+// reads as before.
+func TestResponseSizeIsBounded(t *testing.T) {
+	db := newDB(t)
+	_, err := db.Put(ctx, "big", map[string]any{"pad": strings.Repeat("x", 10<<10)})
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		limit int64
+		want  error
+	}{
+		{4 << 10, couch.ErrResponseTooLarge},
+		{64 << 10, nil},
+		{-1, nil},
+	} {
+		c, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), MaxResponseBytes: tt.limit, Logger: discard})
+		require.NoError(t, err)
+		var raw json.RawMessage
+		err = c.DB(db.Name()).Get(ctx, "big", &raw)
+		var doc map[string]any
+		errStruct := c.DB(db.Name()).Get(ctx, "big", &doc)
+		if tt.want != nil {
+			assert.ErrorIs(t, err, tt.want, "limit %d, raw", tt.limit)
+			assert.ErrorIs(t, errStruct, tt.want, "limit %d, decoded", tt.limit)
+			continue
+		}
+		assert.NoError(t, err, "limit %d", tt.limit)
+		assert.NoError(t, errStruct, "limit %d", tt.limit)
+		assert.Len(t, doc["pad"], 10<<10)
+	}
+}
