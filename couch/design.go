@@ -259,12 +259,7 @@ func (p DesignPolicy) check(obj map[string]json.RawMessage) error {
 }
 
 // clipName bounds a name quoted from a file in an error.
-func clipName(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func clipName(s string) string { return bounded(s, 64) }
 
 // checkDesign checks a design document's views.
 func checkDesign(obj map[string]json.RawMessage) error {

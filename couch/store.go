@@ -697,10 +697,12 @@ var ErrStillExists = errors.New("document still exists after its delete")
 // conflict, in one _bulk_docs request), then revision a.rev (through
 // [Store.write], which recognises our own delete behind an ambiguous
 // answer), and checks that the document is gone. A conflict on a.rev is
-// returned as an error matching [ErrConflict], the document left as it
-// was shown; one on another leaf (it moved on meanwhile) is left to the
-// final check, which fails with [ErrStillExists] if the document is still
-// there.
+// returned as an error matching [ErrConflict]: the winner is as it was
+// shown, but the conflicting leaves deleted first stay deleted (they were
+// the losing side of a replication conflict; deleting them is what the
+// caller's delete asked). A conflict on another leaf (it moved on
+// meanwhile) is left to the final check, which fails with
+// [ErrStillExists] if the document is still there.
 func (s *Store[T]) deleteAll(ctx context.Context, a attempt) (string, error) {
 	id, rev := a.id, a.rev
 	var cur struct {
@@ -829,6 +831,8 @@ func verb(op resolve.Op) string {
 // once, nothing of the change written. The deadline has not passed, so
 // the error does not match [context.DeadlineExceeded]; it is a
 // [*WaitError] that says how long the wait was and how much time was left.
+// [Client.CreateDB] returns one too when its own wait for a database that
+// is still being deleted would pass the deadline.
 var ErrWaitPastDeadline = errors.New("the wait would pass the deadline")
 
 // WaitError is a wait that was not started because it would have ended

@@ -247,11 +247,7 @@ func (p BackoffParams) validate() error {
 		return nil
 	}
 	// The name is the caller's input: quote a bounded prefix of it.
-	name := string(p.Jitter)
-	if len(name) > 32 {
-		name = name[:32] + "..."
-	}
-	return fmt.Errorf(`backoff params: jitter %q is not "full", "equal" or "decorrelated"`, name)
+	return fmt.Errorf(`backoff params: jitter %q is not "full", "equal" or "decorrelated"`, Clip(string(p.Jitter)))
 }
 
 func (p BackoffParams) jitter() Jitter {
