@@ -273,8 +273,11 @@ func TestLoadRefused(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantText)
 			assert.Contains(t, err.Error(), "engine: load ")
 			if tt.p.Builtin == "" {
-				// (A built-in may first have to be compiled: 14 s under -race.)
-				assert.Less(t, time.Since(began), 5*time.Second)
+				// Refused in bounded time, not hung. (A built-in may first
+				// have to be compiled: 14 s under -race. A small module may
+				// wait for the cache lock while another test binary
+				// compiles a Go plugin into the shared cache.)
+				assert.Less(t, time.Since(began), time.Minute)
 			}
 		})
 	}

@@ -97,7 +97,9 @@ func TestGzipBomb(t *testing.T) {
 // idle instance does not keep it: the host's heap after the call is
 // within a few MiB of before.
 func TestDeepRecursionLeavesNoStack(t *testing.T) {
-	rt := newRuntime(t, engine.Config{PoolSize: 1})
+	// 1.5 M calls deep take a second alone, and many under -race on a
+	// loaded machine: a generous CallTimeout, this test is about memory.
+	rt := newRuntime(t, engine.Config{PoolSize: 1, CallTimeout: time.Minute})
 	r := load(t, rt, engine.Plugin{Path: testModule("recurse")})
 	ctx := context.Background()
 	heap := func() uint64 {
@@ -140,7 +142,14 @@ func TestOutputBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.db, func(t *testing.T) {
 			before := len(log.String())
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			// The loop runs until this deadline; the others end by
+			// themselves, but may wait for an instance replacing the one
+			// the loop lost, which takes long on a loaded machine.
+			limit := 30 * time.Second
+			if tt.want != nil {
+				limit = time.Second
+			}
+			ctx, cancel := context.WithTimeout(ctx, limit)
 			defer cancel()
 			_, err := r.Resolve(ctx, conflictOn(tt.db, 1))
 			if tt.want == nil {
