@@ -2,6 +2,7 @@ package couch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,18 +21,27 @@ import (
 // word. It reads the document back (conflicts=true, revs=true, and r= the
 // database's n, so that every copy is asked) and:
 //
-//   - our revision is the winner, or in the winner's history (someone
-//     wrote over it since): the write is acknowledged. Other leaves the
-//     document may have are left as they are, counted in
-//     [AcceptedStats.OtherLeaves] and logged: they hold other writers'
-//     changes, which those writers' stores check for themselves, and
-//     settling them is the work of a replication-conflict resolver, not
-//     of this write;
+//   - our revision is in the winner's history (someone wrote over it
+//     since), or is the winner and the document has no other live leaf:
+//     the write is acknowledged;
+//   - our revision is the winner, but the document has other live leaves
+//     (another writer's revision of the same generation, which may have
+//     reached the quorum and been acknowledged): ours yields. It is
+//     deleted, so that the other leaf wins, and the write is a conflict,
+//     handed to the resolver as a 409 is. Acknowledging ours would park
+//     the other writer's acknowledged change in a losing leaf: measured on
+//     a 3-node cluster, 48 concurrent tastings split over two
+//     coordinators, that lost 1 to 6 acknowledged tastings per trial.
+//     Should every leaf end up deleted (two writers that got 202 each
+//     deleting theirs at once), the store writes its change back over the
+//     deletion and acknowledges that; see [AcceptedStats.Restored];
 //   - otherwise our revision is a losing leaf, or is not seen yet (the
 //     copy that holds it did not answer): it is deleted, and the write is
 //     a conflict, handed to the resolver as a 409 is, so a retry
-//     re-applies the change on the winner. The write's error matches
-//     [ErrNotWinner] and [ErrConflict].
+//     re-applies the change on the winner.
+//
+// The error of a write that yielded or lost matches [ErrNotWinner] and
+// [ErrConflict].
 //
 // The losing leaf is deleted with a tombstone written under it with
 // new_edits=false (revision history: the tombstone, our revision, our
@@ -57,33 +67,49 @@ var ErrNotWinner = errors.New("accepted write is not the winning revision")
 type AcceptedStats struct {
 	// Accepted counts the writes answered 202 and read back.
 	Accepted int64 `json:"accepted"`
-	// Won counts those whose revision is in the winning revision; they
-	// were acknowledged.
+	// Won counts those found in the winning revision, alone: they were
+	// acknowledged.
 	Won int64 `json:"won"`
-	// OtherLeaves counts those among Won whose document had other leaves
-	// (left in place; see [Store]).
-	OtherLeaves int64 `json:"other_leaves"`
+	// Yielded counts those that were the winner beside other live
+	// leaves: deleted, and handed to the resolver as a conflict.
+	Yielded int64 `json:"yielded"`
 	// Lost counts those whose revision was a losing leaf or not seen:
 	// deleted, and handed to the resolver as a conflict.
 	Lost int64 `json:"lost"`
+	// Restored counts the yields that found the document deleted
+	// afterwards (every leaf deleted at once) and wrote the change back.
+	Restored int64 `json:"restored"`
 }
 
+// acceptedOutcome is what a read-back found.
+type acceptedOutcome int
+
+const (
+	acceptedWon acceptedOutcome = iota
+	acceptedYielded
+	acceptedLost
+	acceptedRestored
+)
+
 // accepted records the outcome of a read-back.
-func (s *Stats) accepted(won, otherLeaves bool) {
+func (s *Stats) accepted(o acceptedOutcome) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.acc.Accepted++
-	switch {
-	case won && otherLeaves:
+	switch o {
+	case acceptedWon:
+		s.acc.Accepted++
 		s.acc.Won++
-		s.acc.OtherLeaves++
-	case won:
-		s.acc.Won++
-	default:
+	case acceptedYielded:
+		s.acc.Accepted++
+		s.acc.Yielded++
+	case acceptedLost:
+		s.acc.Accepted++
 		s.acc.Lost++
+	case acceptedRestored:
+		s.acc.Restored++
 	}
 }
 
@@ -143,24 +169,57 @@ func (s *Store[T]) checkAccepted(ctx context.Context, a attempt, rev string) (st
 	if !ok {
 		return "", fmt.Errorf("%q: a write answered 202 Accepted with revision %q", a.id, bounded(rev, 80))
 	}
+	lost := fmt.Errorf("%q: revision %s: %w: %w", a.id, rev, ErrNotWinner,
+		&Error{StatusCode: http.StatusConflict, Name: "conflict", Reason: "write answered 202 Accepted is not the winning revision"})
 	if err == nil {
-		if i := cur.Revisions.Start - gen; i >= 0 && i < len(cur.Revisions.IDs) && cur.Revisions.IDs[i] == hash {
-			s.stats.accepted(true, len(cur.Conflicts) > 0)
-			if len(cur.Conflicts) > 0 {
-				s.logger.LogAttrs(ctx, slog.LevelInfo, "write answered 202 Accepted is the winner; the document has other leaves, left in place",
-					slog.String("id", a.id), slog.String("rev", rev), slog.Int("leaves", len(cur.Conflicts)))
-			}
+		i := cur.Revisions.Start - gen
+		inWinner := i >= 0 && i < len(cur.Revisions.IDs) && cur.Revisions.IDs[i] == hash
+		switch {
+		case inWinner && (i > 0 || len(cur.Conflicts) == 0):
+			s.stats.accepted(acceptedWon)
 			return rev, nil
+		case inWinner:
+			// Ours won, beside other live leaves: yield.
+			s.stats.accepted(acceptedYielded)
+			if err := s.deleteLeaf(ctx, a, gen, hash); err != nil {
+				return "", fmt.Errorf("%q: write answered 202 Accepted won over %d other leaves, and deleting it failed: %w", a.id, len(cur.Conflicts), err)
+			}
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "write answered 202 Accepted won over other leaves: its leaf deleted, handled as a conflict",
+				slog.String("id", a.id), slog.String("rev", rev), slog.Int("leaves", len(cur.Conflicts)))
+			return s.restoreIfDeleted(ctx, a, lost)
 		}
 	}
-	s.stats.accepted(false, false)
+	s.stats.accepted(acceptedLost)
 	if err := s.deleteLeaf(ctx, a, gen, hash); err != nil {
 		return "", fmt.Errorf("%q: write answered 202 Accepted lost to another revision, and deleting its leaf %s failed: %w", a.id, rev, err)
 	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "write answered 202 Accepted is not the winner: its leaf deleted, handled as a conflict",
 		slog.String("id", a.id), slog.String("rev", rev), slog.String("winner", bounded(cur.Rev, 80)))
-	return "", fmt.Errorf("%q: revision %s: %w: %w", a.id, rev, ErrNotWinner,
-		&Error{StatusCode: http.StatusConflict, Name: "conflict", Reason: "write answered 202 Accepted is not the winning revision"})
+	return "", lost
+}
+
+// restoreIfDeleted checks, after our winning leaf yielded, that the
+// document still has a live revision. If every leaf was deleted (each
+// writer of a 202 deleting its own at once), it writes our change again
+// over the deletion and returns its revision; else it returns lost.
+func (s *Store[T]) restoreIfDeleted(ctx context.Context, a attempt, lost error) (string, error) {
+	var cur json.RawMessage
+	err := s.db.Get(ctx, a.id, &cur)
+	if !errors.Is(err, ErrNotFound) {
+		return "", lost // still there (or unknown: the loop's next read will say)
+	}
+	body, err := setMeta(a.mine, a.id, "")
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", a.id, err)
+	}
+	rev, err := s.db.Put(ctx, a.id, body)
+	if err != nil {
+		return "", fmt.Errorf("%q: every leaf was deleted after a write answered 202 Accepted, and writing it back failed: %w", a.id, err)
+	}
+	s.stats.accepted(acceptedRestored)
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "every leaf was deleted after a write answered 202 Accepted: the change written back",
+		slog.String("id", a.id), slog.String("rev", rev))
+	return rev, nil
 }
 
 // deleteLeaf writes, with new_edits=false, a tombstone as the child of

@@ -20,7 +20,8 @@ import (
 // when the store reads the document back, a sibling of our revision is
 // written first with new_edits=false, as a cluster's other copies would
 // bring in. Our revision wins against a sibling whose hash is lower, and
-// loses against one whose hash is higher.
+// loses against one whose hash is higher. A revision that wins beside
+// another live leaf yields to it.
 func TestStoreAccepted(t *testing.T) {
 	const (
 		low  = "00000000000000000000000000000000"
@@ -29,16 +30,19 @@ func TestStoreAccepted(t *testing.T) {
 	tests := []struct {
 		name     string
 		sibling  string // hash of the sibling written at the read-back; none if empty
+		drop     bool   // delete the sibling too, after ours yielded
 		resolver resolve.Resolver
 		wantErr  bool
 		want     int // the winner's count
 		leaves   int // live leaves left
 		stats    couch.AcceptedStats
 	}{
-		{"our revision wins", "", resolve.Basic(), false, 1, 1, couch.AcceptedStats{Accepted: 1, Won: 1}},
-		{"our revision wins, the other leaf is left", low, resolve.Basic(), false, 1, 2, couch.AcceptedStats{Accepted: 1, Won: 1, OtherLeaves: 1}},
-		{"our revision loses, retry re-applies it on the winner", high, resolve.Retry(resolve.RetryParams{}), false, 11, 1, couch.AcceptedStats{Accepted: 1, Lost: 1}},
-		{"our revision loses, basic gives up", high, resolve.Basic(), true, 10, 1, couch.AcceptedStats{Accepted: 1, Lost: 1}},
+		{"our revision wins", "", false, resolve.Basic(), false, 1, 1, couch.AcceptedStats{Accepted: 1, Won: 1}},
+		{"our revision wins beside another leaf, yields, basic gives up", low, false, resolve.Basic(), true, 10, 1, couch.AcceptedStats{Accepted: 1, Yielded: 1}},
+		{"our revision wins beside another leaf, yields, retry re-applies it", low, false, resolve.Retry(resolve.RetryParams{}), false, 11, 1, couch.AcceptedStats{Accepted: 1, Yielded: 1}},
+		{"our revision yields, the other leaf is deleted meanwhile, ours is written back", low, true, resolve.Basic(), false, 1, 1, couch.AcceptedStats{Accepted: 1, Yielded: 1, Restored: 1}},
+		{"our revision loses, retry re-applies it on the winner", high, false, resolve.Retry(resolve.RetryParams{}), false, 11, 1, couch.AcceptedStats{Accepted: 1, Lost: 1}},
+		{"our revision loses, basic gives up", high, false, resolve.Basic(), true, 10, 1, couch.AcceptedStats{Accepted: 1, Lost: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +75,13 @@ func TestStoreAccepted(t *testing.T) {
 							assert.NoError(t, r.Err())
 						}
 					}
+				case r.Method == http.MethodGet && r.URL.RawQuery == "" && strings.HasSuffix(r.URL.Path, "/c") && readBacks == 1 && tt.drop:
+					// After ours yielded: the sibling's writer deletes
+					// its own leaf too.
+					tomb := map[string]any{"_id": "c", "_rev": "3-" + high, "_deleted": true,
+						"_revisions": map[string]any{"start": 3, "ids": []string{high, tt.sibling, baseHash}}}
+					_, err := direct.BulkDocs(ctx, []any{tomb}, couch.NewEdits(false))
+					assert.NoError(t, err)
 				}
 				return couchtest.Fault{Kind: couchtest.Pass}
 			})
