@@ -21,7 +21,8 @@ import (
 // written first with new_edits=false, as a cluster's other copies would
 // bring in. Our revision wins against a sibling whose hash is lower, and
 // loses against one whose hash is higher. A revision that wins beside
-// another live leaf yields to it.
+// another live leaf of its generation yields to it; beside an older leaf
+// it is acknowledged.
 func TestStoreAccepted(t *testing.T) {
 	const (
 		low  = "00000000000000000000000000000000"
@@ -29,7 +30,7 @@ func TestStoreAccepted(t *testing.T) {
 	)
 	tests := []struct {
 		name     string
-		sibling  string // hash of the sibling written at the read-back; none if empty
+		sibling  string // hash of the sibling written at the read-back (or "1-hash": a leaf of generation 1); none if empty
 		drop     bool   // delete the sibling too, after ours yielded
 		resolver resolve.Resolver
 		wantErr  bool
@@ -41,6 +42,7 @@ func TestStoreAccepted(t *testing.T) {
 		{"our revision wins beside another leaf, yields, basic gives up", low, false, resolve.Basic(), true, 10, 1, couch.AcceptedStats{Accepted: 1, Yielded: 1}},
 		{"our revision wins beside another leaf, yields, retry re-applies it", low, false, resolve.Retry(resolve.RetryParams{}), false, 11, 1, couch.AcceptedStats{Accepted: 1, Yielded: 1}},
 		{"our revision yields, the other leaf is deleted meanwhile, ours is written back", low, true, resolve.Basic(), false, 1, 1, couch.AcceptedStats{Accepted: 1, Yielded: 1, Restored: 1}},
+		{"our revision wins beside an older leaf, a branch left behind: acknowledged", "1-" + low, false, resolve.Basic(), false, 1, 2, couch.AcceptedStats{Accepted: 1, Won: 1}},
 		{"our revision loses, retry re-applies it on the winner", high, false, resolve.Retry(resolve.RetryParams{}), false, 11, 1, couch.AcceptedStats{Accepted: 1, Lost: 1}},
 		{"our revision loses, basic gives up", high, false, resolve.Basic(), true, 10, 1, couch.AcceptedStats{Accepted: 1, Lost: 1}},
 	}
@@ -69,6 +71,10 @@ func TestStoreAccepted(t *testing.T) {
 					if readBacks == 1 && tt.sibling != "" {
 						sib := map[string]any{"_id": "c", "_rev": "2-" + tt.sibling, "type": "counter_v1.0", "name": "c", "count": 10,
 							"_revisions": map[string]any{"start": 2, "ids": []string{tt.sibling, baseHash}}}
+						if old, ok := strings.CutPrefix(tt.sibling, "1-"); ok {
+							// A leaf of generation 1: a root of its own.
+							sib = map[string]any{"_id": "c", "_rev": "1-" + old, "type": "counter_v1.0", "name": "c", "count": 10}
+						}
 						res, err := direct.BulkDocs(ctx, []any{sib}, couch.NewEdits(false))
 						assert.NoError(t, err)
 						for _, r := range res {
