@@ -59,8 +59,8 @@ import (
 // two fruit services on two coordinators, 48 concurrent tastings of one
 // fruit (samples/fruit's TestClusterContention), 5 trials each of the
 // retry and backoff samples: every 202 was read back and settled as
-// above, yet in 8 of the 10 trials the winner held 1 to 3 fewer tastings
-// than were acknowledged, with a live losing leaf left. Those losses come
+// above, yet in 7 of the 10 trials the winner held 1 to 3 fewer tastings
+// than were acknowledged, with 1 to 3 live losing leaves left. Those losses come
 // from writes the cluster did not answer 202. A likely source (not yet
 // shown) is a write refused with 409 by a quorum of copies that still
 // landed on one copy, whose leaf can then win over an acknowledged one
