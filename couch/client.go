@@ -343,10 +343,25 @@ func (c *Client) send(ctx context.Context, r request, u *url.URL, data []byte) (
 // doJSON sends r and decodes a 2xx answer's JSON body into dst (unless dst
 // is nil, when the body is discarded).
 func (c *Client) doJSON(ctx context.Context, r request, dst any) (http.Header, error) {
+	_, h, err := c.doJSONStatus(ctx, r, dst)
+	return h, err
+}
+
+// doJSONStatus is doJSON that also returns the answer's status code (a
+// 2xx), for the writes that must tell 201 Created from 202 Accepted.
+func (c *Client) doJSONStatus(ctx context.Context, r request, dst any) (int, http.Header, error) {
 	resp, err := c.do(ctx, r)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
+	status := resp.StatusCode
+	h, err := decodeBody(resp, dst)
+	return status, h, err
+}
+
+// decodeBody decodes a successful answer's body into dst (discarded if
+// dst is nil) and closes it.
+func decodeBody(resp *http.Response, dst any) (http.Header, error) {
 	defer resp.Body.Close()
 	body := c.limit(resp.Body)
 	if dst == nil {

@@ -44,6 +44,15 @@ type Info struct {
 	} `json:"sizes,omitempty"`
 	// DataSize and DiskSize are CouchDB 1.x's sizes; pouchdb-server
 	// reports DiskSize alone when it keeps data on disk.
+	// Cluster is how a CouchDB 2+ database is sharded and copied: q
+	// shards, n copies of each document, and the default read and write
+	// quorums r and w. Nil where the server does not say.
+	Cluster *struct {
+		Q int `json:"q"`
+		N int `json:"n"`
+		W int `json:"w"`
+		R int `json:"r"`
+	} `json:"cluster,omitempty"`
 	DataSize *int64 `json:"data_size,omitempty"`
 	DiskSize *int64 `json:"disk_size,omitempty"`
 }
@@ -247,18 +256,32 @@ type writeResult struct {
 // update a document, doc must carry the current revision as "_rev" (or
 // pass it with [WithRev]); otherwise the write fails with an error matching
 // [ErrConflict].
+//
+// A write answered 202 Accepted is returned as a success too (see
+// [Batch]): on a cluster it reached fewer copies than the write quorum,
+// and its revision is not yet known to be the winner. A [Store] checks
+// such a write before it acknowledges it; a caller of Put that needs to
+// know reads the document back with [WithConflicts].
 func (db *DB) Put(ctx context.Context, id string, doc any, opts ...Option) (rev string, err error) {
+	rev, _, err = db.put(ctx, id, doc, opts...)
+	return rev, err
+}
+
+// put is Put that also returns the answer's status: 201 Created, or 202
+// Accepted.
+func (db *DB) put(ctx context.Context, id string, doc any, opts ...Option) (rev string, status int, err error) {
 	if err := checkID(id); err != nil {
-		return "", fmt.Errorf("couch: put: %w", err)
+		return "", 0, fmt.Errorf("couch: put: %w", err)
 	}
 	r := db.req(http.MethodPut, id)
 	r.body = doc
 	r.query = options(opts)
 	var res writeResult
-	if _, err := db.c.doJSON(ctx, r, &res); err != nil {
-		return "", fmt.Errorf("couch: put %q: %w", id, db.whatIsMissing(ctx, err, nil))
+	status, _, err = db.c.doJSONStatus(ctx, r, &res)
+	if err != nil {
+		return "", 0, fmt.Errorf("couch: put %q: %w", id, db.whatIsMissing(ctx, err, nil))
 	}
-	return res.Rev, nil
+	return res.Rev, status, nil
 }
 
 // Post writes doc as a new document whose id the server chooses, unless

@@ -41,6 +41,15 @@
 // carries the wait asked for and the time that was left. [Stats] counts
 // conflicts and decisions for a service's metrics.
 //
+// On a cluster, a write answered 202 Accepted (it reached fewer copies
+// than the write quorum) is not taken at its word: the store reads the
+// document back from every copy and acknowledges the write only if its
+// revision is in the winner, alone; otherwise it deletes its leaf and
+// hands the write to the resolver as a conflict, matching [ErrNotWinner].
+// [Stats.Accepted] counts these writes. That does not settle every
+// conflict a cluster makes by itself: see accepted.go for what was
+// measured.
+//
 // What is missing is told apart: a 404 on a database that does not exist
 // matches [ErrDatabaseNotFound], on a design document or view that does
 // not exist [ErrViewNotFound], both beside [ErrNotFound]; a missing

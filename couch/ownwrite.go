@@ -51,7 +51,12 @@ func (s *Store[T]) write(ctx context.Context, a attempt, deletion bool) (string,
 	if deletion {
 		rev, err = s.db.Delete(ctx, a.id, a.rev)
 	} else {
-		rev, err = s.db.Put(ctx, a.id, a.mine)
+		var status int
+		rev, status, err = s.db.put(ctx, a.id, a.mine)
+		if err == nil && status == http.StatusAccepted {
+			// Not yet known to be the winner: see accepted.go.
+			return s.checkAccepted(ctx, a, rev)
+		}
 	}
 	// Only a resend can have been refused because of our own write. A
 	// resent delete of a document already deleted is answered 404 by

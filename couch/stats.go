@@ -27,6 +27,7 @@ type Stats struct {
 	mu        sync.Mutex
 	resolvers map[string]*ResolverStats
 	retries   RetryStats
+	acc       AcceptedStats
 }
 
 // RetryStats counts what the transient-failure retries of the [Client]s

@@ -73,6 +73,7 @@ type Store[T any] struct {
 	maxAttempts int
 	stats       *Stats
 	logger      *slog.Logger
+	quorum      readQuorum
 }
 
 // NewStore returns a store for documents of cfg.Type in db.

@@ -39,13 +39,18 @@ const (
 	// does) instead of the server's answer: a gateway that gave up
 	// waiting after the write landed.
 	Replace
+	// Restatus forwards the request and answers the server's answer, body
+	// and headers, with Fault.Status as its status: a 201 Created turned
+	// into a 202 Accepted, as a cluster answers a write that reached fewer
+	// copies than its quorum.
+	Restatus
 )
 
 // Fault is what a [FaultProxy] does to one request.
 type Fault struct {
 	Kind       FaultKind
 	Delay      time.Duration // for Delay
-	Status     int           // for Status and Replace
+	Status     int           // for Status, Replace and Restatus
 	RetryAfter string        // for Status and Replace; sent as is
 }
 
@@ -84,6 +89,14 @@ func NewFaultProxy(t testing.TB, pick func(r *http.Request) Fault) *FaultProxy {
 			hangUp(w, f.Kind == Reset)
 		case Cut:
 			hangUp(w, true)
+		case Restatus:
+			rec := httptest.NewRecorder()
+			pass(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(f.Status)
+			_, _ = w.Write(rec.Body.Bytes())
 		case Status, Replace:
 			if f.Kind == Replace {
 				pass(httptest.NewRecorder(), r)

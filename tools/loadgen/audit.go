@@ -28,6 +28,10 @@ import (
 // acknowledged delete did not happen, and the audit fails ("undeleted");
 // its tastings are not audited. One whose DELETE got no definite answer
 // is audited only if it is still there.
+//
+// With -audit-couch the fruit are read from the database, every leaf of
+// them (leaves.go): the stored counter is still the winner's, and a
+// tasting parked in a losing leaf is lost.
 
 // fruitRecord is loadgen's ledger of one fruit.
 type fruitRecord struct {
@@ -49,6 +53,11 @@ type readBack struct {
 	Found    bool
 	Tastings int64
 	Err      string
+	// Leaves counts the document's live losing leaves, and Parked the
+	// most tastings beyond the winner's that one of them holds; both are
+	// known only when every leaf was read (-audit-couch).
+	Leaves int
+	Parked int64
 }
 
 // The verdicts of one fruit.
@@ -66,7 +75,10 @@ const (
 // fruitVerdict is the audit of one fruit.
 type fruitVerdict struct {
 	fruitRecord
-	Stored  *int64 `json:"stored,omitempty"`
+	Stored *int64 `json:"stored,omitempty"`
+	// Leaves and Parked: see readBack.
+	Leaves  int    `json:"losing_leaves,omitempty"`
+	Parked  int64  `json:"parked,omitempty"`
 	Verdict string `json:"verdict"`
 	Detail  string `json:"detail,omitempty"`
 }
@@ -88,6 +100,11 @@ type auditResult struct {
 	Acknowledged  int64  `json:"acknowledged"` // over the audited fruit
 	Indeterminate int64  `json:"indeterminate"`
 	Stored        int64  `json:"stored"` // tastings added over the audited fruit, as read back
+	// WithLeaves counts the audited fruit that have live losing leaves,
+	// and Parked the tastings beyond their winners' that those leaves
+	// hold, counted as lost (-audit-couch only).
+	WithLeaves int   `json:"with_losing_leaves,omitempty"`
+	Parked     int64 `json:"parked,omitempty"`
 	// Problems lists the fruit that failed or could not be read, by id.
 	Problems []fruitVerdict `json:"problems,omitempty"`
 	// Fruit lists every fruit's verdict, by id (JSON output only).
@@ -124,6 +141,10 @@ func audit(records []fruitRecord, stored map[string]readBack) auditResult {
 		res.Acknowledged += r.Acknowledged
 		res.Indeterminate += r.Indeterminate
 		res.Stored += *v.Stored - r.Base
+		if v.Leaves > 0 {
+			res.WithLeaves++
+			res.Parked += v.Parked
+		}
 		switch v.Verdict {
 		case verdictClean:
 			res.Clean++
@@ -187,6 +208,7 @@ func judge(r fruitRecord, rb readBack) fruitVerdict {
 	}
 	stored := rb.Tastings
 	v.Stored = &stored
+	v.Leaves, v.Parked = rb.Leaves, rb.Parked
 	lo, hi := r.Base+r.Acknowledged, r.Base+r.Acknowledged+r.Indeterminate
 	switch {
 	case stored < lo:
@@ -197,6 +219,15 @@ func judge(r fruitRecord, rb readBack) fruitVerdict {
 		v.Detail = fmt.Sprintf("stored %d, want at most %d: %d tastings written that were refused or never sent", stored, hi, stored-hi)
 	default:
 		v.Verdict = verdictClean
+	}
+	if rb.Leaves > 0 {
+		if v.Detail != "" {
+			v.Detail += "; "
+		}
+		v.Detail += fmt.Sprintf("%d live losing leaves", rb.Leaves)
+		if rb.Parked > 0 {
+			v.Detail += fmt.Sprintf(", one holding %d tastings beyond the winner's (parked in a losing leaf: not stored)", rb.Parked)
+		}
 	}
 	return v
 }

@@ -88,6 +88,11 @@ type config struct {
 	// baseline phases after the audit; nil: no baseline. It may carry
 	// credentials: print it with Redacted.
 	BaselineCouch *url.URL
+	// AuditCouch is the CouchDB database the service uses, for the
+	// audit to read every leaf of every fruit from; nil: the audit reads
+	// through the service. It may carry credentials: print it with
+	// Redacted.
+	AuditCouch *url.URL
 	// BaselineDuration is how long each baseline phase runs; 0 (the
 	// default) is Duration.
 	BaselineDuration time.Duration
@@ -113,6 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg      config
 		service  string
 		couchURL string
+		auditURL string
 	)
 	fs.StringVar(&service, "service", defaultService, "base URL of the fruit service")
 	fs.IntVar(&cfg.NumberFruit, "number-fruit", 50, "fruit created before the run; every one of them is audited at the end")
@@ -133,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", 5*time.Second, "interval of the progress lines when stderr is not a terminal (0: none)")
 	fs.StringVar(&cfg.JSONFile, "json", "", "write the whole result as JSON to this file")
 	fs.StringVar(&cfg.HTMLFile, "html", "", "write a one-page HTML report with latency charts to this file")
+	fs.StringVar(&auditURL, "audit-couch", "", "read every fruit for the audit straight from the CouchDB database at `URL`, the one the service uses, with every leaf revision (open_revs=all): a tasting parked in a losing leaf is lost, and the verdict counts the losing leaves")
 	fs.StringVar(&couchURL, "baseline-couch", "", "after the audit, compare GETs through the service with GETs straight from the CouchDB database at `URL`, the one the service uses (e.g. "+exampleCouch+"; credentials in the URL or in COUCHDB_USER and COUCHDB_PASSWORD)")
 	fs.DurationVar(&cfg.BaselineDuration, "baseline-duration", 0, "how long each baseline phase runs (default: -duration)")
 	fs.Usage = func() {
@@ -178,6 +185,11 @@ Flags:
 	if couchURL != "" {
 		if cfg.BaselineCouch, err = parseCouchURL(couchURL); err != nil {
 			return cfg, err
+		}
+	}
+	if auditURL != "" {
+		if cfg.AuditCouch, err = parseCouchURL(auditURL); err != nil {
+			return cfg, usagef("%s", strings.Replace(err.Error(), "-baseline-couch", "-audit-couch", 1))
 		}
 	}
 	if err := cfg.validate(); err != nil {

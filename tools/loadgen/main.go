@@ -202,7 +202,11 @@ func execute(ctx context.Context, cfg config, stderr io.Writer, stopSignals func
 	}
 
 	recs := r.records()
-	res.Audit = audit(recs, r.readBack(after, recs))
+	if cfg.AuditCouch != nil {
+		res.Audit = audit(recs, r.readLeaves(after, recs))
+	} else {
+		res.Audit = audit(recs, r.readBack(after, recs))
+	}
 
 	if base != nil {
 		if interrupted {

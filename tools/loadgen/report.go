@@ -214,6 +214,9 @@ func writeAuditText(b *strings.Builder, a auditResult) {
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(b, "  tastings: %d acknowledged, %d indeterminate, %d stored\n", a.Acknowledged, a.Indeterminate, a.Stored)
+	if a.WithLeaves > 0 {
+		fmt.Fprintf(b, "  losing leaves: %d fruit have live losing leaves, holding %d tastings beyond their winners' (parked: not stored)\n", a.WithLeaves, a.Parked)
+	}
 	if a.Deleted+a.Unverifiable > 0 {
 		fmt.Fprintf(b, "  not audited: %d deleted by loadgen, %d gone after a DELETE without a definite answer\n", a.Deleted, a.Unverifiable)
 	}

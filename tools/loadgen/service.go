@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -100,7 +101,9 @@ func (s *service) do(ctx context.Context, method, path string, body any) answer 
 		rd = bytes.NewReader(data)
 	}
 	u := *s.base
+	path, query, _ := strings.Cut(path, "?") // ids in paths are escaped
 	u.Path += path
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return answer{Err: err}
