@@ -355,13 +355,13 @@ func (c *Client) doJSONStatus(ctx context.Context, r request, dst any) (int, htt
 		return 0, nil, err
 	}
 	status := resp.StatusCode
-	h, err := decodeBody(resp, dst)
+	h, err := c.decodeBody(resp, dst)
 	return status, h, err
 }
 
-// decodeBody decodes a successful answer's body into dst (discarded if
-// dst is nil) and closes it.
-func decodeBody(resp *http.Response, dst any) (http.Header, error) {
+// decodeBody decodes a successful answer's body, read up to the client's
+// MaxResponseBytes, into dst (discarded if dst is nil) and closes it.
+func (c *Client) decodeBody(resp *http.Response, dst any) (http.Header, error) {
 	defer resp.Body.Close()
 	body := c.limit(resp.Body)
 	if dst == nil {
