@@ -243,22 +243,24 @@ func (p MergeParams) Decide(c *Conflict) Decision {
 	if c.Attempt > n {
 		return giveUp(c, n)
 	}
-	if c.Op == OpDelete || c.Mine == nil || c.Theirs == nil {
+	// A host may hand over an absent document as null.
+	base, mine, theirs := nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
+	if c.Op == OpDelete || mine == nil || theirs == nil {
 		why := "the document was deleted meanwhile"
 		switch {
 		case c.Op == OpDelete:
 			why = "a delete is retried, not merged"
-		case c.Mine == nil:
+		case mine == nil:
 			why = "no document of ours to merge"
 		}
 		return Decision{Action: ActionRetry, Reason: "retry " + strconv.Itoa(c.Attempt) + " of " + strconv.Itoa(n) + ": " + why}
 	}
-	doc, notes, err := MergeDocs(c.Base, c.Mine, c.Theirs, p)
+	doc, notes, err := MergeDocs(base, mine, theirs, p)
 	if err != nil {
 		return Decision{Action: ActionFail, Reason: "conflict on " + strconv.Quote(Clip(c.ID)) + ": " + Clip(err.Error())}
 	}
 	reason := "merged on conflict " + strconv.Itoa(c.Attempt)
-	if c.Base == nil {
+	if base == nil {
 		reason += ", without a base"
 		if c.BaseMissing {
 			reason += " (base_missing)"
