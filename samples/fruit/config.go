@@ -282,6 +282,12 @@ func nativeResolver(name string, params []byte) (resolve.Resolver, error) {
 			return nil, err
 		}
 		return resolve.Backoff(p, nil), nil
+	case "merge":
+		p, err := resolve.ParseMergeParams(params)
+		if err != nil {
+			return nil, err
+		}
+		return resolve.Merge(p), nil
 	}
-	return nil, fmt.Errorf("no native twin for %q (native ones: basic, retry, backoff)", name)
+	return nil, fmt.Errorf("no native twin for %q (native ones: basic, retry, backoff, merge)", name)
 }
