@@ -317,6 +317,7 @@ func MergeDocs(base, mine, theirs json.RawMessage, p MergeParams) (doc json.RawM
 		return nil, nil, err
 	}
 	var buf bytes.Buffer
+	buf.Grow(len(theirs) + len(mine)/8)
 	out.encode(&buf)
 	return buf.Bytes(), m.notes, nil
 }
@@ -363,6 +364,7 @@ func (m *merger) object(path string, base, mine, theirs *jsonValue, depth int) (
 	var keys []string
 	for _, v := range []*jsonValue{base, mine, theirs} {
 		if v != nil {
+			v.expand()
 			for _, f := range v.fields {
 				keys = append(keys, f.key)
 			}
@@ -399,12 +401,20 @@ func (m *merger) field(path string, base, mine, theirs *jsonValue, depth int) (*
 	if r, ok := m.p.Fields[path]; ok && !strings.Contains(path, "._") {
 		return m.apply(path, r, base, mine, theirs)
 	}
+	rulesUnder := m.hasRulesUnder(path)
+	if !rulesUnder && (sameBytes(mine, theirs) || sameBytes(base, mine)) {
+		// Unchanged on one side, written alike: no need to look inside.
+		return theirs, nil
+	}
+	if !rulesUnder && sameBytes(base, theirs) {
+		return mine, nil
+	}
 	bothObjects := mine != nil && theirs != nil && mine.kind == kindObject && theirs.kind == kindObject &&
 		(base == nil || base.kind == kindObject)
 	if bothObjects {
 		return m.object(path, base, mine, theirs, depth+1)
 	}
-	if m.hasRulesUnder(path) && (mine == nil || mine.kind == kindObject) && (theirs == nil || theirs.kind == kindObject) &&
+	if rulesUnder && (mine == nil || mine.kind == kindObject) && (theirs == nil || theirs.kind == kindObject) &&
 		(base == nil || base.kind == kindObject) {
 		return m.object(path, base, mine, theirs, depth+1)
 	}
@@ -514,6 +524,7 @@ func (m *merger) union(path string, base, mine, theirs *jsonValue) (*jsonValue, 
 		if v.kind != kindArray {
 			return nil, fmt.Errorf("resolve: %w: union %q is not an array", ErrMerge, Clip(path))
 		}
+		v.expand()
 		elems[i] = v.elems
 	}
 	contains := func(list []*jsonValue, v *jsonValue) bool {

@@ -27,16 +27,19 @@ const (
 	kindObject
 )
 
-// jsonValue is a parsed JSON value that keeps the bytes of its scalars as
-// they were written, so that a merge copies numbers exactly. The merge
+// jsonValue is a JSON value parsed lazily: an object's fields and an
+// array's elements are parsed only when the merge looks inside (see
+// expand), and every value keeps the bytes it was written as, so that a
+// merge copies an unchanged subtree, and numbers, exactly. The merge
 // parses documents with it rather than with encoding/json's reflection,
-// which is slow in a WebAssembly guest.
+// which is slow in a WebAssembly guest, and most of a document is usually
+// the same on all sides: it is compared as bytes and never parsed.
 type jsonValue struct {
-	kind   jsonKind
-	raw    []byte       // a scalar's token (a string's with its quotes)
-	str    string       // a string's decoded text
-	elems  []*jsonValue // an array's elements
-	fields []field      // an object's fields, sorted by key, keys unique
+	kind     jsonKind
+	raw      []byte       // the value as written; nil for a value the merge built
+	expanded bool         // elems or fields are parsed
+	elems    []*jsonValue // an array's elements
+	fields   []field      // an object's fields, sorted by key, keys unique
 }
 
 type field struct {
@@ -50,11 +53,24 @@ func (v *jsonValue) get(key string) *jsonValue {
 	if v == nil || v.kind != kindObject {
 		return nil
 	}
+	v.expand()
 	i, ok := slices.BinarySearchFunc(v.fields, key, func(f field, k string) int { return strings.Compare(f.key, k) })
 	if !ok {
 		return nil
 	}
 	return v.fields[i].val
+}
+
+// text returns a string's decoded text.
+func (v *jsonValue) text() string {
+	s, _ := unquote(v.raw) // json.Valid accepted it
+	return s
+}
+
+// sameBytes reports whether a and b were written as the same bytes, which
+// makes them the same value.
+func sameBytes(a, b *jsonValue) bool {
+	return a != nil && b != nil && len(a.raw) > 0 && bytes.Equal(a.raw, b.raw)
 }
 
 // at returns the value at a dotted path (nil: absent).
@@ -70,17 +86,38 @@ func (v *jsonValue) at(path string) *jsonValue {
 	return nil
 }
 
-// parseJSON parses one JSON value, at most MaxMergeDepth deep.
+// parseJSON parses the top level of one JSON value, nested at most
+// MaxMergeDepth deep.
 func parseJSON(b []byte) (*jsonValue, error) {
-	if !json.Valid(b) {
+	if depth, ok := validJSON(b, MaxMergeDepth); !ok {
+		if depth > MaxMergeDepth {
+			return nil, fmt.Errorf("nested deeper than %d", MaxMergeDepth)
+		}
 		return nil, errors.New("not valid JSON")
 	}
 	p := valueParser{b: b}
-	v, err := p.value(0)
-	if err != nil {
-		return nil, err
+	return p.value(), nil
+}
+
+// depthOf is how deep valid JSON nests arrays and objects.
+func depthOf(b []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case '}', ']':
+			depth--
+		}
 	}
-	return v, nil
+	return deepest
 }
 
 // valueParser parses JSON that json.Valid accepted.
@@ -100,96 +137,103 @@ func (p *valueParser) ws() {
 	}
 }
 
-func (p *valueParser) value(depth int) (*jsonValue, error) {
-	if depth > MaxMergeDepth {
-		return nil, fmt.Errorf("nested deeper than %d", MaxMergeDepth)
-	}
+// value parses the value at p.i, leaving an array or object unexpanded.
+func (p *valueParser) value() *jsonValue {
 	p.ws()
+	start := p.i
 	switch c := p.b[p.i]; c {
-	case '{':
-		p.i++
-		v := &jsonValue{kind: kindObject}
-		sorted := true
-		for {
-			p.ws()
-			if p.b[p.i] == '}' {
+	case '{', '[':
+		depth := 0
+		for ; ; p.i++ {
+			switch p.b[p.i] {
+			case '"':
+				p.stringToken()
+				p.i--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			if depth == 0 {
 				p.i++
 				break
 			}
-			if p.b[p.i] == ',' {
-				p.i++
-				p.ws()
-			}
-			tok := p.stringToken()
-			key, err := unquote(tok)
-			if err != nil {
-				return nil, err
-			}
-			p.ws()
-			p.i++ // ':'
-			val, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			if n := len(v.fields); n > 0 && v.fields[n-1].key >= key {
-				sorted = false
-			}
-			v.fields = append(v.fields, field{key, val})
 		}
-		if !sorted {
-			// Sort, keeping the last of duplicate keys as encoding/json
-			// does.
-			slices.SortStableFunc(v.fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
-			out := v.fields[:0]
-			for i, f := range v.fields {
-				if i+1 < len(v.fields) && v.fields[i+1].key == f.key {
-					continue
-				}
-				out = append(out, f)
-			}
-			v.fields = out
+		kind := kindObject
+		if c == '[' {
+			kind = kindArray
 		}
-		return v, nil
-	case '[':
-		p.i++
-		v := &jsonValue{kind: kindArray, elems: []*jsonValue{}}
-		for {
-			p.ws()
-			if p.b[p.i] == ']' {
-				p.i++
-				return v, nil
-			}
-			if p.b[p.i] == ',' {
-				p.i++
-			}
-			e, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			v.elems = append(v.elems, e)
-		}
+		return &jsonValue{kind: kind, raw: p.b[start:p.i]}
 	case '"':
-		tok := p.stringToken()
-		s, err := unquote(tok)
-		if err != nil {
-			return nil, err
-		}
-		return &jsonValue{kind: kindString, raw: tok, str: s}, nil
+		return &jsonValue{kind: kindString, raw: p.stringToken()}
 	case 't':
 		p.i += 4
-		return &jsonValue{kind: kindTrue, raw: p.b[p.i-4 : p.i]}, nil
+		return &jsonValue{kind: kindTrue, raw: p.b[start:p.i]}
 	case 'f':
 		p.i += 5
-		return &jsonValue{kind: kindFalse, raw: p.b[p.i-5 : p.i]}, nil
+		return &jsonValue{kind: kindFalse, raw: p.b[start:p.i]}
 	case 'n':
 		p.i += 4
-		return &jsonValue{kind: kindNull, raw: p.b[p.i-4 : p.i]}, nil
+		return &jsonValue{kind: kindNull, raw: p.b[start:p.i]}
 	default:
-		start := p.i
 		for p.i < len(p.b) && strings.IndexByte("+-0123456789.eE", p.b[p.i]) >= 0 {
 			p.i++
 		}
-		return &jsonValue{kind: kindNumber, raw: p.b[start:p.i]}, nil
+		return &jsonValue{kind: kindNumber, raw: p.b[start:p.i]}
+	}
+}
+
+// expand parses one level of an array or object.
+func (v *jsonValue) expand() {
+	if v.expanded || (v.kind != kindObject && v.kind != kindArray) {
+		return
+	}
+	v.expanded = true
+	p := valueParser{b: v.raw, i: 1}
+	if v.kind == kindArray {
+		v.elems = []*jsonValue{}
+		for {
+			p.ws()
+			switch p.b[p.i] {
+			case ']':
+				return
+			case ',':
+				p.i++
+			}
+			v.elems = append(v.elems, p.value())
+		}
+	}
+	sorted := true
+	for {
+		p.ws()
+		switch p.b[p.i] {
+		case '}':
+			if !sorted {
+				// Sort, keeping the last of duplicate keys as
+				// encoding/json does.
+				slices.SortStableFunc(v.fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
+				out := v.fields[:0]
+				for i, f := range v.fields {
+					if i+1 < len(v.fields) && v.fields[i+1].key == f.key {
+						continue
+					}
+					out = append(out, f)
+				}
+				v.fields = out
+			}
+			return
+		case ',':
+			p.i++
+			p.ws()
+		}
+		key, _ := unquote(p.stringToken()) // json.Valid accepted it
+		p.ws()
+		p.i++ // ':'
+		val := p.value()
+		if n := len(v.fields); n > 0 && v.fields[n-1].key >= key {
+			sorted = false
+		}
+		v.fields = append(v.fields, field{key, val})
 	}
 }
 
@@ -220,11 +264,12 @@ func unquote(tok []byte) (string, error) {
 	return s, nil
 }
 
-// encode appends the compact encoding of v: scalars as written (strings
-// re-encoded if they were not valid UTF-8), keys sorted.
+// encode appends the compact encoding of v: what it was written as,
+// compacted, but for the objects the merge built, whose keys are sorted,
+// and strings that were not valid UTF-8, which are re-encoded.
 func (v *jsonValue) encode(buf *bytes.Buffer) {
-	switch v.kind {
-	case kindObject:
+	switch {
+	case v.kind == kindObject && v.raw == nil:
 		buf.WriteByte('{')
 		for i, f := range v.fields {
 			if i > 0 {
@@ -235,7 +280,7 @@ func (v *jsonValue) encode(buf *bytes.Buffer) {
 			f.val.encode(buf)
 		}
 		buf.WriteByte('}')
-	case kindArray:
+	case v.kind == kindArray && v.raw == nil:
 		buf.WriteByte('[')
 		for i, e := range v.elems {
 			if i > 0 {
@@ -244,12 +289,10 @@ func (v *jsonValue) encode(buf *bytes.Buffer) {
 			e.encode(buf)
 		}
 		buf.WriteByte(']')
-	case kindString:
-		if utf8.Valid(v.raw) {
-			buf.Write(v.raw)
-		} else {
-			appendJSONString(buf, v.str)
-		}
+	case v.kind == kindString && !utf8.Valid(v.raw):
+		appendJSONString(buf, v.text())
+	case v.kind == kindObject || v.kind == kindArray:
+		writeCompact(buf, v.raw)
 	default:
 		buf.Write(v.raw)
 	}
@@ -321,12 +364,16 @@ func compareJSON(a, b *jsonValue) (int, error) {
 			return -1, nil
 		}
 		return 1, nil
+	case sameBytes(a, b):
+		return 0, nil
 	}
+	a.expand()
+	b.expand()
 	switch a.kind {
 	case kindNumber:
 		return compareNumbers(a.raw, b.raw)
 	case kindString:
-		return strings.Compare(a.str, b.str), nil
+		return strings.Compare(a.text(), b.text()), nil
 	case kindArray:
 		for i := range min(len(a.elems), len(b.elems)) {
 			if c, err := compareJSON(a.elems[i], b.elems[i]); c != 0 || err != nil {
@@ -366,6 +413,9 @@ func cmpInt(a, b int) int {
 // equals absent; numbers by value, or by their bytes when too long to
 // compare).
 func equalJSON(a, b *jsonValue) bool {
+	if sameBytes(a, b) {
+		return true
+	}
 	c, err := compareJSON(a, b)
 	if err != nil {
 		var ba, bb bytes.Buffer
