@@ -251,7 +251,7 @@ func (p *parser) raw() (json.RawMessage, bool) {
 		return nil, false
 	}
 	v := p.b[start:p.i]
-	if !json.Valid(v) {
+	if !validDocument(v) {
 		return nil, false
 	}
 	return append(json.RawMessage(nil), v...), true

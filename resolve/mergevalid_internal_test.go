@@ -13,7 +13,7 @@ func FuzzValidJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		depth, ok := validJSON(b, 1<<20)
-		if want := json.Valid(b); ok != want {
+		if want := json.Valid(b); ok != want || validDocument(b) != want {
 			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, ok, want)
 		}
 		if !ok {
