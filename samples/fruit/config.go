@@ -112,7 +112,7 @@ func (c Config) HTTPServer(handler http.Handler) *http.Server {
 
 // ResolverConfig picks and configures the conflict resolver.
 type ResolverConfig struct {
-	// Plugin is a built-in plugin's name (basic, retry, backoff) or the
+	// Plugin is a built-in plugin's name (basic, retry, backoff, merge) or the
 	// path of a .wasm or .wasm.gz file, relative to the config file.
 	// Default basic.
 	Plugin string `yaml:"plugin"`
