@@ -82,7 +82,7 @@ func TestBuiltins(t *testing.T) {
 		{"retry", resolve.Retry(resolve.RetryParams{}), resolve.RetryDescription},
 		{"backoff", resolve.Backoff(resolve.BackoffParams{}, constReader(0x00)), resolve.BackoffDescription},
 	}
-	require.Equal(t, []string{"backoff", "basic", "retry"}, plugins.Names())
+	require.Equal(t, []string{"backoff", "basic", "merge", "retry"}, plugins.Names())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := load(t, rt, engine.Plugin{Builtin: tt.name})
@@ -254,7 +254,7 @@ func TestLoadRefused(t *testing.T) {
 		{"no module", engine.Config{}, engine.Plugin{Name: "nothing"}, engine.ErrInvalidModule, "exactly one of Builtin, Path and Wasm (0 set)"},
 		{"two modules", engine.Config{}, engine.Plugin{Builtin: "basic", Path: "x.wasm"}, engine.ErrInvalidModule, "(2 set)"},
 		{"missing file", engine.Config{}, engine.Plugin{Path: "testdata/nonesuch.wasm"}, os.ErrNotExist, "nonesuch"},
-		{"unknown built-in", engine.Config{}, engine.Plugin{Builtin: "merge3"}, engine.ErrUnknownBuiltin, `"merge3" (have backoff, basic, retry)`},
+		{"unknown built-in", engine.Config{}, engine.Plugin{Builtin: "merge3"}, engine.ErrUnknownBuiltin, `"merge3" (have backoff, basic, merge, retry)`},
 		{"hash mismatch", engine.Config{}, engine.Plugin{Path: testModule("accept"), SHA256: sha256Hex([]byte("something else"))}, engine.ErrHashMismatch, "pinned"},
 		{"hash of the decompressed bytes", engine.Config{}, engine.Plugin{Wasm: backoff, SHA256: sha256Hex(must(plugins.Builtin("backoff")))}, engine.ErrHashMismatch, ""},
 		{"params for a plugin that takes none", engine.Config{}, engine.Plugin{Path: testModule("accept"), Params: json.RawMessage(`{"x":1}`)}, engine.ErrConfigure, "takes no parameters"},

@@ -1,6 +1,7 @@
 package plugins_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -58,6 +59,9 @@ func native(f *fixture) (resolve.Resolver, error) {
 	case "backoff":
 		p, err := resolve.ParseBackoffParams(f.Params)
 		return resolve.Backoff(p, constReader(f.RandByte)), err
+	case "merge":
+		p, err := resolve.ParseMergeParams(f.Params)
+		return resolve.Merge(p), err
 	}
 	return nil, fmt.Errorf("no native twin for %q", f.Plugin)
 }
@@ -90,6 +94,13 @@ func TestConformance(t *testing.T) {
 
 			for i := range f.Cases {
 				c := &f.Cases[i]
+				if c.Want.Doc != nil {
+					// A merged document is compared byte for byte,
+					// compact, as the resolver writes it.
+					var b bytes.Buffer
+					require.NoError(t, json.Compact(&b, c.Want.Doc))
+					c.Want.Doc = b.Bytes()
+				}
 				nd, err := twin.Resolve(ctx, &c.Conflict)
 				require.NoError(t, err)
 				if *update {

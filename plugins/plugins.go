@@ -8,9 +8,10 @@
 //	// hand wasm to engine.Runtime.Load, or use engine.Plugin{Builtin: "backoff"}
 //
 // Each plugin's Go source is in the directory of its name (basic, retry,
-// backoff); it is a WASI reactor written with [pdk] around the decision
-// functions of package resolve, so each built-in decides exactly as its
-// native twin (resolve.Basic, resolve.Retry, resolve.Backoff).
+// backoff, merge); it is a WASI reactor written with [pdk] around the
+// decision functions of package resolve, so each built-in decides exactly
+// as its native twin (resolve.Basic, resolve.Retry, resolve.Backoff,
+// resolve.Merge).
 //
 // The built modules are committed gzip-compressed beside their sources
 // (NAME/NAME.wasm.gz) and rebuilt reproducibly with

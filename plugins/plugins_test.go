@@ -12,7 +12,7 @@ import (
 )
 
 func TestBuiltin(t *testing.T) {
-	require.Equal(t, []string{"backoff", "basic", "retry"}, plugins.Names())
+	require.Equal(t, []string{"backoff", "basic", "merge", "retry"}, plugins.Names())
 	for _, name := range plugins.Names() {
 		wasm, err := plugins.Builtin(name)
 		require.NoError(t, err)
@@ -21,7 +21,7 @@ func TestBuiltin(t *testing.T) {
 		require.NoError(t, err)
 		assert.Less(t, len(gz), len(wasm)/2, "%s is committed compressed", name)
 	}
-	for _, name := range []string{"", "merge", "pdk", "../basic", "basic/basic"} {
+	for _, name := range []string{"", "multimaster", "pdk", "../basic", "basic/basic"} {
 		_, err := plugins.Builtin(name)
 		assert.ErrorIs(t, err, plugins.ErrUnknown, "Builtin(%q)", name)
 	}
@@ -38,5 +38,6 @@ func ExampleNames() {
 	// Output:
 	// backoff true
 	// basic true
+	// merge true
 	// retry true
 }

@@ -1,8 +1,10 @@
 package resolve
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 )
 
 // decodeConflictFast decodes the ABI v1 encoding of a conflict as a host
@@ -251,7 +253,7 @@ func (p *parser) raw() (json.RawMessage, bool) {
 		return nil, false
 	}
 	v := p.b[start:p.i]
-	if !json.Valid(v) {
+	if !validDocument(v) {
 		return nil, false
 	}
 	return append(json.RawMessage(nil), v...), true
@@ -370,7 +372,7 @@ func (p *parser) skipString() bool {
 // It reports false for anything else, which the caller encodes with
 // encoding/json.
 func appendDecisionFast(b []byte, d Decision) ([]byte, bool) {
-	if d.Doc != nil || !plainJSON(string(d.Action)) || !plainJSON(d.Reason) {
+	if !plainJSON(string(d.Action)) || !plainJSON(d.Reason) || (d.Doc != nil && !plainDocument(d.Doc)) {
 		return b, false
 	}
 	b = append(b, `{"action":"`...)
@@ -380,12 +382,29 @@ func appendDecisionFast(b []byte, d Decision) ([]byte, bool) {
 		b = append(b, `,"delay_ms":`...)
 		b = strconv.AppendInt(b, d.DelayMS, 10)
 	}
+	if d.Doc != nil {
+		b = append(b, `,"doc":`...)
+		buf := bytes.NewBuffer(b)
+		writeCompact(buf, d.Doc)
+		b = buf.Bytes()
+	}
 	if d.Reason != "" {
 		b = append(b, `,"reason":"`...)
 		b = append(b, d.Reason...)
 		b = append(b, '"')
 	}
 	return append(b, '}'), true
+}
+
+// plainDocument reports whether encoding/json would encode doc, a
+// json.RawMessage, as doc compacted: valid JSON, valid UTF-8, and none of
+// what it escapes for HTML (<, >, &, U+2028, U+2029). A merged document
+// is usually plain, and encoding/json's scanner is slow in a guest.
+func plainDocument(doc []byte) bool {
+	if len(doc) == 0 || bytes.ContainsAny(doc, "<>&\u2028\u2029") || !utf8.Valid(doc) {
+		return false
+	}
+	return validDocument(doc)
 }
 
 // plainJSON reports whether s encodes as a JSON string without escapes:

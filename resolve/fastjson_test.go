@@ -82,39 +82,50 @@ func TestDecodeConflictFastAcceptsHostOutput(t *testing.T) {
 // FuzzEncodeDecisionFast checks that the fast encoder, when it takes a
 // decision, writes exactly what encoding/json writes.
 func FuzzEncodeDecisionFast(f *testing.F) {
-	f.Add("retry", int64(50), "retry 1 of 20 after 50 ms")
-	f.Add("fail", int64(0), `conflict on "a<b>&c": giving up`)
-	f.Add("accept", int64(0), "")
-	f.Add("merge", int64(-3), "ünïcødé\x00\x7f")
-	f.Fuzz(func(t *testing.T, action string, delay int64, reason string) {
+	f.Add("retry", int64(50), "retry 1 of 20 after 50 ms", "")
+	f.Add("fail", int64(0), `conflict on "a<b>&c": giving up`, "")
+	f.Add("accept", int64(0), "", "")
+	f.Add("merge", int64(-3), "ünïcødé\x00\x7f", "")
+	f.Add("merge", int64(0), "merged", `{"_id": "a", "n": [1, 2.5e3, "\u00e9 é"]}`)
+	f.Add("merge", int64(0), "merged", `{"a": "<b>", "c": "\u2028"}`)
+	f.Fuzz(func(t *testing.T, action string, delay int64, reason, doc string) {
 		d := Decision{Action: Action(action), DelayMS: delay, Reason: reason}
+		if doc != "" {
+			d.Doc = json.RawMessage(doc)
+		}
 		want, err := json.Marshal(d)
 		if err != nil {
-			t.Fatal(err)
+			if _, ok := appendDecisionFast(nil, d); ok {
+				t.Fatalf("appendDecisionFast(%+v) took what encoding/json refuses: %v", d, err)
+			}
+			return
 		}
 		got, ok := appendDecisionFast(nil, d)
 		if ok && string(got) != string(want) {
 			t.Fatalf("appendDecisionFast(%+v) = %s, encoding/json says %s", d, got, want)
 		}
-		if plainJSON(action) && plainJSON(reason) && !ok {
+		if plainJSON(action) && plainJSON(reason) && d.Doc == nil && !ok {
 			t.Fatalf("appendDecisionFast(%+v) refused a plain decision", d)
 		}
 	})
 }
 
-func TestEncodeDecisionFastLeavesDocumentsToEncodingJSON(t *testing.T) {
-	d := Decision{Action: ActionMerge, Doc: json.RawMessage(`{"_id": "a"}`)}
-	if _, ok := appendDecisionFast(nil, d); ok {
-		t.Fatal("appendDecisionFast took a decision with a document")
+func TestEncodeDecisionFastLeavesHTMLInDocumentsToEncodingJSON(t *testing.T) {
+	plain := Decision{Action: ActionMerge, Doc: json.RawMessage(`{"_id": "a"}`)}
+	got, ok := appendDecisionFast(nil, plain)
+	if !ok || string(got) != `{"action":"merge","doc":{"_id":"a"}}` {
+		t.Fatalf("appendDecisionFast(%+v) = %s, %v", plain, got, ok)
 	}
-	got, err := EncodeDecision(d)
-	if err != nil || string(got) != `{"action":"merge","doc":{"_id":"a"}}` {
-		t.Fatalf("EncodeDecision(%+v) = %s, %v", d, got, err)
+	html := Decision{Action: ActionMerge, Doc: json.RawMessage(`{"_id": "<a>"}`)}
+	if _, ok := appendDecisionFast(nil, html); ok {
+		t.Fatal("appendDecisionFast took a document that encoding/json escapes")
+	}
+	got, err := EncodeDecision(html)
+	if err != nil || string(got) != `{"action":"merge","doc":{"_id":"\u003ca\u003e"}}` {
+		t.Fatalf("EncodeDecision(%+v) = %s, %v", html, got, err)
 	}
 }
 
-// FuzzEncodeConflictFast checks that the fast encoder, when it takes a
-// conflict, writes what EncodeConflict's encoding/json path writes.
 func FuzzEncodeConflictFast(f *testing.F) {
 	f.Add(1, "write", "update", "fruits", "apple", 3, int64(12), false)
 	f.Add(-7, "replication", "delete", "a/b$c", "_design/x y", 0, int64(-1), true)

@@ -112,7 +112,7 @@ func (c Config) HTTPServer(handler http.Handler) *http.Server {
 
 // ResolverConfig picks and configures the conflict resolver.
 type ResolverConfig struct {
-	// Plugin is a built-in plugin's name (basic, retry, backoff) or the
+	// Plugin is a built-in plugin's name (basic, retry, backoff, merge) or the
 	// path of a .wasm or .wasm.gz file, relative to the config file.
 	// Default basic.
 	Plugin string `yaml:"plugin"`
@@ -282,6 +282,12 @@ func nativeResolver(name string, params []byte) (resolve.Resolver, error) {
 			return nil, err
 		}
 		return resolve.Backoff(p, nil), nil
+	case "merge":
+		p, err := resolve.ParseMergeParams(params)
+		if err != nil {
+			return nil, err
+		}
+		return resolve.Merge(p), nil
 	}
-	return nil, fmt.Errorf("no native twin for %q (native ones: basic, retry, backoff)", name)
+	return nil, fmt.Errorf("no native twin for %q (native ones: basic, retry, backoff, merge)", name)
 }

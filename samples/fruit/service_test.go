@@ -389,12 +389,32 @@ func contend(t *testing.T, e *env, id string, n int) map[int]int {
 	return statuses
 }
 
+// countPUTs counts the PUT requests to CouchDB in a JSON log, as the
+// couch client logs them at debug level.
+func countPUTs(t *testing.T, log string) int {
+	t.Helper()
+	n := 0
+	for line := range strings.Lines(log) {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Method string `json:"method"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "%s", line)
+		if rec.Msg == "couchdb request" && rec.Method == http.MethodPut {
+			n++
+		}
+	}
+	return n
+}
+
 // TestContention runs concurrent tastings of one fruit through each
 // sample's WebAssembly resolver, configured as the sample ships: 32
-// through each, and 64 through retry and backoff. retry and backoff must
-// land all 32, backoff all 64; basic (which gives up at once) and retry at
-// 64 (past its 50 retries a writer may give up) answer only 200 or 409,
-// and the counter holds exactly the acknowledged tastings.
+// through each, and 64 through retry, backoff and merge. retry and backoff
+// must land all 32, backoff and merge all 64; basic (which gives up at
+// once) and retry at 64 (past its 50 retries a writer may give up) answer
+// only 200 or 409, and the counter holds exactly the acknowledged
+// tastings. merge lands every tasting by merging, never by a retry. It
+// logs the CouchDB writes (PUTs) per successful tasting.
 func TestContention(t *testing.T) {
 	tests := []struct {
 		plugin  string
@@ -406,6 +426,8 @@ func TestContention(t *testing.T) {
 		{"backoff", 64, true},
 		{"basic", 32, false},
 		{"retry", 64, false},
+		{"merge", 32, true},
+		{"merge", 64, true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.plugin, tt.writers), func(t *testing.T) {
@@ -414,13 +436,25 @@ func TestContention(t *testing.T) {
 			require.Equal(t, tt.plugin, cfg.Resolver.Plugin)
 			e := newEnv(t, cfg.Resolver)
 			id := e.create("red")["fruit_id"].(string)
+			before := len(e.log.String())
 			statuses := contend(t, e, id, tt.writers)
+			puts := countPUTs(t, e.log.String()[before:])
 			_, body := e.do("GET", "/v1.0/fruits/"+id, "", "")
 			stored := int(body.(map[string]any)["tastings"].(float64))
-			t.Logf("%s, %d writers: statuses %v, stored %d", tt.plugin, tt.writers, statuses, stored)
+			t.Logf("%s, %d writers: statuses %v, stored %d, %d CouchDB writes, %.2f per successful tasting",
+				tt.plugin, tt.writers, statuses, stored, puts, float64(puts)/float64(max(statuses[200], 1)))
+			if tt.plugin == "merge" {
+				assert.NotContains(t, e.log.String(), "retrying after waiting", "merge merges, it does not retry")
+				_, m := e.do("GET", "/v1.0/_metrics", "", "")
+				decisions := m.(map[string]any)["resolver"].(map[string]any)["decisions"].(map[string]any)
+				assert.Positive(t, decisions["merge"], "the conflicts were merged: %v", decisions)
+				assert.Zero(t, decisions["retry"], "and none retried: %v", decisions)
+			}
 			if tt.wantAll {
-				assert.Contains(t, e.log.String(), fmt.Sprintf("Conflict detected updating fruit '%s' - retrying after waiting", id),
-					"the seed's retry line, naming the fruit_id")
+				if tt.plugin != "merge" {
+					assert.Contains(t, e.log.String(), fmt.Sprintf("Conflict detected updating fruit '%s' - retrying after waiting", id),
+						"the seed's retry line, naming the fruit_id")
+				}
 				assert.Equal(t, map[int]int{200: tt.writers}, statuses)
 				assert.Equal(t, tt.writers, stored)
 				return

@@ -1,0 +1,477 @@
+package resolve
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// jsonKind is the type of a JSON value, in the order CompareJSON sorts
+// them.
+type jsonKind uint8
+
+const (
+	kindNull jsonKind = iota + 1
+	kindFalse
+	kindTrue
+	kindNumber
+	kindString
+	kindArray
+	kindObject
+)
+
+// jsonValue is a JSON value parsed lazily: an object's fields and an
+// array's elements are parsed only when the merge looks inside (see
+// expand), and every value keeps the bytes it was written as, so that a
+// merge copies an unchanged subtree, and numbers, exactly. The merge
+// parses documents with it rather than with encoding/json's reflection,
+// which is slow in a WebAssembly guest, and most of a document is usually
+// the same on all sides: it is compared as bytes and never parsed.
+type jsonValue struct {
+	kind     jsonKind
+	raw      []byte       // the value as written; nil for a value the merge built
+	expanded bool         // elems or fields are parsed
+	elems    []*jsonValue // an array's elements
+	fields   []field      // an object's fields, sorted by key, keys unique
+}
+
+type field struct {
+	key string
+	val *jsonValue
+}
+
+// get returns the value of the field key of an object (nil: absent, or
+// v is nil or not an object).
+func (v *jsonValue) get(key string) *jsonValue {
+	if v == nil || v.kind != kindObject {
+		return nil
+	}
+	v.expand()
+	i, ok := slices.BinarySearchFunc(v.fields, key, func(f field, k string) int { return strings.Compare(f.key, k) })
+	if !ok {
+		return nil
+	}
+	return v.fields[i].val
+}
+
+// text returns a string's decoded text.
+func (v *jsonValue) text() string {
+	s, _ := unquote(v.raw) // json.Valid accepted it
+	return s
+}
+
+// sameBytes reports whether a and b were written as the same bytes, which
+// makes them the same value.
+func sameBytes(a, b *jsonValue) bool {
+	return a != nil && b != nil && len(a.raw) > 0 && bytes.Equal(a.raw, b.raw)
+}
+
+// at returns the value at a dotted path (nil: absent).
+func (v *jsonValue) at(path string) *jsonValue {
+	for v != nil {
+		key, rest, more := strings.Cut(path, ".")
+		v = v.get(key)
+		if !more {
+			return v
+		}
+		path = rest
+	}
+	return nil
+}
+
+// parseJSON parses the top level of one JSON value, nested at most
+// MaxMergeDepth deep.
+func parseJSON(b []byte) (*jsonValue, error) {
+	if depth, ok := validJSON(b, MaxMergeDepth); !ok {
+		if depth > MaxMergeDepth {
+			return nil, fmt.Errorf("nested deeper than %d", MaxMergeDepth)
+		}
+		return nil, errors.New("not valid JSON")
+	}
+	p := valueParser{b: b}
+	return p.value(), nil
+}
+
+// depthOf is how deep valid JSON nests arrays and objects.
+func depthOf(b []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// valueParser parses JSON that json.Valid accepted.
+type valueParser struct {
+	b []byte
+	i int
+}
+
+func (p *valueParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// value parses the value at p.i, leaving an array or object unexpanded.
+func (p *valueParser) value() *jsonValue {
+	p.ws()
+	start := p.i
+	switch c := p.b[p.i]; c {
+	case '{', '[':
+		depth := 0
+		for ; ; p.i++ {
+			switch p.b[p.i] {
+			case '"':
+				p.stringToken()
+				p.i--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			if depth == 0 {
+				p.i++
+				break
+			}
+		}
+		kind := kindObject
+		if c == '[' {
+			kind = kindArray
+		}
+		return &jsonValue{kind: kind, raw: p.b[start:p.i]}
+	case '"':
+		return &jsonValue{kind: kindString, raw: p.stringToken()}
+	case 't':
+		p.i += 4
+		return &jsonValue{kind: kindTrue, raw: p.b[start:p.i]}
+	case 'f':
+		p.i += 5
+		return &jsonValue{kind: kindFalse, raw: p.b[start:p.i]}
+	case 'n':
+		p.i += 4
+		return &jsonValue{kind: kindNull, raw: p.b[start:p.i]}
+	default:
+		for p.i < len(p.b) && strings.IndexByte("+-0123456789.eE", p.b[p.i]) >= 0 {
+			p.i++
+		}
+		return &jsonValue{kind: kindNumber, raw: p.b[start:p.i]}
+	}
+}
+
+// expand parses one level of an array or object.
+func (v *jsonValue) expand() {
+	if v.expanded || (v.kind != kindObject && v.kind != kindArray) {
+		return
+	}
+	v.expanded = true
+	p := valueParser{b: v.raw, i: 1}
+	if v.kind == kindArray {
+		v.elems = []*jsonValue{}
+		for {
+			p.ws()
+			switch p.b[p.i] {
+			case ']':
+				return
+			case ',':
+				p.i++
+			}
+			v.elems = append(v.elems, p.value())
+		}
+	}
+	sorted := true
+	for {
+		p.ws()
+		switch p.b[p.i] {
+		case '}':
+			if !sorted {
+				// Sort, keeping the last of duplicate keys as
+				// encoding/json does.
+				slices.SortStableFunc(v.fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
+				out := v.fields[:0]
+				for i, f := range v.fields {
+					if i+1 < len(v.fields) && v.fields[i+1].key == f.key {
+						continue
+					}
+					out = append(out, f)
+				}
+				v.fields = out
+			}
+			return
+		case ',':
+			p.i++
+			p.ws()
+		}
+		key, _ := unquote(p.stringToken()) // json.Valid accepted it
+		p.ws()
+		p.i++ // ':'
+		val := p.value()
+		if n := len(v.fields); n > 0 && v.fields[n-1].key >= key {
+			sorted = false
+		}
+		v.fields = append(v.fields, field{key, val})
+	}
+}
+
+// stringToken returns the string token at p.i, quotes included.
+func (p *valueParser) stringToken() []byte {
+	start := p.i
+	p.i++
+	for p.b[p.i] != '"' {
+		if p.b[p.i] == '\\' {
+			p.i++
+		}
+		p.i++
+	}
+	p.i++
+	return p.b[start:p.i]
+}
+
+// unquote decodes a string token.
+func unquote(tok []byte) (string, error) {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(tok, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// encode appends the compact encoding of v: what it was written as,
+// compacted, but for the objects the merge built, whose keys are sorted,
+// and strings that were not valid UTF-8, which are re-encoded.
+func (v *jsonValue) encode(buf *bytes.Buffer) {
+	switch {
+	case v.kind == kindObject && v.raw == nil:
+		buf.WriteByte('{')
+		for i, f := range v.fields {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			appendJSONString(buf, f.key)
+			buf.WriteByte(':')
+			f.val.encode(buf)
+		}
+		buf.WriteByte('}')
+	case v.kind == kindArray && v.raw == nil:
+		buf.WriteByte('[')
+		for i, e := range v.elems {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			e.encode(buf)
+		}
+		buf.WriteByte(']')
+	case v.kind == kindString && !utf8.Valid(v.raw):
+		appendJSONString(buf, v.text())
+	case v.kind == kindObject || v.kind == kindArray:
+		writeCompact(buf, v.raw)
+	default:
+		buf.Write(v.raw)
+	}
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(buf *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	buf.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			buf.WriteByte('\\')
+			buf.WriteByte(c)
+		case c < 0x20:
+			buf.WriteString(`\u00`)
+			buf.WriteByte(hex[c>>4])
+			buf.WriteByte(hex[c&0xf])
+		default:
+			buf.WriteByte(c)
+		}
+	}
+	buf.WriteByte('"')
+}
+
+// CompareJSON orders two JSON values as the merge rules max, min,
+// latest_by and union do: by type first (absent (nil) < null < false <
+// true < numbers < strings < arrays < objects, as CouchDB collates), then
+// numbers by value, exactly; strings by their UTF-8 bytes (so RFC 3339
+// timestamps of one format sort by time); arrays element by element, then
+// by length; objects by their sorted keys, then values. It returns -1, 0
+// or +1.
+//
+// # Errors
+//
+// Comparing a number longer than [MaxMergeNumberBytes] fails, as does
+// anything that is not one JSON value; every error matches [ErrMerge].
+func CompareJSON(a, b json.RawMessage) (int, error) {
+	var va, vb *jsonValue
+	var err error
+	if a != nil {
+		if va, err = parseJSON(a); err != nil {
+			return 0, fmt.Errorf("resolve: %w: %w", ErrMerge, err)
+		}
+	}
+	if b != nil {
+		if vb, err = parseJSON(b); err != nil {
+			return 0, fmt.Errorf("resolve: %w: %w", ErrMerge, err)
+		}
+	}
+	c, err := compareJSON(va, vb)
+	if err != nil {
+		return 0, fmt.Errorf("resolve: %w: %w", ErrMerge, err)
+	}
+	return c, nil
+}
+
+func compareJSON(a, b *jsonValue) (int, error) {
+	switch {
+	case a == nil && b == nil:
+		return 0, nil
+	case a == nil:
+		return -1, nil
+	case b == nil:
+		return 1, nil
+	case a.kind != b.kind:
+		if a.kind < b.kind {
+			return -1, nil
+		}
+		return 1, nil
+	case sameBytes(a, b):
+		return 0, nil
+	}
+	a.expand()
+	b.expand()
+	switch a.kind {
+	case kindNumber:
+		return compareNumbers(a.raw, b.raw)
+	case kindString:
+		return strings.Compare(a.text(), b.text()), nil
+	case kindArray:
+		for i := range min(len(a.elems), len(b.elems)) {
+			if c, err := compareJSON(a.elems[i], b.elems[i]); c != 0 || err != nil {
+				return c, err
+			}
+		}
+		return cmpInt(len(a.elems), len(b.elems)), nil
+	case kindObject:
+		for i := range min(len(a.fields), len(b.fields)) {
+			if c := strings.Compare(a.fields[i].key, b.fields[i].key); c != 0 {
+				return c, nil
+			}
+		}
+		if c := cmpInt(len(a.fields), len(b.fields)); c != 0 {
+			return c, nil
+		}
+		for i := range a.fields {
+			if c, err := compareJSON(a.fields[i].val, b.fields[i].val); c != 0 || err != nil {
+				return c, err
+			}
+		}
+	}
+	return 0, nil
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// equalJSON reports whether a and b are the same JSON value (absent only
+// equals absent; numbers by value, or by their bytes when too long to
+// compare).
+func equalJSON(a, b *jsonValue) bool {
+	if sameBytes(a, b) {
+		return true
+	}
+	c, err := compareJSON(a, b)
+	if err != nil {
+		var ba, bb bytes.Buffer
+		a.encode(&ba)
+		b.encode(&bb)
+		return bytes.Equal(ba.Bytes(), bb.Bytes())
+	}
+	return c == 0
+}
+
+func compareNumbers(a, b []byte) (int, error) {
+	if bytes.Equal(a, b) {
+		return 0, nil
+	}
+	if x, err := strconv.ParseInt(string(a), 10, 64); err == nil {
+		if y, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+			return cmp.Compare(x, y), nil
+		}
+	}
+	x, _, err := parseNumber(a)
+	if err != nil {
+		return 0, err
+	}
+	y, _, err := parseNumber(b)
+	if err != nil {
+		return 0, err
+	}
+	return x.Cmp(y), nil
+}
+
+// parseNumber parses a JSON number exactly, and says how many decimal
+// places it has. Numbers longer than MaxMergeNumberBytes, or with an
+// exponent beyond ±999, are refused: math/big would spend memory and
+// time on them.
+func parseNumber(b []byte) (*big.Rat, int, error) {
+	if len(b) > MaxMergeNumberBytes {
+		return nil, 0, fmt.Errorf("number of %d bytes, at most %d", len(b), MaxMergeNumberBytes)
+	}
+	s := string(b)
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant = s[:i]
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil || e > 999 || e < -999 {
+			return nil, 0, fmt.Errorf("number %s has an exponent beyond ±999", Clip(s))
+		}
+		exp = e
+	}
+	scale := 0
+	if _, frac, ok := strings.Cut(mant, "."); ok {
+		scale = len(frac)
+	}
+	scale = max(scale-exp, 0)
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s is not a number", Clip(s))
+	}
+	return r, scale, nil
+}
