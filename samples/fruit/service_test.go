@@ -368,12 +368,19 @@ func requireSizes(t *testing.T, what string, m map[string]any) {
 // statuses.
 func contend(t *testing.T, e *env, id string, n int) map[int]int {
 	t.Helper()
+	return tasteConcurrently(t, []string{e.srv.URL}, id, n)
+}
+
+// tasteConcurrently sends n concurrent tastings of the fruit id, spread
+// over the services at bases in turn, and returns the statuses.
+func tasteConcurrently(t *testing.T, bases []string, id string, n int) map[int]int {
+	t.Helper()
 	var mu sync.Mutex
 	statuses := map[int]int{}
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Go(func() {
-			resp, err := http.Post(e.srv.URL+"/v1.0/fruits/"+id+"/tastings", "application/json", nil)
+			resp, err := http.Post(bases[i%len(bases)]+"/v1.0/fruits/"+id+"/tastings", "application/json", nil)
 			if err != nil {
 				t.Errorf("tasting: %v", err)
 				return
