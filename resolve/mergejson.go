@@ -126,16 +126,7 @@ type valueParser struct {
 	i int
 }
 
-func (p *valueParser) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
+func (p *valueParser) ws() { p.i = skipSpace(p.b, p.i) }
 
 // value parses the value at p.i, leaving an array or object unexpanded.
 func (p *valueParser) value() *jsonValue {
