@@ -1,6 +1,10 @@
-package resolve
+package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/accord-db/accord/resolve"
+)
 
 // Record is one line of a flight recording (JSON lines): a conflict a
 // resolver was asked about and what it answered. A host writes them to
@@ -16,9 +20,9 @@ type Record struct {
 	// empty for a native resolver.
 	Module string `json:"module,omitempty"`
 	// Conflict is what the resolver was asked, as the host sent it.
-	Conflict *Conflict `json:"conflict"`
+	Conflict *resolve.Conflict `json:"conflict"`
 	// Decision is its answer; nil when Error is set.
-	Decision *Decision `json:"decision,omitempty"`
+	Decision *resolve.Decision `json:"decision,omitempty"`
 	// Error is the resolver's failure (clipped), when it failed.
 	Error string `json:"error,omitempty"`
 	// TookUS is how long the decision took, in microseconds.
