@@ -426,7 +426,6 @@ func compareRevs(a, b string) int {
 	return strings.Compare(ha, hb)
 }
 
-
 // parseLeaf decodes one leaf of an open_revs answer.
 func parseLeaf(raw json.RawMessage) (*sweepLeaf, error) {
 	var m map[string]json.RawMessage
