@@ -103,18 +103,22 @@ type Sweeper struct {
 
 // SweepStats counts what a [Sweeper] did since it was made.
 type SweepStats struct {
-	// Sweeps counts calls of Sweep; Checked the documents it looked at.
-	Sweeps, Checked int64
+	// Sweeps counts calls of Sweep.
+	Sweeps int64 `json:"sweeps"`
+	// Checked counts the documents with several leaves sweeps read.
+	Checked int64 `json:"checked"`
 	// Settled counts documents left without _conflicts by a sweep.
-	Settled int64
+	Settled int64 `json:"settled"`
 	// Merged, Accepted and Left count losing leaves the resolver merged,
 	// accepted away, or left for later (retry or fail).
-	Merged, Accepted, Left int64
+	Merged   int64 `json:"merged"`
+	Accepted int64 `json:"accepted"`
+	Left     int64 `json:"left"`
 	// Identical counts losing leaves with the same content as the winner,
 	// settled without asking the resolver.
-	Identical int64
+	Identical int64 `json:"identical"`
 	// Failed counts documents a sweep could not settle (an error).
-	Failed int64
+	Failed int64 `json:"failed"`
 }
 
 // NewSweeper returns a Sweeper of db's replication conflicts.
