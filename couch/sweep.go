@@ -114,9 +114,6 @@ type SweepStats struct {
 	Merged   int64 `json:"merged"`
 	Accepted int64 `json:"accepted"`
 	Left     int64 `json:"left"`
-	// Identical counts losing leaves with the same content as the winner,
-	// settled without asking the resolver.
-	Identical int64 `json:"identical"`
 	// Failed counts documents a sweep could not settle (an error).
 	Failed int64 `json:"failed"`
 }
@@ -217,6 +214,13 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) error {
 		if err != nil && ctx.Err() == nil {
 			s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep failed", slog.String("db", s.db.name), slog.String("error", err.Error()))
 		}
+		for i, e := range rep.Errs {
+			if i == 8 {
+				s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: more documents failed", slog.Int("failed", len(rep.Errs)))
+				break
+			}
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: a document was not settled", slog.String("db", s.db.name), slog.String("error", resolve.Clip(e.Error())))
+		}
 		if len(rep.Settled)+len(rep.Unsettled) > 0 {
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "sweep", slog.String("db", s.db.name),
 				slog.Int("settled", len(rep.Settled)), slog.Int("unsettled", len(rep.Unsettled)))
@@ -247,9 +251,9 @@ type Settled struct {
 	Rev string
 	// Rounds counts the writes it made; 0 when there was nothing to do.
 	Rounds int
-	// Merged, Accepted, Identical and Left count losing leaves, as in
+	// Merged, Accepted and Left count losing leaves, as in
 	// [SweepStats].
-	Merged, Accepted, Identical, Left int
+	Merged, Accepted, Left int
 }
 
 // Settle settles the replication conflicts of document id, if it has
@@ -287,7 +291,6 @@ func (s *Sweeper) Settle(ctx context.Context, id string) (Settled, error) {
 		}
 		out.Merged += plan.merged
 		out.Accepted += plan.accepted
-		out.Identical += plan.identical
 		s.count(plan)
 		if len(plan.docs) == 0 {
 			out.Left = plan.left
@@ -301,7 +304,7 @@ func (s *Sweeper) Settle(ctx context.Context, id string) (Settled, error) {
 		out.Rev = plan.rev
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "replication conflict settled",
 			slog.String("db", s.db.name), slog.String("id", resolve.Clip(id)), slog.String("rev", plan.rev),
-			slog.Int("merged", plan.merged), slog.Int("accepted", plan.accepted), slog.Int("identical", plan.identical),
+			slog.Int("merged", plan.merged), slog.Int("accepted", plan.accepted),
 			slog.Int("left", plan.left), slog.Int("round", round))
 		if plan.left > 0 {
 			out.Left = plan.left
@@ -320,7 +323,6 @@ func (s *Sweeper) count(p sweepPlan) {
 	s.mu.Lock()
 	s.stats.Merged += int64(p.merged)
 	s.stats.Accepted += int64(p.accepted)
-	s.stats.Identical += int64(p.identical)
 	s.stats.Left += int64(p.left)
 	s.mu.Unlock()
 }
@@ -344,6 +346,8 @@ type sweepTree struct {
 	// holds maps a revision to the revisions whose content it holds
 	// directly: its parent, and the leaves tombstones say it absorbed.
 	holds map[string][]string
+	// bodies caches the bodies of inner revisions read (nil: compacted).
+	bodies map[string]json.RawMessage
 }
 
 // losers returns the live leaves other than the winner, in revision
@@ -377,7 +381,7 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 	if len(answer) > MaxSweepLeaves {
 		return nil, fmt.Errorf("couch: sweep %q: %d leaves, at most %d: %w", id, len(answer), MaxSweepLeaves, ErrTooManyLeaves)
 	}
-	t := &sweepTree{id: id, holds: map[string][]string{}}
+	t := &sweepTree{id: id, holds: map[string][]string{}, bodies: map[string]json.RawMessage{}}
 	for _, a := range answer {
 		if a.OK == nil {
 			continue
@@ -488,40 +492,136 @@ func (t *sweepTree) content(revs ...string) map[string]bool {
 	return seen
 }
 
-// ancestor returns the common ancestor of leaf l and the content the
-// fold holds: the latest revision whose content both hold. Content is
-// held through parents and through merges (a tombstone names the merge
-// that absorbed its leaf), so after a criss-cross (a merge of a leaf, and
-// a child of that leaf on the other replica) the ancestor is the merged
-// leaf, not the older fork point. Empty when there is none (the two were
-// created apart, or the server's history, cut at revs_limit, does not
-// reach it).
+// maximal returns the revisions whose content both rev and the fold
+// hold (held), less those another of them holds: the common ancestors
+// of rev and the fold, latest first. Content is held through parents and
+// through merges (a tombstone names the merge that absorbed its leaf).
+// One ancestor is the usual case. After criss-cross merges (two
+// sweepers on two replicas each merged what they had seen) there are
+// several, and no single revision is the base: see [Sweeper.mergeBase].
 //
 // A held revision's generation is always below its holder's (a merge is
 // written on the winner, whose history is the longest), so the
-// candidates, latest first, meet the maximal ones before those they
-// hold; of several maximal ones (two merges that absorbed each other's
-// sides), the latest is taken.
-func (t *sweepTree) ancestor(l *sweepLeaf, held map[string]bool) string {
+// candidates, latest first, meet each maximal one before those it holds.
+func (t *sweepTree) maximal(rev string, held map[string]bool) []string {
 	var cands []string
-	for r := range t.content(l.rev) {
-		if r != l.rev && held[r] {
+	for r := range t.content(rev) {
+		if r != rev && held[r] {
 			cands = append(cands, r)
 		}
 	}
 	slices.SortFunc(cands, func(a, b string) int { return compareRevs(b, a) })
-	if len(cands) == 0 {
-		return ""
+	var out []string
+	covered := map[string]bool{}
+	for _, c := range cands {
+		if covered[c] {
+			continue
+		}
+		out = append(out, c)
+		for r := range t.content(c) {
+			covered[r] = true
+		}
 	}
-	return cands[0]
+	return out
+}
+
+// maxBaseDepth bounds the recursion of [Sweeper.mergeBase].
+const maxBaseDepth = 8
+
+// mergeBase returns the base for a three-way merge of revision rev into
+// the fold whose content is held: the body of their common ancestor or,
+// when there are several, their merge (made by the resolver, from their
+// own common ancestors, recursively): the content every side started
+// from, so that nothing counts twice. missing is true when a body it
+// needs was compacted away, or the ancestors cannot be merged; no base
+// and not missing means the two have no common ancestor.
+func (s *Sweeper) mergeBase(ctx context.Context, t *sweepTree, held map[string]bool, rev string, depth int) (base json.RawMessage, missing bool, err error) {
+	cands := t.maximal(rev, held)
+	if len(cands) == 0 {
+		return nil, false, nil
+	}
+	if depth > maxBaseDepth {
+		return nil, true, nil
+	}
+	acc, err := s.body(ctx, t, cands[0])
+	if acc == nil || err != nil {
+		return nil, err == nil, err
+	}
+	accHeld := t.content(cands[0])
+	for _, c := range cands[1:] {
+		b, miss, err := s.mergeBase(ctx, t, accHeld, c, depth+1)
+		if err != nil || miss {
+			return nil, miss, err
+		}
+		mine, err := s.body(ctx, t, c)
+		if mine == nil || err != nil {
+			return nil, err == nil, err
+		}
+		d, err := s.ask(ctx, &resolve.Conflict{
+			ABI: resolve.ABIVersion, Kind: resolve.KindReplication, Op: resolve.OpUpdate,
+			DB: s.db.name, ID: t.id, Attempt: 1, Base: b, Mine: mine, Theirs: acc,
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if d.Action != resolve.ActionMerge {
+			// The resolver does not merge: there is no base to give it.
+			return nil, true, nil
+		}
+		acc = d.Doc
+		for r := range t.content(c) {
+			accHeld[r] = true
+		}
+	}
+	return acc, false, nil
+}
+
+// body returns the body of revision rev of the document, without its
+// special fields but _id and _rev; nil if compaction removed it.
+func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawMessage, error) {
+	for _, l := range t.leaves {
+		if l.rev == rev && !l.deleted {
+			return l.body, nil
+		}
+	}
+	if b, ok := t.bodies[rev]; ok {
+		return b, nil
+	}
+	var doc json.RawMessage
+	err := s.db.Get(ctx, t.id, &doc, WithRev(rev))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		doc = nil
+	case err != nil:
+		return nil, fmt.Errorf("couch: sweep %q: read the common ancestor %s: %w", t.id, rev, err)
+	default:
+		doc = stripSpecial(doc)
+	}
+	t.bodies[rev] = doc
+	return doc, nil
+}
+
+// ask asks the resolver and validates its answer; a failure is logged
+// and returned as a *ResolverError.
+func (s *Sweeper) ask(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	d, err := s.r.Resolve(ctx, c)
+	if err == nil {
+		err = d.Validate(c)
+	}
+	if err != nil {
+		s.logger.LogAttrs(ctx, slog.LevelError, "resolver failed, sweep wrote nothing",
+			slog.String("resolver", s.name), slog.String("id", resolve.Clip(c.ID)), slog.String("error", err.Error()))
+		return resolve.Decision{}, &ResolverError{Resolver: s.name, ID: c.ID, Err: err}
+	}
+	return d, nil
 }
 
 // sweepPlan is the outcome of asking the resolver about every losing
 // leaf: the documents to write, and counts.
 type sweepPlan struct {
-	docs                              []any
-	rev                               string // the winner after the write
-	merged, accepted, identical, left int
+	docs                   []any
+	rev                    string // the winner after the write
+	merged, accepted, left int
 }
 
 // plan asks the resolver about each losing leaf and builds the write.
@@ -533,44 +633,32 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 	var p sweepPlan
 	changed := false
 	for _, l := range losers {
-		if same, err := resolve.CompareJSON(stripMeta(l.body), stripMeta(acc)); err == nil && same == 0 {
-			p.identical++
-			settled = append(settled, l)
-			for r := range t.content(l.rev) {
-				held[r] = true
-			}
-			continue
-		}
 		c := &resolve.Conflict{
 			ABI: resolve.ABIVersion, Kind: resolve.KindReplication, Op: resolve.OpUpdate,
 			DB: s.db.name, ID: t.id, Attempt: round,
 			Mine: l.body, Theirs: acc,
 		}
-		if base := t.ancestor(l, held); base != "" {
-			var doc json.RawMessage
-			err := s.db.Get(ctx, t.id, &doc, WithRev(base))
-			switch {
-			case errors.Is(err, ErrNotFound):
-				c.BaseMissing = true
-			case err != nil:
-				return p, fmt.Errorf("couch: sweep %q: read the common ancestor %s: %w", t.id, base, err)
-			default:
-				c.Base = stripSpecial(doc)
+		base, missing, err := s.mergeBase(ctx, t, held, l.rev, 0)
+		if err != nil {
+			return sweepPlan{}, err
+		}
+		c.Base, c.BaseMissing = base, missing
+		if base == nil {
+			why := "the leaves have no common ancestor"
+			if missing {
+				why = "the common ancestor's body is gone (compacted)"
 			}
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "replication conflict without a base: "+why,
+				slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.String("leaf", l.rev), slog.String("winner", w.rev))
 		}
 		for _, o := range losers {
 			if o != l {
 				c.Conflicts = append(c.Conflicts, o.body)
 			}
 		}
-		d, err := s.r.Resolve(ctx, c)
-		if err == nil {
-			err = d.Validate(c)
-		}
+		d, err := s.ask(ctx, c)
 		if err != nil {
-			s.logger.LogAttrs(ctx, slog.LevelError, "resolver failed, sweep wrote nothing",
-				slog.String("resolver", s.name), slog.String("id", resolve.Clip(t.id)), slog.String("error", err.Error()))
-			return sweepPlan{}, &ResolverError{Resolver: s.name, ID: t.id, Err: err}
+			return sweepPlan{}, err
 		}
 		switch d.Action {
 		case resolve.ActionMerge:
@@ -595,16 +683,25 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 		return p, nil
 	}
 	p.rev = w.rev
+	var merged map[string]json.RawMessage
 	if changed {
 		doc, rev, err := childOf(w, acc)
 		if err != nil {
 			return sweepPlan{}, fmt.Errorf("couch: sweep %q: %w", t.id, err)
 		}
-		p.docs = append(p.docs, doc)
-		p.rev = rev
+		merged, p.rev = doc, rev
 	}
+	// The tombstones go first. CouchDB writes the revisions of one
+	// document in one _bulk_docs at once; pouchdb-server writes them one
+	// by one, and a replication that reads in between must not see the
+	// merge without the tombstones that say what it absorbed (the leaves
+	// would then count twice). Tombstones without their merge only hide
+	// the leaves' changes until the merge follows.
 	for _, l := range settled {
 		p.docs = append(p.docs, tombstone(t.id, l, p.rev))
+	}
+	if merged != nil {
+		p.docs = append(p.docs, merged)
 	}
 	return p, nil
 }
@@ -696,18 +793,6 @@ func canonicalJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(x)
-}
-
-// stripMeta returns doc without _id and _rev, for comparing contents.
-func stripMeta(doc json.RawMessage) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(doc, &m) != nil {
-		return doc
-	}
-	delete(m, "_id")
-	delete(m, "_rev")
-	b, _ := json.Marshal(m)
-	return b
 }
 
 // stripSpecial returns doc without its special fields but _id and _rev.

@@ -428,3 +428,49 @@ func TestSweepRunSettlesNewConflicts(t *testing.T) {
 	tastings, _ := settledFruit(t, db, "apple")
 	assert.Equal(t, 5, tastings)
 }
+
+// TestSweepAfterCrissCrossMerges: two sweepers on two replicas merged
+// what each had seen (one leaf on one side, two on the other) before
+// replication brought the other's work. The two merges are a new
+// conflict with two common ancestors, the old winner and the leaf both
+// merged; the base is their merge, so every branch counts once.
+func TestSweepAfterCrissCrossMerges(t *testing.T) {
+	db1, db2 := newDB(t), newDB(t)
+	for _, db := range []*couch.DB{db1, db2} {
+		branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+		branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
+		branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l1", "a")
+	}
+	branch(t, db2, "apple", fruitBody(4, "blue", "2026-01-04"), "l2", "a")
+	for _, db := range []*couch.DB{db1, db2} {
+		_, err := newSweeper(t, db, fruitMerge()).Settle(ctx, "apple")
+		require.NoError(t, err)
+	}
+	t1, _ := settledFruit(t, db1, "apple")
+	t2, _ := settledFruit(t, db2, "apple")
+	require.Equal(t, []int{5, 9}, []int{t1, t2}, "each side merged what it had")
+
+	c := newClient(t)
+	for _, p := range [][2]*couch.DB{{db1, db2}, {db2, db1}} {
+		_, err := c.Replicate(ctx, couch.Replication{Source: p[0].Name(), Target: p[1].Name()})
+		require.NoError(t, err)
+	}
+	r := &recording{Resolver: fruitMerge()}
+	var revs []string
+	for _, db := range []*couch.DB{db1, db2} {
+		_, err := newSweeper(t, db, r).Settle(ctx, "apple")
+		require.NoError(t, err)
+		tastings, color := settledFruit(t, db, "apple")
+		assert.Equal(t, 0+3+2+4, tastings, "each branch once")
+		assert.Equal(t, "blue", color)
+		rv, err := db.Rev(ctx, "apple")
+		require.NoError(t, err)
+		revs = append(revs, rv)
+	}
+	assert.Equal(t, revs[0], revs[1], "both replicas settle on the same revision")
+	var virtual bool
+	for _, c := range r.seen {
+		virtual = virtual || strings.Contains(string(c.Mine), `"tastings":2`) && strings.Contains(string(c.Theirs), `"tastings":3`)
+	}
+	assert.True(t, virtual, "the base was made by merging the two common ancestors (the old winner and l1)")
+}

@@ -63,26 +63,25 @@ func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver reso
 
 // SweepMetrics is the sweep section of /v1.0/_metrics.
 type SweepMetrics struct {
-	Sweeps    int64 `json:"sweeps"`
-	Checked   int64 `json:"checked"`
-	Settled   int64 `json:"settled"`
-	Merged    int64 `json:"merged"`
-	Accepted  int64 `json:"accepted"`
-	Identical int64 `json:"identical"`
-	Left      int64 `json:"left"`
-	Failed    int64 `json:"failed"`
+	Sweeps   int64 `json:"sweeps"`
+	Checked  int64 `json:"checked"`
+	Settled  int64 `json:"settled"`
+	Merged   int64 `json:"merged"`
+	Accepted int64 `json:"accepted"`
+	Left     int64 `json:"left"`
+	Failed   int64 `json:"failed"`
 }
 
 func sweepMetrics(st couch.SweepStats) SweepMetrics {
 	return SweepMetrics{Sweeps: st.Sweeps, Checked: st.Checked, Settled: st.Settled, Merged: st.Merged,
-		Accepted: st.Accepted, Identical: st.Identical, Left: st.Left, Failed: st.Failed}
+		Accepted: st.Accepted, Left: st.Left, Failed: st.Failed}
 }
 
 // sweepCollector exports the sweeper's counters to /metrics.
 type sweepCollector struct{ s *couch.Sweeper }
 
 var descSweep = prometheus.NewDesc("accord_sweep_leaves_total",
-	"Losing leaves of replication conflicts the sweeper handled, by outcome: merged, accepted (settled without their changes), identical (same content as the winner), left (for a later sweep).",
+	"Losing leaves of replication conflicts the sweeper handled, by outcome: merged, accepted (settled without their changes), left (for a later sweep).",
 	[]string{"outcome"}, nil)
 
 var descSweepDocs = prometheus.NewDesc("accord_sweep_documents_total",
@@ -99,7 +98,7 @@ func (c sweepCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, kv := range []struct {
 		k string
 		v int64
-	}{{"merged", st.Merged}, {"accepted", st.Accepted}, {"identical", st.Identical}, {"left", st.Left}} {
+	}{{"merged", st.Merged}, {"accepted", st.Accepted}, {"left", st.Left}} {
 		ch <- prometheus.MustNewConstMetric(descSweep, prometheus.CounterValue, float64(kv.v), kv.k)
 	}
 	for _, kv := range []struct {
