@@ -200,7 +200,7 @@ func sweepAndReport(ctx context.Context, s *couch.Sweeper, stdout, stderr io.Wri
 		Unsettled []string         `json:"unsettled"`
 		Errors    []string         `json:"errors"`
 		Stats     couch.SweepStats `json:"stats"`
-	}{Checked: rep.Checked, Settled: rep.Settled, Unsettled: rep.Unsettled, Errors: []string{}, Stats: s.Stats()}
+	}{Checked: rep.Checked, Settled: append([]string{}, rep.Settled...), Unsettled: append([]string{}, rep.Unsettled...), Errors: []string{}, Stats: s.Stats()}
 	for _, e := range rep.Errs {
 		out.Errors = append(out.Errors, e.Error())
 	}
