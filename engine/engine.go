@@ -137,10 +137,16 @@ type Config struct {
 	// every module afresh (it still shares compiled code between the
 	// resolvers it loads).
 	NoCache bool
-	// Logger receives what guests write to stdout (at info level) and
-	// stderr (at warn level), and the engine's own notices. Default
+	// Logger receives what guests write to stdout and stderr (at info
+	// level, one record a line, within each call's output budget), each
+	// decision (at debug level: plugin, id, attempt, action, delay and
+	// reason, clipped), and the engine's own notices. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Recorder, if set, records every call of every resolver the
+	// runtime loads: the conflict, the decision or the failure (see
+	// [Recorder]). The runtime does not close it.
+	Recorder *Recorder
 	// Deterministic pins the guests' clocks to wazero's fake ones (the
 	// wall clock starts at a fixed time; each reading advances 1 ms) and,
 	// when Rand is nil, their random source to a fixed-seed stream per

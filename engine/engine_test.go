@@ -535,7 +535,7 @@ func TestGoGuestOutOfMemory(t *testing.T) {
 	require.Error(t, failed, "a Go guest should outgrow 4 MiB")
 	assert.ErrorIs(t, failed, engine.ErrMemoryLimit)
 	t.Log(failed)
-	assert.Regexp(t, `level=WARN msg="fatal error: [^"]*memory" plugin=basic stream=stderr`, log.String())
+	assert.Regexp(t, `level=INFO msg="fatal error: [^"]*memory" plugin=basic stream=stderr`, log.String())
 	d, err := r.Resolve(ctx, conflictOn("fruits", 1))
 	require.NoError(t, err)
 	assert.Equal(t, resolve.ActionFail, d.Action)
