@@ -69,6 +69,19 @@
 // owner, and each entry matches the SHA-256 recorded when it was written
 // or is rebuilt.
 //
+// # Hot reload, recording and replay
+//
+// [Runtime.LoadReloadable] returns a [Reloader], a resolver whose module
+// can be replaced while it serves: the new one is loaded beside it and
+// checked (pin, ABI, parameters, [Fixture]s, the same name and needs)
+// before it takes the calls that come after; calls in flight finish on
+// the old one. [Reloader.Watch] reloads a plugin file when it changes.
+//
+// With [Config.Recorder] every call is recorded as a [Record] (JSON
+// lines, rotated by size, documents optionally redacted to their field
+// names). [Replay] runs a recording through another resolver and
+// reports the decisions that differ.
+//
 // # Errors
 //
 // Errors wrap one of [ErrTimeout], [ErrMemoryLimit], [ErrTrap],
@@ -76,6 +89,7 @@
 // decision is at fault), [ErrConfigure], [ErrMissingExport],
 // [ErrABIVersion], [ErrInvalidModule], [ErrHashMismatch],
 // [ErrUnknownBuiltin], [ErrUnhealthy], [ErrUnsafeCache] or [ErrClosed];
+// a refused reload also [ErrIncompatible] or [ErrFixture];
 // a call abandoned because the caller's context was cancelled wraps
 // context.Canceled.
 package engine

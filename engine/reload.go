@@ -61,9 +61,12 @@ type Reloader struct {
 	cur    atomic.Pointer[generation]
 	closed atomic.Bool
 
-	// mu serialises Reload and Close, and guards plugin and past.
+	// mu serialises Reload and Close, and guards plugin, stat and past.
 	mu     sync.Mutex
 	plugin Plugin
+	// stat is the plugin file as it was before it was read for the
+	// running module (nil for a built-in or bytes), where Watch starts.
+	stat os.FileInfo
 	// past sums the counters of the modules that were replaced.
 	past     Stats
 	retiring sync.WaitGroup
@@ -124,18 +127,19 @@ func (g *generation) retire() {
 // cfg's fixtures, and returns it as a [Reloader].
 func (rt *Runtime) LoadReloadable(ctx context.Context, p Plugin, cfg ReloadConfig) (*Reloader, error) {
 	rl := &Reloader{rt: rt, cfg: cfg}
-	r, p, err := rl.load(ctx, p)
+	r, stat, p, err := rl.load(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	rl.plugin = p
+	rl.plugin, rl.stat = p, stat
 	rl.cur.Store(&generation{r: r, drained: make(chan struct{})})
 	return rl, nil
 }
 
 // load reads p's module once, loads it and runs the fixtures on the very
-// same bytes. It returns p as it loaded it, the module as bytes.
-func (rl *Reloader) load(ctx context.Context, p Plugin) (*Resolver, Plugin, error) {
+// same bytes. It returns the file's stat taken before it was read (nil if
+// p is no file), and p as given.
+func (rl *Reloader) load(ctx context.Context, p Plugin) (*Resolver, os.FileInfo, Plugin, error) {
 	orig := p
 	if p.Trust == TrustDefault {
 		// What the default says for p, kept when the module is
@@ -146,12 +150,14 @@ func (rl *Reloader) load(ctx context.Context, p Plugin) (*Resolver, Plugin, erro
 			p.Trust = Trusted
 		}
 	}
+	var stat os.FileInfo
 	if p.Path != "" {
 		// Read the file once: what is checked is what serves.
 		name := p.displayName()
+		stat, _ = os.Stat(p.Path)
 		raw, err := p.raw()
 		if err != nil {
-			return nil, orig, fmt.Errorf("engine: load %s: %w", name, err)
+			return nil, nil, orig, fmt.Errorf("engine: load %s: %w", name, err)
 		}
 		if p.Name == "" {
 			p.Name = name
@@ -160,17 +166,17 @@ func (rl *Reloader) load(ctx context.Context, p Plugin) (*Resolver, Plugin, erro
 	}
 	r, err := rl.rt.Load(ctx, p)
 	if err != nil {
-		return nil, orig, err
+		return nil, nil, orig, err
 	}
 	if len(rl.cfg.Fixtures) > 0 {
 		fp := p
 		fp.Name = r.name
 		if err := rl.rt.checkFixtures(ctx, fp, rl.cfg.Fixtures); err != nil {
 			_ = r.Close(ctx)
-			return nil, orig, fmt.Errorf("engine: load %s: %w", r.name, err)
+			return nil, nil, orig, fmt.Errorf("engine: load %s: %w", r.name, err)
 		}
 	}
-	return r, orig, nil
+	return r, stat, orig, nil
 }
 
 // Reload loads p (the same plugin re-read, or another file, pin or
@@ -189,7 +195,7 @@ func (rl *Reloader) Reload(ctx context.Context, p Plugin) (bool, error) {
 	}
 	old := rl.cur.Load()
 	log := rl.rt.cfg.Logger
-	r, p, err := rl.load(ctx, p)
+	r, stat, p, err := rl.load(ctx, p)
 	if err == nil {
 		err = compatible(old.r.desc, r.desc)
 		if err != nil {
@@ -203,12 +209,11 @@ func (rl *Reloader) Reload(ctx context.Context, p Plugin) (bool, error) {
 			"plugin", old.r.name, "sha256", old.r.sha256, "err", err)
 		return false, err
 	}
+	rl.plugin, rl.stat = p, stat
 	if r.sha256 == old.r.sha256 && bytes.Equal(r.params, old.r.params) {
 		_ = r.Close(ctx)
-		rl.plugin = p
 		return false, nil
 	}
-	rl.plugin = p
 	rl.cur.Store(&generation{r: r, drained: make(chan struct{})})
 	old.retire()
 	rl.reloads.Add(1)
@@ -323,14 +328,15 @@ func (rl *Reloader) Stats() Stats {
 // is refused, and the next change tried. Watch fails at once if the
 // plugin is not a file.
 func (rl *Reloader) Watch(ctx context.Context, interval time.Duration) error {
-	path := rl.Plugin().Path
-	if path == "" {
-		return errors.New("engine: watch: the plugin is not a file")
-	}
 	if interval <= 0 {
 		return fmt.Errorf("engine: watch: interval %v is not positive", interval)
 	}
-	last, _ := os.Stat(path)
+	rl.mu.Lock()
+	path, last := rl.plugin.Path, rl.stat
+	rl.mu.Unlock()
+	if path == "" {
+		return errors.New("engine: watch: the plugin is not a file")
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -339,12 +345,23 @@ func (rl *Reloader) Watch(ctx context.Context, interval time.Duration) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+		rl.mu.Lock()
+		p, stat := rl.plugin, rl.stat
+		rl.mu.Unlock()
+		if p.Path != path {
+			// Reloaded from another file (or a built-in) meanwhile:
+			// watch what serves now.
+			path, last = p.Path, stat
+		}
+		if path == "" {
+			continue
+		}
 		fi, err := os.Stat(path)
 		if err != nil || sameFile(last, fi) {
 			continue // a file being replaced may be missing for a moment
 		}
 		last = fi
-		_, _ = rl.Reload(ctx, rl.Plugin())
+		_, _ = rl.Reload(ctx, p)
 	}
 }
 
