@@ -45,7 +45,8 @@ type FixtureCase struct {
 const maxFixtureBytes = 4 << 20
 
 // ErrFixture: a module answered a fixture's conflict otherwise than the
-// fixture wants, so a [Reloader] refused it.
+// fixture wants, or could not run it (its parameters refused, a call
+// failed), so a [Reloader] refused it.
 var ErrFixture = errors.New("fixture failed")
 
 // ReadFixture reads a fixture file (at most 4 MiB).
@@ -103,10 +104,14 @@ const minFixtureCallTimeout = 5 * time.Second
 
 // checkFixtures loads p (a module given as bytes) in a runtime of its own
 // per fixture, with pinned clocks and random source, and runs every case.
-// It returns an error wrapping ErrFixture at the first wrong decision.
+// It returns an error wrapping ErrFixture at the first wrong decision or
+// failure.
 func (rt *Runtime) checkFixtures(ctx context.Context, p Plugin, fixtures []Fixture) error {
 	for _, fx := range fixtures {
 		if err := rt.checkFixture(ctx, p, fx); err != nil {
+			if !errors.Is(err, ErrFixture) {
+				err = fmt.Errorf("%w: %w", ErrFixture, err)
+			}
 			return fmt.Errorf("fixture %q: %w", resolve.Clip(fx.About), err)
 		}
 	}

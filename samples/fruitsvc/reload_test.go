@@ -300,3 +300,46 @@ func tail(log string) string {
 	}
 	return log
 }
+
+// TestReloadFixturesAtStart names conformance fixtures in the config's
+// reload section (relative to the config file): a plugin that decides them
+// as they say starts, one that does not is refused before the service
+// listens.
+func TestReloadFixturesAtStart(t *testing.T) {
+	dir := t.TempDir()
+	fixture, err := filepath.Abs(filepath.Join("..", "..", "testdata", "conflicts", "backoff-params.json"))
+	require.NoError(t, err)
+	data, err := os.ReadFile(fixture)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "fixture.json"), data, 0o600))
+	config := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(config, []byte("reload:\n  fixtures: [fixture.json]\n"), 0o600))
+	for _, tt := range []struct {
+		plugin string
+		code   int
+	}{
+		{"backoff", 0},
+		{"basic", 2},
+	} {
+		t.Run(tt.plugin, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			var stdout, stderr syncbuf.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"-config", config, "-plugin", tt.plugin,
+					"-database", "http://127.0.0.1:1/accord_sample", "-port", "0"}, &stdout, &stderr)
+			}()
+			if tt.code != 0 {
+				assert.Equal(t, tt.code, <-done)
+				assert.Contains(t, stderr.String(), "fixture failed")
+				assert.NotContains(t, stdout.String(), "service started")
+				cancel()
+				return
+			}
+			require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "service started") },
+				time.Minute, 20*time.Millisecond, "stderr: %s", stderr.String())
+			cancel()
+			assert.Equal(t, 0, <-done)
+		})
+	}
+}
