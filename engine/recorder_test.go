@@ -207,13 +207,14 @@ func TestReplaySkips(t *testing.T) {
 	require.NoError(t, enc.Encode(engine.Record{Resolver: "x", Conflict: c, Error: "engine: x: guest trapped"}))
 	require.NoError(t, enc.Encode(engine.Record{Resolver: "x", Conflict: c, Decision: &resolve.Decision{Action: resolve.ActionFail}, Redacted: true}))
 	b.WriteString(`{"conflict":"` + strings.Repeat("y", 3<<20) + "\"}\n")
+	require.NoError(t, enc.Encode(engine.Record{Resolver: "x", Conflict: c, Decision: &resolve.Decision{Action: "explode"}}))
 	require.NoError(t, enc.Encode(engine.Record{Resolver: "x", Conflict: c, Decision: &resolve.Decision{Action: resolve.ActionFail}}))
 
 	rt := newRuntime(t, engine.Config{})
 	merge := load(t, rt, engine.Plugin{Builtin: "merge"})
 	rep, err := engine.Replay(ctx, strings.NewReader(b.String()), merge)
 	require.NoError(t, err)
-	assert.Equal(t, engine.ReplayReport{Records: 4, Malformed: 1, Skipped: 2, Replayed: 1, Changed: 1,
+	assert.Equal(t, engine.ReplayReport{Records: 5, Malformed: 2, Skipped: 2, Replayed: 1, Changed: 1,
 		Changes: map[string]int{"fail→merge": 1}, Differences: rep.Differences}, rep)
 
 	basic := load(t, rt, engine.Plugin{Builtin: "basic"})
@@ -221,4 +222,26 @@ func TestReplaySkips(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Skipped, "basic reads no document: a redacted record replays")
 	assert.Equal(t, 2, rep.Same)
+}
+
+// TestReplayReportBounded replays more differences than a report keeps,
+// with reasons longer than it quotes: the counts go on, the list and the
+// reasons are bounded.
+func TestReplayReportBounded(t *testing.T) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	long := strings.Repeat("because ", 10_000)
+	for i := range 150 {
+		require.NoError(t, enc.Encode(engine.Record{Resolver: "x", Conflict: conflictOn("fruits", 1+i%3),
+			Decision: &resolve.Decision{Action: resolve.ActionRetry, DelayMS: 5, Reason: long}}))
+	}
+	rep, err := engine.Replay(context.Background(), strings.NewReader(b.String()), resolve.Basic())
+	require.NoError(t, err)
+	assert.Equal(t, 150, rep.Changed)
+	assert.Equal(t, map[string]int{"retry→fail": 150}, rep.Changes)
+	require.Len(t, rep.Differences, engine.MaxReplayDifferences)
+	for _, d := range rep.Differences {
+		assert.LessOrEqual(t, len(d.Recorded.Reason), 100, "the recorded reason is clipped")
+	}
+	assert.Equal(t, 100, rep.Differences[99].Line)
 }

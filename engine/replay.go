@@ -16,7 +16,8 @@ import (
 // other resolver took alike, and where it decided otherwise.
 type ReplayReport struct {
 	// Records counts the lines read; Malformed those that were not a
-	// record with a valid conflict (or longer than a record can be).
+	// record with a valid conflict and, if any, an action of ABI v1 (or
+	// were longer than a record can be).
 	Records, Malformed int
 	// Skipped counts the records not replayed: the recorded resolver
 	// failed (there is no decision to compare with), or the record is
@@ -48,6 +49,8 @@ type ReplayReport struct {
 const MaxReplayDifferences = 100
 
 // Difference is one recorded decision that a replay decided otherwise.
+// Its decisions' reasons are clipped to 64 bytes, and a merged document
+// over 4 KiB is left out.
 type Difference struct {
 	// Line is the record's line in the recording, from 1.
 	Line int `json:"line"`
@@ -101,6 +104,10 @@ func Replay(ctx context.Context, recording io.Reader, r resolve.Resolver) (Repla
 			rep.Malformed++
 			continue
 		}
+		if rec.Decision != nil && !rec.Decision.Action.Valid() {
+			rep.Malformed++ // an action of no ABI: nothing to compare with
+			continue
+		}
 		if rec.Decision == nil || (readsDocs && (rec.Redacted || rec.Truncated)) {
 			rep.Skipped++
 			continue
@@ -122,19 +129,34 @@ func Replay(ctx context.Context, recording io.Reader, r resolve.Resolver) (Repla
 			continue
 		}
 		rep.Changed++
-		diff := Difference{Line: line, ID: resolve.Clip(rec.Conflict.ID), Attempt: rec.Conflict.Attempt, Recorded: want}
+		diff := Difference{Line: line, ID: resolve.Clip(rec.Conflict.ID), Attempt: rec.Conflict.Attempt, Recorded: bounded(want)}
 		got := "error"
 		if rerr != nil {
 			diff.Error = resolve.Clip(rerr.Error())
 		} else {
 			got = string(d.Action)
-			diff.Replayed = &d
+			b := bounded(d)
+			diff.Replayed = &b
 		}
 		rep.Changes[string(want.Action)+"→"+got]++
 		if len(rep.Differences) < MaxReplayDifferences {
 			rep.Differences = append(rep.Differences, diff)
 		}
 	}
+}
+
+// maxDifferenceDoc bounds a merged document kept in a Difference.
+const maxDifferenceDoc = 4 << 10
+
+// bounded is d with its reason clipped and its document left out if it is
+// over maxDifferenceDoc, so that a report stays small whatever the
+// recording holds.
+func bounded(d resolve.Decision) resolve.Decision {
+	d.Reason = resolve.Clip(d.Reason)
+	if len(d.Doc) > maxDifferenceDoc {
+		d.Doc = nil
+	}
+	return d
 }
 
 // sameDecision reports whether two decisions take the same action and,

@@ -180,8 +180,11 @@ func (l *LiveResolver) Watch(ctx context.Context) {
 // recorder.
 func (l *LiveResolver) Close(ctx context.Context) error {
 	var err error
+	if l.Reloader != nil {
+		err = l.Reloader.Close(ctx)
+	}
 	if l.rt != nil {
-		err = l.rt.Close(ctx)
+		err = errors.Join(err, l.rt.Close(ctx))
 	}
 	return errors.Join(err, l.closeRecorder())
 }
