@@ -61,7 +61,11 @@ type Reloader struct {
 	cur    atomic.Pointer[generation]
 	closed atomic.Bool
 
-	// mu serialises Reload and Close, and guards plugin, stat and past.
+	// reloadMu serialises Reload. It is held while a module compiles,
+	// so nothing else takes it.
+	reloadMu sync.Mutex
+	// mu guards plugin, stat and past, and orders a reload's swap with
+	// Close.
 	mu     sync.Mutex
 	plugin Plugin
 	// stat is the plugin file as it was before it was read for the
@@ -188,8 +192,8 @@ func (rl *Reloader) load(ctx context.Context, p Plugin) (*Resolver, os.FileInfo,
 // ErrFixture...) or [ErrIncompatible], and is logged. Reloads are
 // serialised.
 func (rl *Reloader) Reload(ctx context.Context, p Plugin) (bool, error) {
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
+	rl.reloadMu.Lock()
+	defer rl.reloadMu.Unlock()
 	if rl.closed.Load() {
 		return false, fmt.Errorf("engine: reload: %w", ErrClosed)
 	}
@@ -209,17 +213,25 @@ func (rl *Reloader) Reload(ctx context.Context, p Plugin) (bool, error) {
 			"plugin", old.r.name, "sha256", old.r.sha256, "err", err)
 		return false, err
 	}
+	rl.mu.Lock()
+	if rl.closed.Load() {
+		rl.mu.Unlock()
+		_ = r.Close(ctx)
+		return false, fmt.Errorf("engine: reload: %w", ErrClosed)
+	}
 	rl.plugin, rl.stat = p, stat
 	if r.sha256 == old.r.sha256 && bytes.Equal(r.params, old.r.params) {
+		rl.mu.Unlock()
 		_ = r.Close(ctx)
 		return false, nil
 	}
 	rl.cur.Store(&generation{r: r, drained: make(chan struct{})})
+	rl.retiring.Add(1)
+	rl.mu.Unlock()
 	old.retire()
 	rl.reloads.Add(1)
 	log.Info("engine: reloaded plugin", "plugin", r.name, "version", r.desc.Version,
 		"sha256", r.sha256, "replaced", old.r.sha256)
-	rl.retiring.Add(1)
 	go func() {
 		defer rl.retiring.Done()
 		<-old.drained
@@ -370,8 +382,9 @@ func sameFile(a, b os.FileInfo) bool {
 }
 
 // Close closes the running module once its calls in flight return (until
-// ctx is done), and waits for the modules being retired. Later calls fail
-// with ErrClosed. Close is idempotent.
+// ctx is done), and waits for the modules being retired. Later calls and
+// reloads fail with ErrClosed; a reload under way when Close is called
+// closes the module it loaded. Close is idempotent.
 func (rl *Reloader) Close(ctx context.Context) error {
 	rl.mu.Lock()
 	if rl.closed.Swap(true) {

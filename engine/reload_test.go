@@ -283,3 +283,77 @@ func TestWatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Error(t, builtin.Watch(context.Background(), time.Second), "a built-in is no file to watch")
 }
+
+// gate is a slog.Handler that holds the goroutine logging a record with
+// its message until released, and says when one came.
+type gate struct {
+	msg      string
+	came     chan struct{}
+	once     sync.Once
+	released chan struct{}
+}
+
+func (g *gate) Enabled(context.Context, slog.Level) bool { return true }
+func (g *gate) WithAttrs([]slog.Attr) slog.Handler       { return g }
+func (g *gate) WithGroup(string) slog.Handler            { return g }
+func (g *gate) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == g.msg {
+		g.once.Do(func() { close(g.came) })
+		<-g.released
+	}
+	return nil
+}
+
+// TestReloadDoesNotBlock holds a reload in the middle of its fixture
+// check (the new module's output is logged, and the log holds it): the
+// running module serves, and its hash, plugin and counters answer.
+func TestReloadDoesNotBlock(t *testing.T) {
+	ctx := context.Background()
+	g := &gate{msg: "hello from the guest", came: make(chan struct{}), released: make(chan struct{})}
+	rt := newRuntime(t, engine.Config{Logger: slog.New(g)})
+	fixture := filepath.Join(t.TempDir(), "accepts.json")
+	require.NoError(t, os.WriteFile(fixture, []byte(`{"cases":[
+		{"conflict":{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":1},"want":{"action":"accept"}}]}`), 0o600))
+	fx, err := engine.ReadFixture(fixture)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "resolver.wasm")
+	accept := must(os.ReadFile(testModule("accept")))
+	place(t, path, accept)
+	_, err = rt.LoadReloadable(ctx, engine.Plugin{Path: path}, engine.ReloadConfig{Fixtures: []engine.Fixture{fx}})
+	require.ErrorIs(t, err, engine.ErrFixture, "accept gives a reason the fixture does not want")
+	fx.Cases[0].Want.Reason = "ours is older"
+	rl, err := rt.LoadReloadable(ctx, engine.Plugin{Path: path}, engine.ReloadConfig{Fixtures: []engine.Fixture{fx}})
+	require.NoError(t, err)
+	defer rl.Close(ctx)
+
+	hello := must(os.ReadFile(testModule("hello")))
+	place(t, path, hello)
+	reloaded := make(chan error, 1)
+	go func() { _, err := rl.Reload(ctx, rl.Plugin()); reloaded <- err }()
+	<-g.came // the reload is checking the fixture, and holds there
+
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		d, err := rl.Resolve(ctx, conflictOn("fruits", 1))
+		assert.NoError(t, err)
+		assert.Equal(t, resolve.ActionAccept, d.Action)
+		assert.Equal(t, sha256Hex(accept), rl.SHA256())
+		assert.Equal(t, path, rl.Plugin().Path)
+		assert.Positive(t, rl.Stats().Calls)
+		assert.True(t, rl.Health().Healthy)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(time.Minute):
+		t.Fatal("the running module did not answer while a reload was under way")
+	}
+	select {
+	case err := <-reloaded:
+		t.Fatalf("the reload ended (%v) while its fixture check was held", err)
+	default:
+	}
+	close(g.released)
+	require.ErrorIs(t, <-reloaded, engine.ErrFixture, "hello answers no reason")
+	assert.Equal(t, sha256Hex(accept), rl.SHA256())
+}

@@ -46,6 +46,10 @@ type LatencyBucket struct {
 
 func (s *Service) resolverMetrics() ResolverMetrics {
 	desc := s.Resolver()
+	if d, ok := s.resolver.(resolve.Describer); ok {
+		// A reloaded plugin keeps its name and needs, not its version.
+		desc.Version = d.Describe().Version
+	}
 	st := s.stats.Snapshot()[desc.Name]
 	m := ResolverMetrics{
 		Plugin:    clip(desc.Name, maxNameBytes),
