@@ -44,6 +44,9 @@ type Options struct {
 	// retries too. Default: a new one, with the conflict loop's counts
 	// only.
 	Stats *couch.Stats
+	// Sweeper, when the service runs one (see [OpenSweeper]), adds its
+	// counters to the metrics. The caller runs it.
+	Sweeper *couch.Sweeper
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -61,6 +64,7 @@ type Service struct {
 	// inFlight holds a token per request being served.
 	inFlight   chan struct{}
 	overloaded prometheus.Counter
+	sweeper    *couch.Sweeper
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -76,6 +80,7 @@ func New(opts Options) (*Service, error) {
 		stats:    opts.Stats,
 		timeout:  opts.RequestTimeout,
 		logger:   opts.Logger,
+		sweeper:  opts.Sweeper,
 	}
 	if s.resolver == nil {
 		s.resolver = resolve.Basic()

@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pin := fs.String("sha256", "", "pin the plugin file to this `SHA-256` (hex)")
 	watch := fs.Duration("watch", 0, "poll the plugin file at this `interval` and reload it when it changes (0: only on SIGHUP)")
 	record := fs.String("record", "", "record every conflict and decision to this `file` (JSON lines, rotated)")
+	sweepOnce := fs.Bool("sweep-once", false, "settle the database's replication conflicts once (the config's sweep.resolver, or its resolver), print a JSON report and exit: 0 if none is left, 1 if some are")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
 		fs.PrintDefaults()
@@ -158,6 +159,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer live.Close(context.Background())
 
+	sweeper, closeSweeper, err := fruit.OpenSweeper(ctx, cfg.Sweep, client.DB(dbName), live.Resolver, logger, *sweepOnce)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: sweep resolver: %v\n", err)
+		return 2
+	}
+	defer closeSweeper(context.Background())
+	if *sweepOnce {
+		return sweepAndReport(ctx, sweeper, stdout, stderr)
+	}
+
 	svc, err := fruit.New(fruit.Options{
 		DB:             client.DB(dbName),
 		Resolver:       live.Resolver,
@@ -165,6 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
 		Stats:          stats,
+		Sweeper:        sweeper,
 
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
@@ -194,6 +206,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	if sweeper != nil {
+		logger.Info("replication-conflict sweeper started", "interval", cfg.Sweep.Interval.String())
+		go func() { _ = sweeper.Run(ctx, cfg.Sweep.Interval) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 serve:
@@ -238,6 +254,34 @@ func reload(ctx context.Context, live *fruit.LiveResolver, buildConfig func() (f
 	if !replaced {
 		logger.Info("SIGHUP: the plugin is unchanged", "sha256", live.Reloader.SHA256())
 	}
+}
+
+// sweepAndReport sweeps once and prints what it did as JSON: the exit
+// code is 0 when no conflict is left, 1 otherwise.
+func sweepAndReport(ctx context.Context, s *couch.Sweeper, stdout, stderr io.Writer) int {
+	rep, err := s.Sweep(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: sweep: %v\n", err)
+		return 1
+	}
+	out := struct {
+		Checked   int              `json:"checked"`
+		Settled   []string         `json:"settled"`
+		Unsettled []string         `json:"unsettled"`
+		Errors    []string         `json:"errors"`
+		Stats     couch.SweepStats `json:"stats"`
+	}{Checked: rep.Checked, Settled: rep.Settled, Unsettled: rep.Unsettled, Errors: []string{}, Stats: s.Stats()}
+	for _, e := range rep.Errs {
+		out.Errors = append(out.Errors, e.Error())
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+	if len(rep.Unsettled) > 0 {
+		fmt.Fprintf(stderr, "fruitsvc: %d document(s) still in conflict: see the report's errors, or give sweep.resolver a resolver that merges\n", len(rep.Unsettled))
+		return 1
+	}
+	return 0
 }
 
 // resolverFlags applies -plugin, -params and -sha256 to rc. A plugin
