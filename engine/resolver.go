@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ var errStart = errors.New("start")
 type Resolver struct {
 	rt           *Runtime
 	name         string
+	sha256       string
 	desc         resolve.Description
 	wrt          wazero.Runtime
 	compiled     wazero.CompiledModule
@@ -76,6 +78,11 @@ var (
 // Name is the resolver's name, as used in errors and logs.
 func (r *Resolver) Name() string { return r.name }
 
+// SHA256 is the hex SHA-256 of the plugin's module as it was given
+// (compressed or not: what [Plugin.SHA256] pins and sha256sum prints for
+// the file).
+func (r *Resolver) SHA256() string { return r.sha256 }
+
 // Describe returns what the plugin's accord_describe said at load. For a
 // plugin without that export it has the resolver's name and nil Needs:
 // the plugin is given every document.
@@ -92,12 +99,28 @@ func (r *Resolver) Describe() resolve.Description {
 // its decision is discarded. Resolve waits for an idle instance if all
 // are busy, until ctx is done; the call itself is bounded by
 // Config.CallTimeout and by ctx's deadline.
+//
+// Each decision is logged at debug level (action, delay, reason clipped),
+// and, with [Config.Recorder], each call is recorded.
 func (r *Resolver) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
 	r.calls.Add(1)
+	began := time.Now()
 	d, err := r.resolve(ctx, c)
+	took := time.Since(began)
 	if err != nil {
 		r.failures.Add(1)
-		return resolve.Decision{}, fmt.Errorf("engine: %s: %w", r.name, err)
+		err = fmt.Errorf("engine: %s: %w", r.name, err)
+	} else if log := r.rt.cfg.Logger; log.Enabled(ctx, slog.LevelDebug) {
+		log.LogAttrs(ctx, slog.LevelDebug, "engine: decision",
+			slog.String("plugin", r.name), slog.String("id", resolve.Clip(c.ID)), slog.Int("attempt", c.Attempt),
+			slog.String("action", string(d.Action)), slog.Int64("delay_ms", d.DelayMS),
+			slog.String("reason", resolve.Clip(d.Reason)), slog.Duration("took", took))
+	}
+	if rec := r.rt.cfg.Recorder; rec != nil {
+		rec.record(r.desc.Name, r.sha256, began, took, c, d, err)
+	}
+	if err != nil {
+		return resolve.Decision{}, err
 	}
 	return d, nil
 }
