@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -477,5 +478,6 @@ func (r *Resolver) inspect(ctx context.Context, inst *instance, nameFromDescript
 		r.name = desc.Name
 	}
 	r.desc = desc
+	r.diff = slices.Contains(desc.Needs, resolve.NeedDiff)
 	return nil
 }

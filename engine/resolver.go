@@ -36,7 +36,9 @@ type Resolver struct {
 	params       []byte
 	hasConfigure bool
 	enforce      bool
-	timeout      time.Duration
+	// diff is true when the plugin asked for the diff (see diff.go).
+	diff    bool
+	timeout time.Duration
 	// overhead is the host memory of an instance besides its linear
 	// memory (moduleShape.hostBytes), counted in memory.
 	overhead int64
@@ -129,7 +131,12 @@ func (r *Resolver) resolve(ctx context.Context, c *resolve.Conflict) (resolve.De
 	if err := c.Validate(); err != nil {
 		return resolve.Decision{}, err
 	}
-	in, err := resolve.EncodeConflict(r.trim(c))
+	sent := r.trim(c)
+	var diff *diffNode
+	if r.diff {
+		sent, diff, _ = diffConflict(sent)
+	}
+	in, err := resolve.EncodeConflict(sent)
 	if err != nil {
 		return resolve.Decision{}, err
 	}
@@ -139,6 +146,14 @@ func (r *Resolver) resolve(ctx context.Context, c *resolve.Conflict) (resolve.De
 	}
 	d, err := inst.decide(ctx, in, c)
 	r.release(inst, err, ctx.Err() != nil)
+	if err == nil && diff != nil && d.Action == resolve.ActionMerge {
+		// The plugin answered the diff: rebuild the whole document. The
+		// answer was validated; what is added to it is theirs' (less its
+		// special fields), so the whole stays valid.
+		if d.Doc, err = applyDiff(c.Theirs, d.Doc, diff); err != nil {
+			return resolve.Decision{}, fmt.Errorf("call: %w: %w", ErrBadOutput, err)
+		}
+	}
 	return d, err
 }
 
