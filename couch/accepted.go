@@ -192,12 +192,9 @@ func (s *Store[T]) checkAccepted(ctx context.Context, a attempt, rev string) (st
 	r := s.db.req(http.MethodGet, a.id)
 	r.query = q
 	var cur struct {
-		Rev       string   `json:"_rev"`
-		Conflicts []string `json:"_conflicts"`
-		Revisions struct {
-			Start int      `json:"start"`
-			IDs   []string `json:"ids"`
-		} `json:"_revisions"`
+		Rev       string     `json:"_rev"`
+		Conflicts []string   `json:"_conflicts"`
+		Revisions revHistory `json:"_revisions"`
 	}
 	_, err := s.db.c.doJSON(ctx, r, &cur)
 	if err != nil && !errors.Is(err, ErrNotFound) {

@@ -307,10 +307,8 @@ func (s *Store[T]) landedCreate(ctx context.Context, id string, body json.RawMes
 		return "", fmt.Errorf("%q: a resent create was refused, and reading what the first one wrote failed: %w: %w", id, ErrAmbiguous, err)
 	}
 	var meta struct {
-		Rev       string `json:"_rev"`
-		Revisions struct {
-			IDs []string `json:"ids"`
-		} `json:"_revisions"`
+		Rev       string     `json:"_rev"`
+		Revisions revHistory `json:"_revisions"`
 	}
 	if err := json.Unmarshal(stored, &meta); err != nil || len(meta.Revisions.IDs) == 0 {
 		return "", fmt.Errorf("%q: a resent create was refused, and the document has no revision history: %w", id, ErrAmbiguous)

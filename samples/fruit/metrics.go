@@ -86,7 +86,7 @@ func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	defer cancel()
 	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries()}
 	if s.sweeper != nil {
-		body["sweep"] = sweepMetrics(s.sweeper.Stats())
+		body["sweep"] = s.sweeper.Stats()
 	}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
