@@ -78,13 +78,15 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 }
 
 // metrics answers the seed's /_metrics, plus a resolver section, the
-// database client's retries (see couch.RetryStats) and, where the server
+// database client's retries (see couch.RetryStats), the writes a cluster
+// answered 202 Accepted (couch.AcceptedStats), the sweeper's counters
+// when it runs (couch.SweepStats) and, where the server
 // counts them (CouchDB, not pouchdb-server), the CouchDB node's counters
 // from couch.Client.NodeStats.
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries()}
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "accepted": s.stats.Accepted()}
 	if s.sweeper != nil {
 		body["sweep"] = s.sweeper.Stats()
 	}
