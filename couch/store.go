@@ -350,6 +350,11 @@ func (s *Store[T]) Get(ctx context.Context, loc Locator) (Doc[T], error) {
 //
 // The write keeps what T does not hold: the fields T does not declare and
 // the attachments of the revision it updates (see [Store]).
+//
+// change may be called more than once: on each retry, on the fresh
+// revision, and on each conflict, again on the revision it was first
+// applied to, so that the resolver sees the change as of now. It must
+// compute the same change each time (a timestamp aside).
 func (s *Store[T]) Update(ctx context.Context, loc Locator, change func(*T) error) (Result[T], error) {
 	res, err := s.loop(ctx, loc, resolve.OpUpdate, change)
 	if err != nil {
@@ -461,8 +466,19 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			return res, err
 		}
 		lastConflict = err
-		// 3. A conflict: ask the resolver.
+		// 3. A conflict: ask the resolver, about the change re-applied
+		// to the revision it was made on, so that what a merge writes
+		// is as of now: a field the change sets from the clock (an
+		// updated_on) is then newer than theirs, and two writers that
+		// merge over the same revision do not write the same document,
+		// which CouchDB takes for one revision (on a cluster it can
+		// acknowledge both).
 		res.Conflicts++
+		if op == resolve.OpUpdate && change != nil && s.desc.Has(resolve.NeedMine) {
+			if again, err := s.reapply(id, base, before, cur.Rev, change); err == nil {
+				a.mine = again
+			}
+		}
 		c, theirs, err := s.conflict(ctx, op, a, res.Conflicts, start)
 		if err != nil {
 			return res, err
@@ -528,6 +544,27 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			return res, &ConflictError{ID: id, Attempts: res.Attempts, Reason: d.Reason, Err: lastConflict}
 		}
 	}
+}
+
+// reapply applies change again to base, the revision a write was made
+// on, and returns the document to write, as the loop made it.
+func (s *Store[T]) reapply(id string, base, before json.RawMessage, rev string, change func(*T) error) (json.RawMessage, error) {
+	d, err := s.decode(id, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(&d.Value); err != nil {
+		return nil, err
+	}
+	after, err := json.Marshal(d.Value)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := keepUnknown(base, before, after, id, rev)
+	if err != nil {
+		return nil, err
+	}
+	return mine, s.checkType(mine)
 }
 
 // conflict builds the Conflict for the resolver, reading theirs only if
