@@ -24,6 +24,7 @@ var benchSizes = []struct {
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("bench", stderr)
 	params := fs.String("params", "", "the plugin's parameters, a `JSON` object")
+	baselineParams := fs.String("baseline-params", "", "the baseline's parameters, a `JSON` object (default -params)")
 	baseline := fs.String("baseline", "", "the built-in whose native strategy is the baseline (`NAME`: basic, retry, backoff, merge; default the one the plugin is named after, else basic)")
 	benchtime := fs.Duration("benchtime", time.Second, "how long to measure each size, at `least`")
 	rest, code, ok := parse(fs, args, 1, 1)
@@ -48,7 +49,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			*baseline = desc.Name
 		}
 	}
-	native, err := pdktest.BuiltinTwin(&pdktest.Fixture{Plugin: *baseline, Params: json.RawMessage(*params)})
+	if *baselineParams == "" {
+		*baselineParams = *params
+	}
+	native, err := pdktest.BuiltinTwin(&pdktest.Fixture{Plugin: *baseline, Params: json.RawMessage(*baselineParams)})
 	if err != nil {
 		return fail(stderr, "bench: baseline: %v", err)
 	}

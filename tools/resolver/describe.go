@@ -75,7 +75,7 @@ func runDescribe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "needs:   %s\n", strings.Join(ns, ", "))
 	}
 	if d.Needs != nil && !d.Has(resolve.NeedTheirs) {
-		fmt.Fprintf(stdout, "merges:  refused by the store (a merge needs \"theirs\")\n")
+		fmt.Fprintf(stdout, "merges:  a merge from it would be refused by the store: it does not declare \"theirs\"\n")
 	}
 	return exitOK
 }

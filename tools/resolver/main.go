@@ -50,7 +50,7 @@ func init() {
 		"build":    {"build [DIR]", runBuild},
 		"describe": {"describe FILE.wasm", runDescribe},
 		"test":     {"test [-determinism] [-twin] [-params JSON] FILE.wasm [FIXTURE.json|DIR ...]", runTest},
-		"bench":    {"bench [-params JSON] [-benchtime D] FILE.wasm", runBench},
+		"bench":    {"bench [-params JSON] [-baseline NAME] [-baseline-params JSON] [-benchtime D] FILE.wasm", runBench},
 		"replay":   {"replay -from RECORDING.jsonl [-params JSON] [-max-lines N] FILE.wasm|BUILTIN", runReplay},
 	}
 }
