@@ -37,7 +37,10 @@ export class Description {
 }
 
 /** A conflict the host asks about (ABI v1). Documents the plugin did not
- * declare it needs are null. */
+ * declare it needs are null. The documents are kept as JSON text
+ * (baseJSON, mineJSON, theirsJSON, conflictsJSON; "" for null) and parsed
+ * with assemblyscript-json only when the plugin reads base, mine, theirs
+ * or conflicts: a resolver that reads no document pays for none. */
 export class Conflict {
   abi: i32 = 0;
   kind: string = "";
@@ -46,11 +49,32 @@ export class Conflict {
   id: string = "";
   attempt: i32 = 0;
   elapsed_ms: i64 = 0;
-  base: JSON.Obj | null = null;
-  mine: JSON.Obj | null = null;
-  theirs: JSON.Obj | null = null;
-  conflicts: JSON.Arr | null = null;
   base_missing: bool = false;
+  baseJSON: string = "";
+  mineJSON: string = "";
+  theirsJSON: string = "";
+  conflictsJSON: string = "";
+
+  get base(): JSON.Obj | null {
+    return parseObj(this.baseJSON);
+  }
+  get mine(): JSON.Obj | null {
+    return parseObj(this.mineJSON);
+  }
+  get theirs(): JSON.Obj | null {
+    return parseObj(this.theirsJSON);
+  }
+  get conflicts(): JSON.Arr | null {
+    if (this.conflictsJSON.length == 0) return null;
+    const v = JSON.parse(this.conflictsJSON);
+    return v.isArr ? <JSON.Arr>v : null;
+  }
+}
+
+function parseObj(text: string): JSON.Obj | null {
+  if (text.length == 0) return null;
+  const v = JSON.parse(text);
+  return v.isObj ? <JSON.Obj>v : null;
 }
 
 /** A decision: action is "retry", "merge", "accept" or "fail"; doc is
@@ -188,35 +212,191 @@ function put(s: string): i64 {
   return (<i64>changetype<usize>(output) << 32) | <i64>output.byteLength;
 }
 
+// decodeConflict reads the conflict's top-level fields with a scanner of
+// its own (the documents are only delimited, not parsed). It answers null
+// for input that is not a JSON object or not ABI v1.
 function decodeConflict(raw: Uint8Array): Conflict | null {
-  if (raw.length == 0) return null;
-  const v = JSON.parse(raw);
-  if (!v.isObj) return null;
-  const o = <JSON.Obj>v;
+  const p = new Scanner(raw);
   const c = new Conflict();
-  const abi = o.getInteger("abi");
-  if (abi == null || abi.valueOf() != ABI_VERSION) return null;
-  c.abi = <i32>abi.valueOf();
-  c.kind = str(o, "kind");
-  c.op = str(o, "op");
-  c.db = str(o, "db");
-  c.id = str(o, "id");
-  const attempt = o.getInteger("attempt");
-  if (attempt != null) c.attempt = <i32>attempt.valueOf();
-  const elapsed = o.getInteger("elapsed_ms");
-  if (elapsed != null) c.elapsed_ms = elapsed.valueOf();
-  c.base = o.getObj("base");
-  c.mine = o.getObj("mine");
-  c.theirs = o.getObj("theirs");
-  c.conflicts = o.getArr("conflicts");
-  const missing = o.getBool("base_missing");
-  if (missing != null) c.base_missing = missing.valueOf();
+  p.space();
+  if (!p.eat(0x7b)) return null; // {
+  p.space();
+  if (p.eat(0x7d)) return null; // {}
+  while (true) {
+    p.space();
+    const key = p.str();
+    if (p.bad) return null;
+    p.space();
+    if (!p.eat(0x3a)) return null; // :
+    p.space();
+    if (key == "abi") c.abi = <i32>p.int();
+    else if (key == "kind") c.kind = p.str();
+    else if (key == "op") c.op = p.str();
+    else if (key == "db") c.db = p.str();
+    else if (key == "id") c.id = p.str();
+    else if (key == "attempt") c.attempt = <i32>p.int();
+    else if (key == "elapsed_ms") c.elapsed_ms = p.int();
+    else if (key == "base_missing") c.base_missing = p.bool();
+    else if (key == "base") c.baseJSON = p.raw();
+    else if (key == "mine") c.mineJSON = p.raw();
+    else if (key == "theirs") c.theirsJSON = p.raw();
+    else if (key == "conflicts") c.conflictsJSON = p.raw();
+    else p.skip();
+    if (p.bad) return null;
+    p.space();
+    if (p.eat(0x7d)) break; // }
+    if (!p.eat(0x2c)) return null; // ,
+  }
+  if (c.abi != ABI_VERSION) return null;
   return c;
 }
 
-function str(o: JSON.Obj, key: string): string {
-  const s = o.getString(key);
-  return s == null ? "" : s.valueOf();
+// Scanner reads JSON from bytes; its first error sticks (bad).
+class Scanner {
+  pos: i32 = 0;
+  bad: bool = false;
+  constructor(public b: Uint8Array) {}
+
+  peek(): i32 {
+    return this.pos < this.b.length ? <i32>unchecked(this.b[this.pos]) : -1;
+  }
+  eat(c: i32): bool {
+    if (this.peek() != c) return false;
+    this.pos++;
+    return true;
+  }
+  space(): void {
+    while (true) {
+      const c = this.peek();
+      if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) return;
+      this.pos++;
+    }
+  }
+  fail(): void {
+    this.bad = true;
+    this.pos = this.b.length;
+  }
+  // str reads a string, escapes decoded.
+  str(): string {
+    if (!this.eat(0x22)) {
+      this.fail();
+      return "";
+    }
+    const start = this.pos;
+    let plain = true;
+    while (true) {
+      const c = this.peek();
+      if (c < 0) {
+        this.fail();
+        return "";
+      }
+      this.pos++;
+      if (c == 0x22) break;
+      if (c == 0x5c) {
+        plain = false;
+        this.pos++;
+      }
+    }
+    const end = this.pos - 1;
+    if (plain) return String.UTF8.decodeUnsafe(this.b.dataStart + <usize>start, <usize>(end - start));
+    return unescape(this.b, start, end);
+  }
+  int(): i64 {
+    let neg = false;
+    if (this.eat(0x2d)) neg = true;
+    let n: i64 = 0;
+    let digits = 0;
+    while (true) {
+      const c = this.peek() - 0x30;
+      if (c < 0 || c > 9) break;
+      n = n * 10 + <i64>c;
+      this.pos++;
+      digits++;
+    }
+    if (digits == 0 || digits > 18) this.fail();
+    return neg ? -n : n;
+  }
+  bool(): bool {
+    if (this.word("true")) return true;
+    if (!this.word("false")) this.fail();
+    return false;
+  }
+  word(w: string): bool {
+    if (this.pos + w.length > this.b.length) return false;
+    for (let i = 0; i < w.length; i++) {
+      if (<i32>unchecked(this.b[this.pos + i]) != w.charCodeAt(i)) return false;
+    }
+    this.pos += w.length;
+    return true;
+  }
+  // raw skips a value and returns its text, "" for null.
+  raw(): string {
+    if (this.word("null")) return "";
+    const start = this.pos;
+    this.skip();
+    return String.UTF8.decodeUnsafe(this.b.dataStart + <usize>start, <usize>(this.pos - start));
+  }
+  // skip skips one value of any kind.
+  skip(): void {
+    let depth = 0;
+    do {
+      this.space();
+      const c = this.peek();
+      if (c == 0x22) {
+        this.str();
+      } else if (c == 0x7b || c == 0x5b) {
+        depth++;
+        this.pos++;
+      } else if (c == 0x7d || c == 0x5d) {
+        depth--;
+        this.pos++;
+      } else if (c == 0x2c || c == 0x3a) {
+        if (depth == 0) this.fail();
+        this.pos++;
+      } else if (c < 0) {
+        this.fail();
+      } else {
+        // a number or a literal: up to the next delimiter
+        while (true) {
+          const d = this.peek();
+          if (d < 0 || d == 0x2c || d == 0x7d || d == 0x5d || d == 0x20 || d == 0x0a || d == 0x0d || d == 0x09 || d == 0x3a) break;
+          this.pos++;
+        }
+      }
+      if (depth < 0) this.fail();
+    } while (depth > 0 && !this.bad);
+  }
+}
+
+// unescape decodes the JSON string b[start:end] (without its quotes).
+function unescape(b: Uint8Array, start: i32, end: i32): string {
+  let out = "";
+  let run = start;
+  let i = start;
+  while (i < end) {
+    if (<i32>b[i] != 0x5c) {
+      i++;
+      continue;
+    }
+    out += String.UTF8.decodeUnsafe(b.dataStart + <usize>run, <usize>(i - run));
+    const e = <i32>b[i + 1];
+    i += 2;
+    if (e == 0x6e) out += "\n";
+    else if (e == 0x74) out += "\t";
+    else if (e == 0x72) out += "\r";
+    else if (e == 0x62) out += "\b";
+    else if (e == 0x66) out += "\f";
+    else if (e == 0x75) {
+      let u: i32 = 0;
+      for (let k = 0; k < 4 && i < end; k++, i++) {
+        const h = <i32>b[i];
+        u = u * 16 + (h <= 0x39 ? h - 0x30 : (h | 0x20) - 0x57);
+      }
+      out += String.fromCharCode(u);
+    } else out += String.fromCharCode(e);
+    run = i;
+  }
+  return out + String.UTF8.decodeUnsafe(b.dataStart + <usize>run, <usize>(end - run));
 }
 
 function encodeDecision(d: Decision): string {
@@ -229,8 +409,19 @@ function encodeDecision(d: Decision): string {
 
 const HEX = "0123456789abcdef";
 
+/** plain reports whether s needs no escaping, in JSON or in Go: no quote,
+ * backslash or control character. */
+function plain(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c == 0x22 || c == 0x5c || c == 0x7f) return false;
+  }
+  return true;
+}
+
 /** quoteJSON encodes s as a JSON string. */
 export function quoteJSON(s: string): string {
+  if (plain(s)) return '"' + s + '"';
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -250,6 +441,7 @@ export function quoteJSON(s: string): string {
  * AssemblyScript twin gives the same reasons. Other characters are kept
  * as they are. */
 export function quoteGo(s: string): string {
+  if (plain(s)) return '"' + s + '"';
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
