@@ -33,7 +33,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	file := rest[0]
 	ctx := context.Background()
-	rt, err := engine.New(ctx, engine.Config{CallTimeout: 10 * time.Second, PoolSize: 1})
+	rt, err := engine.New(ctx, engine.Config{CallTimeout: 10 * time.Second, StartTimeout: time.Minute, PoolSize: 1})
 	if err != nil {
 		return fail(stderr, "bench: %v", err)
 	}

@@ -46,7 +46,7 @@ func runDescribe(args []string, stdout, stderr io.Writer) int {
 	}
 
 	ctx := context.Background()
-	rt, err := engine.New(ctx, engine.Config{Deterministic: true, CallTimeout: 10 * time.Second})
+	rt, err := engine.New(ctx, engine.Config{Deterministic: true, CallTimeout: 10 * time.Second, StartTimeout: time.Minute})
 	if err != nil {
 		return fail(stderr, "describe: %v", err)
 	}

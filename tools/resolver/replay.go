@@ -42,7 +42,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	defer f.Close()
 
 	ctx := context.Background()
-	rt, err := engine.New(ctx, engine.Config{Deterministic: true, CallTimeout: 10 * time.Second})
+	rt, err := engine.New(ctx, engine.Config{Deterministic: true, CallTimeout: 10 * time.Second, StartTimeout: time.Minute})
 	if err != nil {
 		return fail(stderr, "replay: %v", err)
 	}

@@ -187,8 +187,9 @@ type Options struct {
 	// reports decisions that differ.
 	Determinism bool
 	// Engine configures the runtime the plugin runs in. Deterministic is
-	// always set; the call timeout defaults to 10 s, so that a loaded
-	// machine does not fail a test.
+	// always set; the call timeout defaults to 10 s and the start timeout
+	// to a minute, so that a loaded machine (or the race detector) does
+	// not fail a test.
 	Engine engine.Config
 }
 
@@ -264,6 +265,9 @@ func Check(ctx context.Context, wasm string, fixtures []Fixture, opt Options) (*
 	cfg.Deterministic = true
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 10 * time.Second
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = time.Minute
 	}
 	report := &Report{}
 	for i := range fixtures {
