@@ -14,7 +14,7 @@ import (
 
 func runTest(args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("test", stderr)
-	determinism := fs.Bool("determinism", false, "run each case twice more on fresh instances, clock and random source pinned; fail when the decisions differ")
+	determinism := fs.Bool("determinism", false, "run each case again alone on a fresh instance; fail when its decision differs from the one taken after the cases before it (state kept between calls)")
 	twin := fs.Bool("twin", false, "compare each decision with the native twin of the built-in the fixture names (basic, retry, backoff, merge)")
 	params := fs.String("params", "", "the plugin's parameters, a `JSON` object, instead of each fixture's")
 	rest, code, ok := parse(fs, args, 1, -1)

@@ -84,19 +84,36 @@ func TestCheckNaiveMerge(t *testing.T) {
 	assert.NotContains(t, problems, "not deterministic")
 }
 
+// TestCheckDeterminism: a plugin that keeps state from call to call is
+// caught by Options.Determinism, and only with it.
+func TestCheckDeterminism(t *testing.T) {
+	fixtures, err := pdktest.ReadFixtures(filepath.Join("testdata", "counter"))
+	require.NoError(t, err)
+	wasm := wat(t, "counter")
+	report, err := pdktest.Check(context.Background(), wasm, fixtures, pdktest.Options{})
+	require.NoError(t, err)
+	assert.Empty(t, report.Problems())
+
+	report, err = pdktest.Check(context.Background(), wasm, fixtures, pdktest.Options{Determinism: true})
+	require.NoError(t, err)
+	problems := report.Problems()
+	require.Len(t, problems, 1)
+	assert.Contains(t, problems[0], `counter.json case 1: not deterministic: decided {"action":"retry","delay_ms":1} after the cases before it, {"action":"retry"} alone on a fresh instance`)
+}
+
 // TestCheckBuiltins runs the repository's fixtures through the built-in
 // plugins' modules (as files) and their native twins: no problem.
 func TestCheckBuiltins(t *testing.T) {
 	ctx := context.Background()
-	// Determinism costs two more Go instances a case, slow under the
-	// race detector: retry checks it, merge does not.
+	// Determinism costs two more instances a case, a Go one slow to
+	// start under the race detector: asretry checks it here.
 	for _, name := range []string{"retry", "merge"} {
 		t.Run(name, func(t *testing.T) {
 			files, err := filepath.Glob(repo("testdata", "conflicts", name+"-*.json"))
 			require.NoError(t, err)
 			fixtures, err := pdktest.ReadFixtures(files...)
 			require.NoError(t, err)
-			report, err := pdktest.Check(ctx, repo("plugins", name, name+".wasm.gz"), fixtures, pdktest.Options{Twin: pdktest.BuiltinTwin, Determinism: name == "retry"})
+			report, err := pdktest.Check(ctx, repo("plugins", name, name+".wasm.gz"), fixtures, pdktest.Options{Twin: pdktest.BuiltinTwin})
 			require.NoError(t, err)
 			assert.Empty(t, report.Problems())
 			assert.Len(t, report.Results, countCases(fixtures))
