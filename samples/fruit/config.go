@@ -46,6 +46,12 @@ type Config struct {
 	// Server bounds what a client can hold of the service: time to send
 	// a request, connections left idle, requests at once.
 	Server ServerConfig `yaml:"server"`
+	// Sweep turns on the replication-conflict sweeper.
+	Sweep SweepConfig `yaml:"sweep"`
+	// Reload says how the running service replaces its plugin.
+	Reload ReloadConfig `yaml:"reload"`
+	// Record configures the flight recorder.
+	Record RecordConfig `yaml:"record"`
 }
 
 // ServerConfig bounds the HTTP server's connections and requests. Every
@@ -154,9 +160,12 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
-	if p := c.Resolver.Plugin; isPath(p) && !filepath.IsAbs(p) {
-		c.Resolver.Plugin = filepath.Join(filepath.Dir(path), p)
+	for _, rc := range []*ResolverConfig{&c.Resolver, c.Sweep.Resolver} {
+		if rc != nil && isPath(rc.Plugin) && !filepath.IsAbs(rc.Plugin) {
+			rc.Plugin = filepath.Join(filepath.Dir(path), rc.Plugin)
+		}
 	}
+	c.relativeTo(filepath.Dir(path))
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
@@ -178,15 +187,25 @@ func (c Config) Validate() error {
 		sc.MaxHeaderBytes < 0 || sc.MaxConcurrentRequests < 0 || c.RequestTimeout < 0 {
 		return errors.New("request_timeout and the server's timeouts and limits must not be negative")
 	}
-	r := c.Resolver
-	if r.Native && isPath(r.Plugin) {
-		return fmt.Errorf("resolver.native: %q is a file; only built-ins have native twins", r.Plugin)
-	}
-	if _, err := trustOf(r.Trust); err != nil {
+	if err := c.Resolver.validate("resolver"); err != nil {
 		return err
 	}
+	if err := c.Sweep.validate(); err != nil {
+		return err
+	}
+	return c.validateLive()
+}
+
+// validate checks a resolver section, named name in errors.
+func (r ResolverConfig) validate(name string) error {
+	if r.Native && isPath(r.Plugin) {
+		return fmt.Errorf("%s.native: %q is a file; only built-ins have native twins", name, r.Plugin)
+	}
+	if _, err := trustOf(r.Trust); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	if r.Timeout < 0 || r.MemoryLimitMB < 0 || r.PoolSize < 0 {
-		return errors.New("resolver: timeout, memory_limit_mb and pool_size must not be negative")
+		return fmt.Errorf("%s: timeout, memory_limit_mb and pool_size must not be negative", name)
 	}
 	return nil
 }
@@ -203,51 +222,61 @@ func isPath(plugin string) bool {
 }
 
 // OpenResolver loads the resolver rc names: a WebAssembly plugin in its
-// own engine, or a built-in's native twin. close releases it.
+// own engine (an *engine.Reloader, see [OpenLive]), or a built-in's native
+// twin. close releases it.
 func OpenResolver(ctx context.Context, rc ResolverConfig, logger *slog.Logger) (r resolve.Resolver, close func(context.Context) error, err error) {
-	name := rc.Plugin
-	if name == "" {
-		name = "basic"
+	live, err := OpenLive(ctx, Config{Resolver: rc}, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return live.Resolver, live.Close, nil
+}
+
+// pluginName is the plugin rc names, basic by default.
+func pluginName(rc ResolverConfig) string {
+	if rc.Plugin == "" {
+		return "basic"
+	}
+	return rc.Plugin
+}
+
+// pluginParams are rc's parameters as JSON, nil if it has none.
+func pluginParams(rc ResolverConfig) ([]byte, error) {
+	if rc.Params == nil {
+		return nil, nil
 	}
 	params, err := json.Marshal(rc.Params)
 	if err != nil {
-		return nil, nil, fmt.Errorf("resolver params: %w", err)
+		return nil, fmt.Errorf("resolver params: %w", err)
 	}
-	if rc.Params == nil {
-		params = nil
-	}
-	if rc.Native {
-		r, err := nativeResolver(name, params)
-		return r, func(context.Context) error { return nil }, err
-	}
-	rt, err := engine.New(ctx, engine.Config{
-		CallTimeout:    rc.Timeout,
-		MemoryLimitMiB: rc.MemoryLimitMB,
-		PoolSize:       rc.PoolSize,
-		Logger:         logger,
-	})
+	return params, nil
+}
+
+// pluginOf is the engine's Plugin for rc.
+func pluginOf(rc ResolverConfig) (engine.Plugin, error) {
+	params, err := pluginParams(rc)
 	if err != nil {
-		return nil, nil, err
+		return engine.Plugin{}, err
 	}
 	trust, err := trustOf(rc.Trust)
 	if err != nil {
-		return nil, nil, err
+		return engine.Plugin{}, err
 	}
 	p := engine.Plugin{Params: params, SHA256: rc.SHA256, Trust: trust}
-	if isPath(name) {
+	if name := pluginName(rc); isPath(name) {
 		p.Path = name
 	} else {
 		p.Builtin = name
 	}
-	loaded, err := rt.Load(ctx, p)
-	if err != nil {
-		_ = rt.Close(ctx)
-		if errors.Is(err, engine.ErrUnknownBuiltin) {
-			return nil, nil, fmt.Errorf("%w (built-ins: %s; or give a path to a .wasm file)", err, strings.Join(plugins.Names(), ", "))
-		}
-		return nil, nil, err
+	return p, nil
+}
+
+// builtinHint adds the built-ins' names to an unknown built-in's error.
+func builtinHint(err error) error {
+	if errors.Is(err, engine.ErrUnknownBuiltin) {
+		return fmt.Errorf("%w (built-ins: %s; or give a path to a .wasm file)", err, strings.Join(plugins.Names(), ", "))
 	}
-	return loaded, rt.Close, nil
+	return err
 }
 
 func trustOf(s string) (engine.Trust, error) {
@@ -259,7 +288,7 @@ func trustOf(s string) (engine.Trust, error) {
 	case "untrusted":
 		return engine.Untrusted, nil
 	}
-	return 0, fmt.Errorf("resolver.trust %q is not trusted or untrusted", s)
+	return 0, fmt.Errorf("trust %q is not trusted or untrusted", s)
 }
 
 // nativeResolver returns a built-in's native Go twin.

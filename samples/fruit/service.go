@@ -44,6 +44,9 @@ type Options struct {
 	// retries too. Default: a new one, with the conflict loop's counts
 	// only.
 	Stats *couch.Stats
+	// Sweeper, when the service runs one (see [OpenSweeper]), adds its
+	// counters to the metrics. The caller runs it.
+	Sweeper *couch.Sweeper
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -61,6 +64,7 @@ type Service struct {
 	// inFlight holds a token per request being served.
 	inFlight   chan struct{}
 	overloaded prometheus.Counter
+	sweeper    *couch.Sweeper
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -76,6 +80,7 @@ func New(opts Options) (*Service, error) {
 		stats:    opts.Stats,
 		timeout:  opts.RequestTimeout,
 		logger:   opts.Logger,
+		sweeper:  opts.Sweeper,
 	}
 	if s.resolver == nil {
 		s.resolver = resolve.Basic()
@@ -103,6 +108,7 @@ func New(opts Options) (*Service, error) {
 		MaxAttempts: opts.MaxAttempts,
 		Stats:       s.stats,
 		Logger:      s.logger,
+		Sweeper:     opts.Sweeper,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fruit: new service: %w", err)
@@ -206,6 +212,13 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 	switch {
 	case errors.As(err, &br):
 		writeError(w, br.status, br.name, br.reason)
+	case errors.Is(err, couch.ErrUnsettled):
+		// Stored on fewer cluster copies than the quorum, as a leaf the
+		// sweepers have not merged into the winner yet: it will be. Not
+		// a failure, and not to be repeated.
+		s.logger.Warn("write accepted, not yet settled", "fruit_id", fruitID, "error", clipErr(err))
+		writeError(w, http.StatusAccepted, "accepted",
+			fmt.Sprintf("the change to fruit %s is stored and the replication-conflict sweeper will merge it; do not send it again", fruitID))
 	case errors.Is(err, couch.ErrResolver):
 		s.logger.Error("resolver failed", "fruit_id", fruitID, "error", clipErr(err))
 		writeError(w, http.StatusServiceUnavailable, "resolver_failed",
