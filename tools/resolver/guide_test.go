@@ -117,7 +117,7 @@ func TestGuide(t *testing.T) {
 		"audit",                      // loadgen ran
 		"2 passed, 0 failed",         // patient, in AssemblyScript and in WAT
 		`declare "theirs"`, "caught", // the naive merge
-		"1 records: 0 decided the same, 1 changed", "retry -> merge",
+		"1 records: 1 replayed, 0 decided alike (0 retries with another delay), 1 changed", "retry→merge",
 	} {
 		require.Contains(t, string(out), want)
 	}

@@ -51,7 +51,7 @@ func init() {
 		"describe": {"describe FILE.wasm", runDescribe},
 		"test":     {"test [-determinism] [-twin] [-params JSON] FILE.wasm [FIXTURE.json|DIR ...]", runTest},
 		"bench":    {"bench [-params JSON] [-baseline NAME] [-baseline-params JSON] [-benchtime D] FILE.wasm", runBench},
-		"replay":   {"replay -from RECORDING.jsonl [-params JSON] [-max-lines N] FILE.wasm|BUILTIN", runReplay},
+		"replay":   {"replay -from RECORDING.jsonl [-params JSON] [-show N] FILE.wasm|BUILTIN", runReplay},
 	}
 }
 
