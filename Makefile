@@ -38,12 +38,13 @@ fmt-check:
 lint:
 	$(GO) tool staticcheck ./...
 
-## plugins: rebuild every committed .wasm from its source.
-plugins: tools
+## plugins: rebuild every committed .wasm from its source (the
+## AssemblyScript ones with the compiler npm ci installs).
+plugins: tools $(NODE_STAMP)
 	$(GO) run ./tools/wasmbuild
 
 ## check-plugins: fail if a fresh build differs from the committed bytes.
-check-plugins: tools
+check-plugins: tools $(NODE_STAMP)
 	$(GO) run ./tools/wasmbuild -check
 
 ## test: everything CI runs.

@@ -25,6 +25,11 @@
 //
 // and compresses the result with compress/gzip at best compression,
 // without name or time.
+//
+// asretry is not a built-in: it is the example of the AssemblyScript kit
+// (pdk/assemblyscript), the twin of retry, committed plain as
+// asretry/asretry.wasm and loaded from its file like an author's plugin.
+// tools/wasmbuild builds it too, with the compiler pinned in package.json.
 package plugins
 
 import (

@@ -11,6 +11,10 @@
 //     GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -trimpath,
 //     written gzip-compressed (best compression, no name, no time) to
 //     plugins/NAME/NAME.wasm.gz;
+//   - every AssemblyScript plugin plugins/NAME (a directory with an
+//     index.ts) with the pinned asc from node_modules (npm ci) and the
+//     flags of internal/askit, written plain to plugins/NAME/NAME.wasm:
+//     an example for authors, loaded from its file, not a built-in;
 //   - every hand-written test module engine/testdata/NAME.wat with
 //     wat2wasm (Debian's wabt), written to engine/testdata/NAME.wasm.
 //
@@ -34,6 +38,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/accord-db/accord/internal/askit"
 	"github.com/accord-db/accord/internal/modroot"
 )
 
@@ -56,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := fs.String("root", "", "repository root (default: the directory holding go.mod, from the working directory up)")
 	verbose := fs.Bool("v", false, "print every command")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: wasmbuild [-check] [-root DIR] [-v]\n\nRebuilds plugins/*/*.wasm.gz and engine/testdata/*.wasm, or with -check compares a fresh build with them.\n\n")
+		fmt.Fprintf(stderr, "usage: wasmbuild [-check] [-root DIR] [-v]\n\nRebuilds plugins/*/*.wasm.gz, plugins/*/*.wasm and engine/testdata/*.wasm, or with -check compares a fresh build with them.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +123,17 @@ func (b *builder) targets() ([]target, error) {
 			produce: func(b *builder, dir string) (string, error) { return b.goPlugin(name, dir) },
 		})
 	}
+	asPlugins, err := filepath.Glob(filepath.Join(b.root, "plugins", "*", "index.ts"))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range asPlugins {
+		name := filepath.Base(filepath.Dir(m))
+		ts = append(ts, target{
+			out:     filepath.Join("plugins", name, name+".wasm"),
+			produce: func(b *builder, dir string) (string, error) { return b.asPlugin(name, dir) },
+		})
+	}
 	wats, err := filepath.Glob(filepath.Join(b.root, "engine", "testdata", "*.wat"))
 	if err != nil {
 		return nil, err
@@ -132,7 +148,7 @@ func (b *builder) targets() ([]target, error) {
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].out < ts[j].out })
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("nothing to build under %s: no plugins/*/main.go and no engine/testdata/*.wat", b.root)
+		return nil, fmt.Errorf("nothing to build under %s: no plugins/*/main.go, no plugins/*/index.ts and no engine/testdata/*.wat", b.root)
 	}
 	return ts, nil
 }
@@ -233,6 +249,25 @@ func (b *builder) goPlugin(name, dir string) (string, error) {
 	return out, os.WriteFile(out, gz, 0o644)
 }
 
+// asPlugin builds the AssemblyScript plugin plugins/name into dir.
+func (b *builder) asPlugin(name, dir string) (string, error) {
+	asc, err := askit.Compiler(b.root)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, name+".wasm")
+	cmd := askit.Command(asc, filepath.Join(b.root, "plugins", name), "index.ts", out)
+	if b.verbose {
+		fmt.Fprintf(b.stderr, "+ %s\n", strings.Join(cmd.Args, " "))
+	}
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, log.Bytes())
+	}
+	return out, nil
+}
+
 // watNames is the line by which a .wat file asks for a name section
 // (wat2wasm --debug-names): the functions' names, as a module built with
 // debug information carries them.
@@ -281,6 +316,11 @@ func (b *builder) exec(cmd *exec.Cmd) error {
 func (b *builder) toolchainNote(t target) string {
 	if strings.HasSuffix(t.out, ".wasm.gz") {
 		return ", with " + b.tool("go", "env", "GOVERSION")
+	}
+	if strings.HasPrefix(t.out, "plugins"+string(filepath.Separator)) {
+		if asc, err := askit.Compiler(b.root); err == nil {
+			return ", with " + b.tool(asc, "--version")
+		}
 	}
 	return ", with " + b.tool("wat2wasm", "--version")
 }
