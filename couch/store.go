@@ -109,6 +109,12 @@ func NewStore[T any](db *DB, cfg StoreConfig) (*Store[T], error) {
 	} else {
 		s.desc = resolve.Description{Name: fmt.Sprintf("%T", s.resolver)}
 	}
+	if s.desc.Actions != nil && s.desc.MayAnswer(resolve.ActionMerge) && !s.desc.Has(resolve.NeedTheirs) {
+		// Every merge it answered would be refused (see checkMerge):
+		// say so now, not at the first conflict.
+		return nil, fmt.Errorf("couch: new store: %w: resolver %q may answer merge but does not read theirs: declare \"theirs\" in its needs",
+			ErrUnsafeResolver, resolve.Clip(s.desc.Name))
+	}
 	if s.maxAttempts <= 0 {
 		s.maxAttempts = DefaultMaxAttempts
 	}
@@ -733,6 +739,12 @@ func (s *Store[T]) decode(id string, raw json.RawMessage) (Doc[T], error) {
 	d.Rev = meta.Rev
 	return d, nil
 }
+
+// ErrUnsafeResolver is matched by the error of [NewStore] given a
+// resolver whose description says it may merge (Description.Actions) but
+// does not list theirs among its needs: each of its merges would be
+// refused, since a merge is written only over the revision it was shown.
+var ErrUnsafeResolver = errors.New("resolver cannot merge safely")
 
 // ErrStillExists is matched by the error of a [Store.Delete] that deleted
 // the revisions it read, but found the document still there afterwards: a

@@ -624,3 +624,34 @@ func TestWaitPastDeadlineIsNotATimeout(t *testing.T) {
 	assert.NotContains(t, buf.String(), "retrying after waiting", "the log line tells no retry that did not happen")
 	assert.Contains(t, buf.String(), "giving up: a wait of 1m0s would pass the deadline")
 }
+
+// TestNewStoreRefusesAMergerBlindToTheirs: a resolver that says it may
+// merge but does not read theirs is refused up front; the same without
+// actions declared, or with theirs, is not.
+func TestNewStoreRefusesAMergerBlindToTheirs(t *testing.T) {
+	db := newDB(t)
+	tests := []struct {
+		name string
+		desc resolve.Description
+		ok   bool
+	}{
+		{"merges, blind to theirs", resolve.Description{Name: "m", Needs: []resolve.Need{resolve.NeedMine}, Actions: []resolve.Action{resolve.ActionMerge}}, false},
+		{"merges, reads theirs", resolve.Description{Name: "m", Needs: []resolve.Need{resolve.NeedTheirs}, Actions: []resolve.Action{resolve.ActionMerge}}, true},
+		{"does not say its actions", resolve.Description{Name: "m", Needs: []resolve.Need{resolve.NeedMine}}, true},
+		{"never merges", resolve.Description{Name: "m", Needs: []resolve.Need{}, Actions: []resolve.Action{resolve.ActionRetry}}, true},
+		{"the merge built-in's twin", resolve.MergeDescription, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := always(resolve.Decision{Action: resolve.ActionFail})
+			r.desc = tt.desc
+			_, err := couch.NewStore[counter](db, couch.StoreConfig{Type: "counter_v1.0", Resolver: r, Logger: discard})
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, couch.ErrUnsafeResolver)
+			assert.ErrorContains(t, err, `declare "theirs"`)
+		})
+	}
+}

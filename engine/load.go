@@ -229,6 +229,13 @@ func checkDescription(d resolve.Description) error {
 		return fmt.Errorf("description is %d bytes, at most %d", len(d.Description), maxDescriptionBytes)
 	case len(d.Needs) > 8:
 		return fmt.Errorf("%d needs, at most 8", len(d.Needs))
+	case len(d.Actions) > 4:
+		return fmt.Errorf("%d actions, at most 4", len(d.Actions))
+	}
+	for _, a := range d.Actions {
+		if !a.Valid() {
+			return fmt.Errorf("unknown action %q in actions", resolve.Clip(string(a)))
+		}
 	}
 	return nil
 }

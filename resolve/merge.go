@@ -121,6 +121,7 @@ var MergeDescription = Description{
 	Version:     "1.0.0",
 	Description: "merges base, mine and theirs field by field (latest_by, max, min, union, counter, mine, theirs)",
 	Needs:       []Need{NeedBase, NeedMine, NeedTheirs, NeedDiff},
+	Actions:     []Action{ActionMerge, ActionRetry, ActionFail},
 }
 
 // ParseMergeParams decodes the merge strategy's JSON parameters:

@@ -171,6 +171,17 @@ type Description struct {
 	// the resolver did not say, and gets everything; an empty, non-nil
 	// list means it reads no documents.
 	Needs []Need `json:"needs"`
+	// Actions lists the actions the resolver may answer; nil means it
+	// did not say (any). A host can then refuse up front what it could
+	// only refuse per decision: a store refuses a resolver that may
+	// merge but does not read theirs.
+	Actions []Action `json:"actions,omitempty"`
+}
+
+// MayAnswer reports whether the resolver may answer a. A description
+// that does not list its actions may answer any.
+func (d Description) MayAnswer(a Action) bool {
+	return d.Actions == nil || slices.Contains(d.Actions, a)
 }
 
 // Has reports whether the resolver asks for n. A description that
