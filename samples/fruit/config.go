@@ -46,6 +46,10 @@ type Config struct {
 	// Server bounds what a client can hold of the service: time to send
 	// a request, connections left idle, requests at once.
 	Server ServerConfig `yaml:"server"`
+	// Tamper turns on signing and verification (sealing.go).
+	Tamper TamperConfig `yaml:"tamper"`
+	// Secure turns on the sensitive properties (sealing.go).
+	Secure SecureConfig `yaml:"secure"`
 }
 
 // ServerConfig bounds the HTTP server's connections and requests. Every
@@ -157,6 +161,7 @@ func LoadConfig(path string) (Config, error) {
 	if p := c.Resolver.Plugin; isPath(p) && !filepath.IsAbs(p) {
 		c.Resolver.Plugin = filepath.Join(filepath.Dir(path), p)
 	}
+	c.relativeKeyFiles(filepath.Dir(path))
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
@@ -188,7 +193,7 @@ func (c Config) Validate() error {
 	if r.Timeout < 0 || r.MemoryLimitMB < 0 || r.PoolSize < 0 {
 		return errors.New("resolver: timeout, memory_limit_mb and pool_size must not be negative")
 	}
-	return nil
+	return c.validateSealing()
 }
 
 // LogLevel returns the configured level.

@@ -60,6 +60,11 @@ type doc struct {
 	Tastings  int    `json:"tastings"`
 	CreatedOn string `json:"created_on"`
 	UpdatedOn string `json:"updated_on"`
+	// The sensitive properties (see SensitiveModel), only with
+	// Options.Sensitive: the e-mail in plain text here, encrypted in the
+	// database; the PIN as its bcrypt hash once stored.
+	GrowerEmail string `json:"grower_email,omitempty"`
+	GrowerPIN   string `json:"grower_pin,omitempty"`
 }
 
 // Fruit is a fruit as the API shows it.
@@ -69,10 +74,15 @@ type Fruit struct {
 	Tastings  int    `json:"tastings"`
 	CreatedOn string `json:"created_on"`
 	UpdatedOn string `json:"updated_on"`
+	// GrowerEmail is shown decrypted; the PIN is never shown, only
+	// whether there is one.
+	GrowerEmail string `json:"grower_email,omitempty"`
+	HasPIN      bool   `json:"has_pin,omitempty"`
 }
 
 func (d doc) api() Fruit {
-	return Fruit{FruitID: d.FruitID, Color: d.Color, Tastings: d.Tastings, CreatedOn: d.CreatedOn, UpdatedOn: d.UpdatedOn}
+	return Fruit{FruitID: d.FruitID, Color: d.Color, Tastings: d.Tastings, CreatedOn: d.CreatedOn, UpdatedOn: d.UpdatedOn,
+		GrowerEmail: d.GrowerEmail, HasPIN: d.GrowerPIN != ""}
 }
 
 // timeFormat is RFC 3339 with microseconds, as the seed wrote its

@@ -76,7 +76,7 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries()}
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "tamper": s.sealingMetrics()}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
 		s.logger.Error("metrics: database unavailable", "error", clipErr(err))
@@ -113,6 +113,7 @@ func (s *Service) initMetrics() error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.requests,
 		resolverCollector{s},
+		refusedCollector{s},
 	} {
 		if err := s.registry.Register(c); err != nil {
 			return err

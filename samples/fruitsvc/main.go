@@ -126,6 +126,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeResolver(context.Background())
 
+	signer, sensitive, err := fruit.OpenSealing(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+		return 2
+	}
 	svc, err := fruit.New(fruit.Options{
 		DB:             client.DB(dbName),
 		Resolver:       resolver,
@@ -133,6 +138,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
 		Stats:          stats,
+		Signer:         signer,
+		Sensitive:      sensitive,
 
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
@@ -150,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv := cfg.HTTPServer(svc)
 	desc := svc.Resolver()
 	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)),
-		"resolver", desc.Name, "resolver_version", desc.Version)
+		"resolver", desc.Name, "resolver_version", desc.Version, "signing", signer != nil, "sensitive", sensitive != nil)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
