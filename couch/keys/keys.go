@@ -114,21 +114,25 @@ func Parse(data []byte) (*Ring, error) {
 	}
 	var ids []string
 	var ks [][]byte
-	lines := strings.FieldsFunc(string(data), func(r rune) bool { return r == '\n' || r == ';' })
-	for i, line := range lines {
+	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return nil, fmt.Errorf("keys: %w: line %d: want \"ID BASE64-KEY\"", ErrInvalid, i+1)
+		for part := range strings.SplitSeq(line, ";") {
+			f := strings.Fields(part)
+			if len(f) == 0 {
+				continue
+			}
+			if len(f) != 2 {
+				return nil, fmt.Errorf("keys: %w: line %d: want \"ID BASE64-KEY\"", ErrInvalid, i+1)
+			}
+			k, err := decodeKey(f[1])
+			if err != nil {
+				return nil, fmt.Errorf("keys: %w: line %d: the key is not base64 of %d bytes", ErrInvalid, i+1, Size)
+			}
+			ids, ks = append(ids, f[0]), append(ks, k)
 		}
-		k, err := decodeKey(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("keys: %w: line %d: the key is not base64 of %d bytes", ErrInvalid, i+1, Size)
-		}
-		ids, ks = append(ids, f[0]), append(ks, k)
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("keys: %w: no key", ErrInvalid)
