@@ -12,6 +12,7 @@ import (
 
 	"github.com/accord-db/accord/couch"
 	"github.com/accord-db/accord/couch/keys"
+	"github.com/accord-db/accord/couch/secure"
 	"github.com/accord-db/accord/couch/tamper"
 	"github.com/accord-db/accord/resolve"
 )
@@ -163,4 +164,33 @@ func TestSealedMergeSignedByHost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "merged", got.Value.Note)
 	assert.Equal(t, 10, got.Value.Count)
+}
+
+// TestSealsEncryptThenSign checks a chain of the sensitive properties and
+// a signer: the database holds the ciphertext under a signature; the
+// store reads the plain value back; a ciphertext edited in the database
+// fails the signature first.
+func TestSealsEncryptThenSign(t *testing.T) {
+	db := newDB(t)
+	enc, err := keys.New([]string{"e1"}, [][]byte{bytes.Repeat([]byte{9}, keys.Size)})
+	require.NoError(t, err)
+	props, err := secure.New(secure.Config{Model: secure.Model{Encrypted: []string{"note"}}, EncryptionKeys: enc})
+	require.NoError(t, err)
+	signer := testSigner(t)
+	s := newStore(t, db, couch.StoreConfig{Sealer: couch.Seals(props, signer)})
+	d, err := s.Create(ctx, counter{Type: "counter_v1.0", Name: "c", Note: "a secret note"})
+	require.NoError(t, err)
+
+	var raw json.RawMessage
+	require.NoError(t, db.Get(ctx, d.ID, &raw))
+	assert.NotContains(t, string(raw), "secret")
+	assert.Contains(t, string(raw), `"note":"aes256gcm:e1:`)
+	assert.NoError(t, signer.Verify(d.ID, raw), "the signature covers the ciphertext")
+	got, err := s.Get(ctx, couch.ByID(d.ID))
+	require.NoError(t, err)
+	assert.Equal(t, "a secret note", got.Value.Note)
+
+	tamperWith(t, db, d.ID, func(m map[string]any) { m["note"] = "aes256gcm:e1:AAAA" })
+	_, err = s.Get(ctx, couch.ByID(d.ID))
+	assert.ErrorIs(t, err, tamper.ErrTampered)
 }

@@ -102,7 +102,7 @@ func (in *installer) verify(ctx context.Context, db *couch.DB) error {
 			if te, ok := errors.AsType[*tamper.Error](err); ok {
 				reason = te.Reason
 			}
-			in.log.Error("document failed verification", "id", clip(r.ID), "reason", reason)
+			in.log.Warn("document failed verification", "id", clip(r.ID), "reason", reason)
 			if len(sum.Failing) < maxReported {
 				sum.Failing = append(sum.Failing, Failure{ID: r.ID, Reason: reason})
 				in.printf("FAILED %q: %s", clip(r.ID), reason)
