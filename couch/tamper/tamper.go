@@ -29,7 +29,12 @@
 // rotate without re-signing: add a new first key, and drop the old one
 // once every document was written since.
 //
-// Attachments are not covered (CouchDB keeps their own MD5 digests).
+// What it does not detect: attachments are not covered (CouchDB keeps
+// their own MD5 digests); a document deleted in the database is simply
+// gone; and a document put back to an earlier revision's content (with
+// that revision's signature) verifies, since the signature cannot bind the
+// revision the server has yet to assign. Keep the database's own access
+// control and history for those.
 //
 // # Errors
 //
