@@ -2,10 +2,8 @@ package tamper
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"unicode/utf16"
@@ -40,72 +38,104 @@ func Canonical(in []byte) ([]byte, error) {
 // appendCanonical appends the canonical form of in to dst, leaving out
 // the members of the top-level object whose names skip reports.
 func appendCanonical(dst, in []byte, skip func(name string) bool) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(in))
-	dec.UseNumber()
-	c := canon{dec: dec, skip: skip}
-	out, err := c.value(dst, 0)
+	sc := scanner{data: in, skip: skip}
+	sc.space()
+	out, err := sc.value(dst, 0)
+	if err == nil {
+		if sc.space(); sc.pos != len(sc.data) {
+			err = errors.New("data after the JSON value")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonicalizable, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the JSON value", ErrNotCanonicalizable)
 	}
 	return out, nil
 }
 
-type canon struct {
-	dec  *json.Decoder
+// scanner is a JSON parser (RFC 8259) that writes the canonical form as
+// it reads. It accepts what encoding/json accepts (FuzzCanonical checks
+// it against encoding/json), but refuses duplicate member names.
+type scanner struct {
+	data []byte
+	pos  int
 	skip func(string) bool
 }
 
-func (c *canon) value(dst []byte, depth int) ([]byte, error) {
-	tok, err := c.dec.Token()
-	if err != nil {
-		return nil, err
+var errEnd = errors.New("unexpected end of JSON")
+
+func (s *scanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
 	}
-	switch t := tok.(type) {
-	case json.Delim:
+}
+
+func (s *scanner) value(dst []byte, depth int) ([]byte, error) {
+	if s.pos >= len(s.data) {
+		return nil, errEnd
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{' || c == '[':
 		if depth >= MaxDepth {
 			return nil, fmt.Errorf("nested deeper than %d", MaxDepth)
 		}
-		if t == '[' {
-			return c.array(dst, depth+1)
+		s.pos++
+		if c == '[' {
+			return s.array(dst, depth+1)
 		}
-		if t == '{' {
-			return c.object(dst, depth+1)
-		}
-		return nil, fmt.Errorf("unexpected %v", t)
-	case string:
-		return appendString(dst, t), nil
-	case json.Number:
-		f, err := strconv.ParseFloat(string(t), 64)
+		return s.object(dst, depth+1)
+	case c == '"':
+		str, err := s.string()
 		if err != nil {
-			return nil, fmt.Errorf("number %.40s: %w", t, err)
+			return nil, err
 		}
-		return AppendNumber(dst, f), nil
-	case bool:
-		return strconv.AppendBool(dst, t), nil
-	case nil:
-		return append(dst, "null"...), nil
+		return appendString(dst, str), nil
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number(dst)
 	}
-	return nil, fmt.Errorf("unexpected token %T", tok)
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(s.data[s.pos:], []byte(lit)) {
+			s.pos += len(lit)
+			return append(dst, lit...), nil
+		}
+	}
+	return nil, fmt.Errorf("invalid character at offset %d", s.pos)
 }
 
-func (c *canon) array(dst []byte, depth int) ([]byte, error) {
+func (s *scanner) array(dst []byte, depth int) ([]byte, error) {
 	dst = append(dst, '[')
-	for i := 0; c.dec.More(); i++ {
+	s.space()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return append(dst, ']'), nil
+	}
+	for i := 0; ; i++ {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
+		s.space()
 		var err error
-		if dst, err = c.value(dst, depth); err != nil {
+		if dst, err = s.value(dst, depth); err != nil {
 			return nil, err
 		}
+		s.space()
+		if s.pos >= len(s.data) {
+			return nil, errEnd
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return append(dst, ']'), nil
+		default:
+			return nil, fmt.Errorf("invalid character at offset %d in an array", s.pos)
+		}
 	}
-	if _, err := c.dec.Token(); err != nil { // ]
-		return nil, err
-	}
-	return append(dst, ']'), nil
 }
 
 // member is an object member: its name and where its canonical value is
@@ -115,39 +145,67 @@ type member struct {
 	start, end int
 }
 
-func (c *canon) object(dst []byte, depth int) ([]byte, error) {
-	top := depth == 1 && c.skip != nil
+func (s *scanner) object(dst []byte, depth int) ([]byte, error) {
+	top := depth == 1 && s.skip != nil
 	var members []member
+	var names map[string]bool // every member's name, for large objects; small ones are scanned
+	var skipped []string      // the top-level names left out
 	var scratch []byte
-	seen := map[string]bool{}
-	for c.dec.More() {
-		tok, err := c.dec.Token()
+	s.space()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return append(dst, '{', '}'), nil
+	}
+	for {
+		s.space()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return nil, fmt.Errorf("object member name expected at offset %d", s.pos)
+		}
+		name, err := s.string()
 		if err != nil {
 			return nil, err
 		}
-		name, ok := tok.(string)
-		if !ok {
-			return nil, errors.New("object member name is not a string")
+		s.space()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, fmt.Errorf("':' expected at offset %d", s.pos)
 		}
-		if seen[name] {
+		s.pos++
+		s.space()
+		if dup(members, names, name) || slices.Contains(skipped, name) {
 			return nil, fmt.Errorf("member %.40q given twice", name)
 		}
-		seen[name] = true
-		if top && c.skip(name) {
-			var skipped json.RawMessage
-			if err := c.dec.Decode(&skipped); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		start := len(scratch)
-		if scratch, err = c.value(scratch, depth); err != nil {
+		if scratch, err = s.value(scratch, depth); err != nil {
 			return nil, err
 		}
-		members = append(members, member{name, start, len(scratch)})
-	}
-	if _, err := c.dec.Token(); err != nil { // }
-		return nil, err
+		if top && s.skip(name) {
+			scratch = scratch[:start]
+			skipped = append(skipped, name) // still counts for duplicates
+		} else {
+			members = append(members, member{name, start, len(scratch)})
+			if names != nil || len(members) > 16 {
+				if names == nil {
+					names = make(map[string]bool, 2*len(members))
+					for _, m := range members {
+						names[m.name] = true
+					}
+				}
+				names[name] = true
+			}
+		}
+		s.space()
+		if s.pos >= len(s.data) {
+			return nil, errEnd
+		}
+		if s.data[s.pos] == ',' {
+			s.pos++
+			continue
+		}
+		if s.data[s.pos] != '}' {
+			return nil, fmt.Errorf("invalid character at offset %d in an object", s.pos)
+		}
+		s.pos++
+		break
 	}
 	slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.name, b.name) })
 	dst = append(dst, '{')
@@ -160,6 +218,172 @@ func (c *canon) object(dst []byte, depth int) ([]byte, error) {
 		dst = append(dst, scratch[m.start:m.end]...)
 	}
 	return append(dst, '}'), nil
+}
+
+// dup reports whether name is among the members (or in names, which
+// holds them all once it exists).
+func dup(members []member, names map[string]bool, name string) bool {
+	if names != nil {
+		return names[name]
+	}
+	for _, m := range members {
+		if m.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// number reads a JSON number and appends its canonical form.
+func (s *scanner) number(dst []byte) ([]byte, error) {
+	d, start := s.data, s.pos
+	i := start
+	digits := func() int {
+		n := 0
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case digits() == 0:
+		return nil, fmt.Errorf("invalid number at offset %d", start)
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if digits() == 0 {
+			return nil, fmt.Errorf("invalid number at offset %d", start)
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return nil, fmt.Errorf("invalid number at offset %d", start)
+		}
+	}
+	s.pos = i
+	f, err := strconv.ParseFloat(string(d[start:i]), 64)
+	if err != nil {
+		return nil, fmt.Errorf("number %.40s: %w", d[start:i], err)
+	}
+	return AppendNumber(dst, f), nil
+}
+
+// string reads a JSON string at s.pos (its opening quote) and returns
+// its value. As encoding/json, it replaces invalid UTF-8 and lone
+// surrogate escapes with U+FFFD, and refuses control characters.
+func (s *scanner) string() (string, error) {
+	d := s.data
+	i := s.pos + 1
+	// Fast path: no escapes, valid UTF-8.
+	for j := i; j < len(d); j++ {
+		c := d[j]
+		if c == '"' {
+			if utf8.Valid(d[i:j]) {
+				s.pos = j + 1
+				return string(d[i:j]), nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	var b []byte
+	for i < len(d) {
+		c := d[i]
+		switch {
+		case c == '"':
+			s.pos = i + 1
+			return string(b), nil
+		case c < 0x20:
+			return "", fmt.Errorf("control character in a string at offset %d", i)
+		case c == '\\':
+			if i+1 >= len(d) {
+				return "", errEnd
+			}
+			i++
+			switch e := d[i]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, ok := hex4(d, i+1)
+				if !ok {
+					return "", fmt.Errorf("invalid \\u escape at offset %d", i)
+				}
+				i += 4
+				if utf16.IsSurrogate(r) {
+					r2, ok := rune(-1), false
+					if i+6 < len(d)+0 && d[i+1] == '\\' && d[i+2] == 'u' {
+						r2, ok = hex4(d, i+3)
+					}
+					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+						r = dec
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b = utf8.AppendRune(b, r)
+			default:
+				return "", fmt.Errorf("invalid escape at offset %d", i)
+			}
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, n := utf8.DecodeRune(d[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, "\ufffd"...)
+			} else {
+				b = append(b, d[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return "", errEnd
+}
+
+// hex4 reads four hex digits at d[i:].
+func hex4(d []byte, i int) (rune, bool) {
+	if i+4 > len(d) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // compareUTF16 compares a and b by their UTF-16 code units, as RFC 8785

@@ -2,7 +2,9 @@ package tamper_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -111,12 +113,20 @@ func TestCanonicalRefuses(t *testing.T) {
 // FuzzCanonical checks Canonical against encoding/json: its output is
 // JSON meaning what the input means, and canonical already.
 func FuzzCanonical(f *testing.F) {
-	for _, s := range []string{`{"b":1,"a":[1.5,"x\u0001",null,true]}`, `1e21`, `"\ud83d\ude00"`, `{"\ufb33":0,"\ud83d\ude00":1}`, `[0.1,-0,1E400]`} {
+	for _, s := range []string{`{"b":1,"a":[1.5,"x\u0001",null,true]}`, `1e21`, `"\ud83d\ude00"`, `{"\ufb33":0,"\ud83d\ude00":1}`, `[0.1,-0,1E400]`,
+		`"\ud800\u0041"`, `"\udc00\ud800"`, `{"a":"\u00e9\/\t"}`, `[01]`, `[1.]`, `-`, "\"\x01\"", "\"\xff\xfe\"", ` [ 1 , { } , [ ] ] `, `{"a":1,}`, `[1,]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := tamper.Canonical(in)
 		if err != nil {
+			// What encoding/json accepts is refused only for a name given
+			// twice, a number out of range or too deep a nesting.
+			if json.Valid(in) {
+				msg := err.Error()
+				require.True(t, strings.Contains(msg, "given twice") || strings.Contains(msg, "out of range") || strings.Contains(msg, "nested deeper"),
+					"Canonical(%q) refused valid JSON: %v", in, err)
+			}
 			return
 		}
 		var a, b any
@@ -127,4 +137,25 @@ func FuzzCanonical(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, string(out), string(again), "Canonical is not idempotent on %q", in)
 	})
+}
+
+// TestSignRefusesDuplicates checks that a member given twice is refused
+// wherever it is, around members the signature leaves out too, in small
+// and large objects.
+func TestSignRefusesDuplicates(t *testing.T) {
+	s := signer(t, ring(t, "dup", "k1"))
+	many := ""
+	for i := range 40 {
+		many += fmt.Sprintf(`"m%d":%d,`, i, i)
+	}
+	for _, doc := range []string{
+		`{"a":1,"_id":"x","a":2}`,
+		`{"_rev":"1-a","b":1,"_rev":"2-b"}`,
+		`{"a":1,"accord_signature":1,"accord_signature":2}`,
+		`{` + many + `"m3":0}`,
+		`{"o":{` + many + `"m39":1}}`,
+	} {
+		_, err := s.Sign("x", []byte(doc))
+		assert.ErrorIs(t, err, tamper.ErrNotCanonicalizable, "Sign(%.60s)", doc)
+	}
 }
