@@ -2,6 +2,7 @@ package couch_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
@@ -193,4 +194,75 @@ func TestSealsEncryptThenSign(t *testing.T) {
 	tamperWith(t, db, d.ID, func(m map[string]any) { m["note"] = "aes256gcm:e1:AAAA" })
 	_, err = s.Get(ctx, couch.ByID(d.ID))
 	assert.ErrorIs(t, err, tamper.ErrTampered)
+}
+
+// recorder is a resolver that records the conflicts it is asked about
+// and passes them on.
+type recorder struct {
+	resolve.Resolver
+	asked []resolve.Conflict
+}
+
+func (r *recorder) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	r.asked = append(r.asked, *c)
+	return r.Resolver.Resolve(ctx, c)
+}
+
+func (r *recorder) Describe() resolve.Description { return r.Resolver.(resolve.Describer).Describe() }
+
+// TestSweepSealed checks the sweeper with a signer: a replication
+// conflict between signed leaves is settled, the resolver sees no
+// signature, and the merge it wrote is signed by the host; a leaf changed
+// in the database stops the document's sweep, nothing written, and raises
+// the alarm.
+func TestSweepSealed(t *testing.T) {
+	db := newDB(t)
+	signer := testSigner(t)
+	signed := func(id string, body map[string]any) map[string]any {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		out, err := signer.Sign(id, b)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(out, &m))
+		return m
+	}
+	branch(t, db, "good", signed("good", fruitBody(0, "red", "2026-01-01")), "a")
+	branch(t, db, "good", signed("good", fruitBody(3, "green", "2026-01-03")), "w", "a")
+	branch(t, db, "good", signed("good", fruitBody(2, "yellow", "2026-01-02")), "l", "a")
+
+	r := &recorder{Resolver: fruitMerge()}
+	log, buf := debugLogger()
+	stats := &couch.Stats{}
+	s, err := couch.NewSweeper(db, couch.SweepConfig{Resolver: r, Logger: log, Sealer: signer, Stats: stats})
+	require.NoError(t, err)
+	res, err := s.Settle(ctx, "good")
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Merged)
+	tastings, color := settledFruit(t, db, "good")
+	assert.Equal(t, 5, tastings)
+	assert.Equal(t, "green", color)
+	var raw json.RawMessage
+	require.NoError(t, db.Get(ctx, "good", &raw))
+	assert.NoError(t, signer.Verify("good", raw), "the sweeper's merge is signed by the host")
+	require.NotEmpty(t, r.asked)
+	for _, c := range r.asked {
+		for _, doc := range []json.RawMessage{c.Base, c.Mine, c.Theirs} {
+			assert.NotContains(t, string(doc), tamper.DefaultField, "the resolver was shown a signature")
+		}
+	}
+
+	branch(t, db, "forged", signed("forged", fruitBody(0, "red", "2026-01-01")), "a")
+	branch(t, db, "forged", signed("forged", fruitBody(3, "green", "2026-01-03")), "w", "a")
+	branch(t, db, "forged", fruitBody(100, "gold", "2026-01-02"), "l", "a") // written behind the service's back
+	_, err = s.Settle(ctx, "forged")
+	require.ErrorIs(t, err, couch.ErrRefused)
+	assert.ErrorIs(t, err, tamper.ErrTampered)
+	assert.EqualValues(t, 1, stats.Refused())
+	assert.Contains(t, buf.String(), `"id":"forged"`)
+	var left struct {
+		Conflicts []string `json:"_conflicts"`
+	}
+	require.NoError(t, db.Get(ctx, "forged", &left, couch.WithConflicts()))
+	assert.Len(t, left.Conflicts, 1, "nothing was written")
 }

@@ -81,7 +81,21 @@ type MergeParams struct {
 	// giving up. Zero means DefaultMaxRetries; a negative value means
 	// never.
 	MaxRetries int
+	// OnBaseMissing says what to do when a replication conflict's common
+	// ancestor has no body on this server (Conflict.BaseMissing):
+	// CouchDB's replication copies leaves only, and compaction removes
+	// the others, so it happens. [BaseMissingLeave] (the zero value)
+	// fails the decision, and the sweeper leaves the conflict for a
+	// replica that has the ancestor, or for an operator; [BaseMissingMerge]
+	// merges without a base, which counts a counter's common part twice.
+	OnBaseMissing string
 }
+
+// The values of [MergeParams.OnBaseMissing].
+const (
+	BaseMissingLeave = "leave"
+	BaseMissingMerge = "merge"
+)
 
 // The bounds of the merge strategy's parameters and inputs.
 const (
@@ -112,15 +126,16 @@ var MergeDescription = Description{
 // ParseMergeParams decodes the merge strategy's JSON parameters:
 //
 //	{"fields": {"color": {"latest_by": "updated_on"}, "updated_on": "max", "tastings": "counter"},
-//	 "default": "mine", "max_retries": 20}
+//	 "default": "mine", "max_retries": 20, "on_base_missing": "leave"}
 //
 // A rule is a rule's name, or {"latest_by": path}. Unknown keys, unknown
 // rules and paths past the bounds are errors.
 func ParseMergeParams(raw []byte) (MergeParams, error) {
 	var in struct {
-		Fields     map[string]json.RawMessage `json:"fields"`
-		Default    json.RawMessage            `json:"default"`
-		MaxRetries *int                       `json:"max_retries"`
+		Fields      map[string]json.RawMessage `json:"fields"`
+		Default     json.RawMessage            `json:"default"`
+		MaxRetries  *int                       `json:"max_retries"`
+		BaseMissing string                     `json:"on_base_missing"`
 	}
 	if err := decodeParams(raw, &in); err != nil {
 		return MergeParams{}, fmt.Errorf("merge params: %w", err)
@@ -149,6 +164,7 @@ func ParseMergeParams(raw []byte) (MergeParams, error) {
 	if in.MaxRetries != nil {
 		p.MaxRetries = explicit(*in.MaxRetries)
 	}
+	p.OnBaseMissing = in.BaseMissing
 	return p, p.validate()
 }
 
@@ -171,6 +187,11 @@ func parseRule(raw json.RawMessage) (FieldRule, error) {
 }
 
 func (p MergeParams) validate() error {
+	switch p.OnBaseMissing {
+	case "", BaseMissingLeave, BaseMissingMerge:
+	default:
+		return fmt.Errorf("merge params: on_base_missing %q is not leave or merge", Clip(p.OnBaseMissing))
+	}
 	if p.MaxRetries > 1000 {
 		return fmt.Errorf("merge params: max_retries %d is more than 1000", p.MaxRetries)
 	}
@@ -254,6 +275,10 @@ func (p MergeParams) Decide(c *Conflict) Decision {
 			why = "no document of ours to merge"
 		}
 		return Decision{Action: ActionRetry, Reason: "retry " + strconv.Itoa(c.Attempt) + " of " + strconv.Itoa(n) + ": " + why}
+	}
+	if c.BaseMissing && p.OnBaseMissing != BaseMissingMerge {
+		return Decision{Action: ActionFail, Reason: "conflict on " + strconv.Quote(Clip(c.ID)) +
+			": the common ancestor's body is gone (base_missing); merging without it would count what both sides share twice, so it is left (on_base_missing: merge merges anyway)"}
 	}
 	doc, notes, err := MergeDocs(base, mine, theirs, p)
 	if err != nil {

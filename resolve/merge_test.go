@@ -218,9 +218,9 @@ func TestMergeDecide(t *testing.T) {
 	}{
 		{"merge", conflict(resolve.OpUpdate, 1, `{"_id":"x","_rev":"1-a","n":1}`, `{"_id":"x","_rev":"1-a","n":2}`, `{"_id":"x","_rev":"2-b","n":2}`),
 			resolve.Decision{Action: resolve.ActionMerge, Doc: raw(`{"_id":"x","_rev":"2-b","n":3}`), Reason: "merged on conflict 1"}},
-		{"base missing", conflict(resolve.OpUpdate, 2, ``, `{"n":2}`, `{"_id":"x","_rev":"2-b","n":2}`),
-			resolve.Decision{Action: resolve.ActionMerge, Doc: raw(`{"_id":"x","_rev":"2-b","n":4}`),
-				Reason: "merged on conflict 2, without a base (base_missing): counter n had no base value, counted from 0"}},
+		{"base missing is left", conflict(resolve.OpUpdate, 2, ``, `{"n":2}`, `{"_id":"x","_rev":"2-b","n":2}`),
+			resolve.Decision{Action: resolve.ActionFail,
+				Reason: `conflict on "x": the common ancestor's body is gone (base_missing); merging without it would count what both sides share twice, so it is left (on_base_missing: merge merges anyway)`}},
 		{"deleted meanwhile", conflict(resolve.OpUpdate, 1, `{"n":1}`, `{"n":2}`, ``),
 			resolve.Decision{Action: resolve.ActionRetry, Reason: "retry 1 of 2: the document was deleted meanwhile"}},
 		{"a delete", conflict(resolve.OpDelete, 1, `{"n":1}`, `{"_id":"x","_deleted":true}`, `{"n":2}`),
@@ -240,6 +240,20 @@ func TestMergeDecide(t *testing.T) {
 			require.NoError(t, d.Validate(tt.c), "the decision passes the host's validation")
 		})
 	}
+}
+
+// TestMergeOnBaseMissing: with on_base_missing merge, a conflict whose
+// ancestor is gone is merged without it, and the reason says so.
+func TestMergeOnBaseMissing(t *testing.T) {
+	s := resolve.Merge(mustParams(t, `{"fields":{"n":"counter"},"on_base_missing":"merge"}`))
+	c := &resolve.Conflict{ABI: 1, Kind: resolve.KindReplication, Op: resolve.OpUpdate, DB: "d", ID: "x", Attempt: 2,
+		Mine: raw(`{"n":2}`), Theirs: raw(`{"_id":"x","_rev":"2-b","n":2}`), BaseMissing: true}
+	d, err := s.Resolve(context.Background(), c)
+	require.NoError(t, err)
+	assert.Equal(t, resolve.Decision{Action: resolve.ActionMerge, Doc: raw(`{"_id":"x","_rev":"2-b","n":4}`),
+		Reason: "merged on conflict 2, without a base (base_missing): counter n had no base value, counted from 0"}, d)
+	_, err = resolve.ParseMergeParams([]byte(`{"on_base_missing":"guess"}`))
+	assert.ErrorContains(t, err, `on_base_missing "guess" is not leave or merge`)
 }
 
 // TestCompareJSON checks the order of the max, min, latest_by and union

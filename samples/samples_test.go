@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(couchtest.Main(m)) }
 // config names.
 var samples = []struct{ name, resolver string }{
 	{"basic", "basic"}, {"retry", "retry"}, {"backoff", "backoff"},
-	{"health", "backoff"}, {"metrics", "backoff"}, {"merge", "merge"},
+	{"health", "backoff"}, {"metrics", "backoff"}, {"merge", "merge"}, {"multimaster", "merge"},
 	{"tampering", "basic"}, {"hashencrypt", "basic"},
 }
 

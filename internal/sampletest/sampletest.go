@@ -12,6 +12,7 @@ package sampletest
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"testing"
 
 	"github.com/accord-db/accord/couch"
@@ -24,12 +25,37 @@ import (
 // database when the test ends.
 func NewDB(t testing.TB, seed bool) *couch.DB {
 	t.Helper()
-	ctx := context.Background()
 	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: discard})
 	if err != nil {
 		t.Fatalf("sampletest: %v", err)
 	}
 	db := client.DB(couchtest.NewDB(t))
+	install(t, db, seed)
+	return db
+}
+
+// InstallDB creates the database name on the server at server (a
+// server of the test's own: it is not deleted afterwards) and installs
+// the sample design documents, and the seed fruit if seed is true.
+func InstallDB(t testing.TB, server *url.URL, name string, seed bool) *couch.DB {
+	t.Helper()
+	client, err := couch.New(couch.Config{URL: server.String(), Logger: discard})
+	if err != nil {
+		t.Fatalf("sampletest: %v", err)
+	}
+	if err := client.CreateDB(context.Background(), name); err != nil {
+		t.Fatalf("sampletest: %v", err)
+	}
+	db := client.DB(name)
+	install(t, db, seed)
+	return db
+}
+
+// install installs the sample design documents, and the seed fruit if
+// seed is true, into db.
+func install(t testing.TB, db *couch.DB, seed bool) {
+	t.Helper()
+	ctx := context.Background()
 	design, err := couch.LoadDesignDocs(sampledb.FS, sampledb.DesignDir)
 	if err != nil {
 		t.Fatalf("sampletest: %v", err)
@@ -46,7 +72,6 @@ func NewDB(t testing.TB, seed bool) *couch.DB {
 			t.Fatalf("sampletest: %v", err)
 		}
 	}
-	return db
 }
 
 var discard = slog.New(slog.DiscardHandler)

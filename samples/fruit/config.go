@@ -50,6 +50,8 @@ type Config struct {
 	Tamper TamperConfig `yaml:"tamper"`
 	// Secure turns on the sensitive properties (sealing.go).
 	Secure SecureConfig `yaml:"secure"`
+	// Sweep turns on the replication-conflict sweeper.
+	Sweep SweepConfig `yaml:"sweep"`
 }
 
 // ServerConfig bounds the HTTP server's connections and requests. Every
@@ -158,8 +160,10 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
-	if p := c.Resolver.Plugin; isPath(p) && !filepath.IsAbs(p) {
-		c.Resolver.Plugin = filepath.Join(filepath.Dir(path), p)
+	for _, rc := range []*ResolverConfig{&c.Resolver, c.Sweep.Resolver} {
+		if rc != nil && isPath(rc.Plugin) && !filepath.IsAbs(rc.Plugin) {
+			rc.Plugin = filepath.Join(filepath.Dir(path), rc.Plugin)
+		}
 	}
 	c.relativeKeyFiles(filepath.Dir(path))
 	if err := c.Validate(); err != nil {
@@ -183,17 +187,27 @@ func (c Config) Validate() error {
 		sc.MaxHeaderBytes < 0 || sc.MaxConcurrentRequests < 0 || c.RequestTimeout < 0 {
 		return errors.New("request_timeout and the server's timeouts and limits must not be negative")
 	}
-	r := c.Resolver
-	if r.Native && isPath(r.Plugin) {
-		return fmt.Errorf("resolver.native: %q is a file; only built-ins have native twins", r.Plugin)
-	}
-	if _, err := trustOf(r.Trust); err != nil {
+	if err := c.Resolver.validate("resolver"); err != nil {
 		return err
 	}
-	if r.Timeout < 0 || r.MemoryLimitMB < 0 || r.PoolSize < 0 {
-		return errors.New("resolver: timeout, memory_limit_mb and pool_size must not be negative")
+	if err := c.Sweep.validate(); err != nil {
+		return err
 	}
 	return c.validateSealing()
+}
+
+// validate checks a resolver section, named name in errors.
+func (r ResolverConfig) validate(name string) error {
+	if r.Native && isPath(r.Plugin) {
+		return fmt.Errorf("%s.native: %q is a file; only built-ins have native twins", name, r.Plugin)
+	}
+	if _, err := trustOf(r.Trust); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if r.Timeout < 0 || r.MemoryLimitMB < 0 || r.PoolSize < 0 {
+		return fmt.Errorf("%s: timeout, memory_limit_mb and pool_size must not be negative", name)
+	}
+	return nil
 }
 
 // LogLevel returns the configured level.
@@ -264,7 +278,7 @@ func trustOf(s string) (engine.Trust, error) {
 	case "untrusted":
 		return engine.Untrusted, nil
 	}
-	return 0, fmt.Errorf("resolver.trust %q is not trusted or untrusted", s)
+	return 0, fmt.Errorf("trust %q is not trusted or untrusted", s)
 }
 
 // nativeResolver returns a built-in's native Go twin.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,44 @@ func TestServerConfigRefusesNegatives(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte("server:\n  "+field+"\n"), 0o600))
 		_, err := fruit.LoadConfig(path)
 		assert.ErrorContains(t, err, "must not be negative", field)
+	}
+}
+
+// TestSweepConfig checks the sweep section: off by default, its own
+// resolver with a path relative to the config file, and bad values.
+func TestSweepConfig(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		interval   time.Duration
+		plugin     string // "" for no sweep.resolver
+		wantErr    string
+	}{
+		{name: "off by default", yaml: ""},
+		{name: "interval", yaml: "sweep:\n  interval: 5s\n", interval: 5 * time.Second},
+		{name: "own resolver", yaml: "sweep:\n  interval: 1m\n  resolver:\n    plugin: merge\n    params: {fields: {tastings: counter}}\n", interval: time.Minute, plugin: "merge"},
+		{name: "plugin file beside the config", yaml: "sweep:\n  interval: 1m\n  resolver:\n    plugin: mine.wasm\n", interval: time.Minute, plugin: "DIR/mine.wasm"},
+		{name: "negative interval", yaml: "sweep:\n  interval: -1s\n", wantErr: "sweep.interval must not be negative"},
+		{name: "bad resolver", yaml: "sweep:\n  resolver:\n    plugin: mine.wasm\n    native: true\n", wantErr: "sweep.resolver.native"},
+		{name: "unknown key", yaml: "sweep:\n  every: 1s\n", wantErr: "field every not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "config.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(tt.yaml), 0o600))
+			cfg, err := fruit.LoadConfig(path)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.interval, cfg.Sweep.Interval)
+			if tt.plugin == "" {
+				assert.Nil(t, cfg.Sweep.Resolver)
+				return
+			}
+			require.NotNil(t, cfg.Sweep.Resolver)
+			assert.Equal(t, strings.ReplaceAll(tt.plugin, "DIR", dir), cfg.Sweep.Resolver.Plugin)
+		})
 	}
 }

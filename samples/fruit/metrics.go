@@ -77,6 +77,9 @@ func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	ctx, cancel := s.ctx(r)
 	defer cancel()
 	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "tamper": s.sealingMetrics()}
+	if s.sweeper != nil {
+		body["sweep"] = sweepMetrics(s.sweeper.Stats())
+	}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
 		s.logger.Error("metrics: database unavailable", "error", clipErr(err))
@@ -118,6 +121,9 @@ func (s *Service) initMetrics() error {
 		if err := s.registry.Register(c); err != nil {
 			return err
 		}
+	}
+	if s.sweeper != nil {
+		return s.registry.Register(sweepCollector{s.sweeper})
 	}
 	return nil
 }

@@ -103,15 +103,16 @@ func OpenSealing(c Config) (*tamper.Signer, *secure.Properties, error) {
 	return signer, props, nil
 }
 
-// sealer is the store's Sealer for opts: the sensitive properties first
-// (encrypted, then signed; verified, then decrypted), or nil.
-func sealer(opts Options) couch.Sealer {
+// StoreSealer is the Sealer of the service's store, and of its sweeper:
+// the sensitive properties first (encrypted, then signed; verified, then
+// decrypted), or nil when both are nil.
+func StoreSealer(signer *tamper.Signer, sensitive *secure.Properties) couch.Sealer {
 	var s []couch.Sealer
-	if opts.Sensitive != nil {
-		s = append(s, opts.Sensitive)
+	if sensitive != nil {
+		s = append(s, sensitive)
 	}
-	if opts.Signer != nil {
-		s = append(s, opts.Signer)
+	if signer != nil {
+		s = append(s, signer)
 	}
 	switch len(s) {
 	case 0:

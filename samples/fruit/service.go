@@ -56,6 +56,9 @@ type Options struct {
 	// hash, checked by POST /v1.0/fruits/{fruit_id}/pin). Default: none,
 	// and the API refuses both.
 	Sensitive *secure.Properties
+	// Sweeper, when the service runs one (see [OpenSweeper]), adds its
+	// counters to the metrics. The caller runs it.
+	Sweeper *couch.Sweeper
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -75,6 +78,7 @@ type Service struct {
 	overloaded prometheus.Counter
 	signer     *tamper.Signer
 	sensitive  *secure.Properties
+	sweeper    *couch.Sweeper
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -90,6 +94,7 @@ func New(opts Options) (*Service, error) {
 		stats:    opts.Stats,
 		timeout:  opts.RequestTimeout,
 		logger:   opts.Logger,
+		sweeper:  opts.Sweeper,
 
 		signer:    opts.Signer,
 		sensitive: opts.Sensitive,
@@ -120,7 +125,7 @@ func New(opts Options) (*Service, error) {
 		MaxAttempts: opts.MaxAttempts,
 		Stats:       s.stats,
 		Logger:      s.logger,
-		Sealer:      sealer(opts),
+		Sealer:      StoreSealer(opts.Signer, opts.Sensitive),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fruit: new service: %w", err)

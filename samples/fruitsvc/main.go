@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	plugin := fs.String("plugin", "", "the resolver: a built-in's `name` (basic, retry, backoff) or a .wasm or .wasm.gz file, instead of the config's")
 	params := fs.String("params", "", "the resolver's parameters, a `JSON` object (with -plugin, the config's are dropped)")
 	pin := fs.String("sha256", "", "pin the plugin file to this `SHA-256` (hex)")
+	sweepOnce := fs.Bool("sweep-once", false, "settle the database's replication conflicts once (the config's sweep.resolver, or its resolver), print a JSON report and exit: 0 if none is left, 1 if some are")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
 		fs.PrintDefaults()
@@ -131,6 +132,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
 		return 2
 	}
+	sweeper, closeSweeper, err := fruit.OpenSweeper(ctx, cfg.Sweep, client.DB(dbName), resolver, logger, *sweepOnce, fruit.StoreSealer(signer, sensitive), stats)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: sweep resolver: %v\n", err)
+		return 2
+	}
+	defer closeSweeper(context.Background())
+	if *sweepOnce {
+		return sweepAndReport(ctx, sweeper, stdout, stderr)
+	}
+
 	svc, err := fruit.New(fruit.Options{
 		DB:             client.DB(dbName),
 		Resolver:       resolver,
@@ -140,6 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Stats:          stats,
 		Signer:         signer,
 		Sensitive:      sensitive,
+		Sweeper:        sweeper,
 
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
@@ -159,6 +171,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)),
 		"resolver", desc.Name, "resolver_version", desc.Version, "signing", signer != nil, "sensitive", sensitive != nil)
 
+	if sweeper != nil {
+		logger.Info("replication-conflict sweeper started", "interval", cfg.Sweep.Interval.String())
+		go func() { _ = sweeper.Run(ctx, cfg.Sweep.Interval) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -172,6 +188,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// sweepAndReport sweeps once and prints what it did as JSON: the exit
+// code is 0 when no conflict is left, 1 otherwise.
+func sweepAndReport(ctx context.Context, s *couch.Sweeper, stdout, stderr io.Writer) int {
+	rep, err := s.Sweep(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: sweep: %v\n", err)
+		return 1
+	}
+	out := struct {
+		Checked   int              `json:"checked"`
+		Settled   []string         `json:"settled"`
+		Unsettled []string         `json:"unsettled"`
+		Errors    []string         `json:"errors"`
+		Stats     couch.SweepStats `json:"stats"`
+	}{Checked: rep.Checked, Settled: rep.Settled, Unsettled: rep.Unsettled, Errors: []string{}, Stats: s.Stats()}
+	for _, e := range rep.Errs {
+		out.Errors = append(out.Errors, e.Error())
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+	if len(rep.Unsettled) > 0 {
+		fmt.Fprintf(stderr, "fruitsvc: %d document(s) still in conflict: see the report's errors, or give sweep.resolver a resolver that merges\n", len(rep.Unsettled))
 		return 1
 	}
 	return 0

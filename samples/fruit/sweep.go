@@ -1,0 +1,113 @@
+package fruit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/resolve"
+)
+
+// SweepConfig turns on the replication-conflict sweeper (see
+// [couch.Sweeper]): a service whose database replicates with another, or
+// lives on a cluster, settles the documents left with _conflicts.
+type SweepConfig struct {
+	// Interval is the longest time between two sweeps; a change on the
+	// database's changes feed starts one sooner. Zero (the default)
+	// turns the sweeper off.
+	Interval time.Duration `yaml:"interval"`
+	// Resolver decides the replication conflicts. Default: the service's
+	// resolver. A resolver that only retries (basic, retry, backoff)
+	// leaves every replication conflict as it is: there is no caller's
+	// change to re-apply; use merge here.
+	Resolver *ResolverConfig `yaml:"resolver"`
+}
+
+// validate checks the sweep section.
+func (c SweepConfig) validate() error {
+	if c.Interval < 0 {
+		return errors.New("sweep.interval must not be negative")
+	}
+	if c.Resolver != nil {
+		if err := c.Resolver.validate("sweep.resolver"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenSweeper returns the sweeper c configures over db, with resolver as
+// its resolver unless c names its own; close releases that one. It
+// returns a nil sweeper when c.Interval is zero and once is false.
+// sealer, if not nil, is the store's (see [StoreSealer]): the sweeper
+// verifies and decrypts the leaves it reads, and signs and encrypts the
+// merges it writes; stats counts the leaves it refuses.
+func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver resolve.Resolver, logger *slog.Logger, once bool, sealer couch.Sealer, stats *couch.Stats) (s *couch.Sweeper, close func(context.Context) error, err error) {
+	close = func(context.Context) error { return nil }
+	if c.Interval == 0 && !once {
+		return nil, close, nil
+	}
+	if c.Resolver != nil {
+		if resolver, close, err = OpenResolver(ctx, *c.Resolver, logger); err != nil {
+			return nil, nil, err
+		}
+	}
+	s, err = couch.NewSweeper(db, couch.SweepConfig{Resolver: resolver, Logger: logger, Sealer: sealer, Stats: stats})
+	if err != nil {
+		_ = close(ctx)
+		return nil, nil, err
+	}
+	return s, close, nil
+}
+
+// SweepMetrics is the sweep section of /v1.0/_metrics.
+type SweepMetrics struct {
+	Sweeps   int64 `json:"sweeps"`
+	Checked  int64 `json:"checked"`
+	Settled  int64 `json:"settled"`
+	Merged   int64 `json:"merged"`
+	Accepted int64 `json:"accepted"`
+	Left     int64 `json:"left"`
+	Failed   int64 `json:"failed"`
+}
+
+func sweepMetrics(st couch.SweepStats) SweepMetrics {
+	return SweepMetrics{Sweeps: st.Sweeps, Checked: st.Checked, Settled: st.Settled, Merged: st.Merged,
+		Accepted: st.Accepted, Left: st.Left, Failed: st.Failed}
+}
+
+// sweepCollector exports the sweeper's counters to /metrics.
+type sweepCollector struct{ s *couch.Sweeper }
+
+var descSweep = prometheus.NewDesc("accord_sweep_leaves_total",
+	"Losing leaves of replication conflicts the sweeper handled, by outcome: merged, accepted (settled without their changes), left (for a later sweep).",
+	[]string{"outcome"}, nil)
+
+var descSweepDocs = prometheus.NewDesc("accord_sweep_documents_total",
+	"Documents the sweeper read (checked), left without conflicts (settled) or could not settle (failed).",
+	[]string{"outcome"}, nil)
+
+func (c sweepCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSweep
+	ch <- descSweepDocs
+}
+
+func (c sweepCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	for _, kv := range []struct {
+		k string
+		v int64
+	}{{"merged", st.Merged}, {"accepted", st.Accepted}, {"left", st.Left}} {
+		ch <- prometheus.MustNewConstMetric(descSweep, prometheus.CounterValue, float64(kv.v), kv.k)
+	}
+	for _, kv := range []struct {
+		k string
+		v int64
+	}{{"checked", st.Checked}, {"settled", st.Settled}, {"failed", st.Failed}} {
+		ch <- prometheus.MustNewConstMetric(descSweepDocs, prometheus.CounterValue, float64(kv.v), kv.k)
+	}
+}
