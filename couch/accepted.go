@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // A CouchDB cluster answers a write 202 Accepted instead of 201 Created
@@ -102,6 +103,12 @@ type AcceptedStats struct {
 	// Restored counts the yields that found the document deleted
 	// afterwards (every leaf deleted at once) and wrote the change back.
 	Restored int64 `json:"restored"`
+	// Swept counts those that were not the winner (or not alone) and
+	// that the store's sweeper merged into the winning revision.
+	Swept int64 `json:"swept"`
+	// Unsettled counts those the sweeper had not merged after a few
+	// seconds: left to the sweepers, answered with [ErrUnsettled].
+	Unsettled int64 `json:"unsettled"`
 }
 
 // acceptedOutcome is what a read-back found.
@@ -112,6 +119,8 @@ const (
 	acceptedYielded
 	acceptedLost
 	acceptedRestored
+	acceptedSwept
+	acceptedUnsettled
 )
 
 // accepted records the outcome of a read-back.
@@ -133,6 +142,12 @@ func (s *Stats) accepted(o acceptedOutcome) {
 		s.acc.Lost++
 	case acceptedRestored:
 		s.acc.Restored++
+	case acceptedSwept:
+		s.acc.Accepted++
+		s.acc.Swept++
+	case acceptedUnsettled:
+		s.acc.Accepted++
+		s.acc.Unsettled++
 	}
 }
 
@@ -177,12 +192,9 @@ func (s *Store[T]) checkAccepted(ctx context.Context, a attempt, rev string) (st
 	r := s.db.req(http.MethodGet, a.id)
 	r.query = q
 	var cur struct {
-		Rev       string   `json:"_rev"`
-		Conflicts []string `json:"_conflicts"`
-		Revisions struct {
-			Start int      `json:"start"`
-			IDs   []string `json:"ids"`
-		} `json:"_revisions"`
+		Rev       string     `json:"_rev"`
+		Conflicts []string   `json:"_conflicts"`
+		Revisions revHistory `json:"_revisions"`
 	}
 	_, err := s.db.c.doJSON(ctx, r, &cur)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -202,6 +214,9 @@ func (s *Store[T]) checkAccepted(ctx context.Context, a attempt, rev string) (st
 			s.stats.accepted(acceptedWon)
 			return rev, nil
 		case inWinner:
+			if r, ok, err := s.settledBySweep(ctx, a, rev); ok {
+				return r, err
+			}
 			// Ours won, beside other live leaves: yield.
 			s.stats.accepted(acceptedYielded)
 			if err := s.deleteLeaf(ctx, a, gen, hash); err != nil {
@@ -212,6 +227,9 @@ func (s *Store[T]) checkAccepted(ctx context.Context, a attempt, rev string) (st
 			return s.restoreIfDeleted(ctx, a, lost)
 		}
 	}
+	if r, ok, err := s.settledBySweep(ctx, a, rev); ok {
+		return r, err
+	}
 	s.stats.accepted(acceptedLost)
 	if err := s.deleteLeaf(ctx, a, gen, hash); err != nil {
 		return "", fmt.Errorf("%q: write answered 202 Accepted lost to another revision, and deleting its leaf %s failed: %w", a.id, rev, err)
@@ -219,6 +237,62 @@ func (s *Store[T]) checkAccepted(ctx context.Context, a attempt, rev string) (st
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "write answered 202 Accepted is not the winner: its leaf deleted, handled as a conflict",
 		slog.String("id", a.id), slog.String("rev", rev), slog.String("winner", bounded(cur.Rev, 80)))
 	return "", lost
+}
+
+// sweepWaits are the pauses between the store's sweeps of a document
+// whose write answered 202 Accepted has not reached the winner yet: the
+// write is on fewer copies than the quorum, and the cluster's internal
+// replication brings it to the others in milliseconds.
+var sweepWaits = []time.Duration{0, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}
+
+// ErrUnsettled is matched by the error of a write answered 202 Accepted
+// that is neither the winner nor merged into it by the store's sweeper
+// within a few seconds. The write is stored, as a leaf the sweepers will
+// merge: do not repeat it, its outcome is unknown to the caller (it also
+// matches [ErrAmbiguous]).
+var ErrUnsettled = errors.New("write answered 202 Accepted is not settled yet")
+
+// settledBySweep settles document a.id with the store's sweeper, if it
+// has one, until the winning revision holds revision rev (by descent, or
+// by a merge that absorbed it), and returns the winner's revision: the
+// write is acknowledged. ok is false without a sweeper; with one, an
+// error says why the write could not be acknowledged, and the write's
+// leaf is left for the sweepers, so that the store and a sweep never
+// both take over its change.
+func (s *Store[T]) settledBySweep(ctx context.Context, a attempt, rev string) (winner string, ok bool, err error) {
+	if s.sweeper == nil {
+		return "", false, nil
+	}
+	var last error
+	for _, wait := range sweepWaits {
+		if err := sleep(ctx, wait); err != nil {
+			return "", true, fmt.Errorf("%q: revision %s answered 202 Accepted: %w: %w: %w", a.id, rev, ErrUnsettled, ErrAmbiguous, err)
+		}
+		if _, err := s.sweeper.Settle(ctx, a.id); err != nil {
+			last = err
+			continue
+		}
+		t, err := s.sweeper.readTree(ctx, a.id)
+		if err != nil {
+			last = err
+			continue
+		}
+		if t.content(t.winner.rev)[rev] {
+			s.stats.accepted(acceptedSwept)
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "write answered 202 Accepted was not the winner: the sweep merged it into the winner",
+				slog.String("id", a.id), slog.String("rev", rev), slog.String("winner", t.winner.rev))
+			return t.winner.rev, true, nil
+		}
+	}
+	s.stats.accepted(acceptedUnsettled)
+	why := "the winner does not hold it yet"
+	if last != nil {
+		why = last.Error()
+	}
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "a write answered 202 Accepted is not settled: its leaf is left to the sweepers",
+		slog.String("id", a.id), slog.String("rev", rev), slog.String("why", why))
+	return "", true, fmt.Errorf("%q: revision %s answered 202 Accepted: %w: %w (%s)", a.id, rev, ErrUnsettled, ErrAmbiguous, why)
 }
 
 // rivalOf says whether one of the leaves is of generation gen or later: a

@@ -104,12 +104,9 @@ func ownRevision(ctx context.Context, db *DB, a attempt, deletion bool) (string,
 			continue
 		}
 		var meta struct {
-			Rev       string `json:"_rev"`
-			Deleted   bool   `json:"_deleted"`
-			Revisions struct {
-				Start int      `json:"start"`
-				IDs   []string `json:"ids"`
-			} `json:"_revisions"`
+			Rev       string     `json:"_rev"`
+			Deleted   bool       `json:"_deleted"`
+			Revisions revHistory `json:"_revisions"`
 		}
 		if err := json.Unmarshal(l.OK, &meta); err != nil {
 			return "", false, fmt.Errorf("decode revision: %w", err)

@@ -44,6 +44,15 @@ type StoreConfig struct {
 	// (signing and verification, encryption of sensitive properties; see
 	// [Sealer]). Default: none.
 	Sealer Sealer
+	// Sweeper, if set, settles the document when a write answered 202
+	// Accepted is not the winner (see [ErrNotWinner]): the write is
+	// acknowledged once the sweep has merged it into the winning
+	// revision. Without one, or when the sweep leaves it, the store
+	// deletes the write's leaf and hands it to the resolver as a
+	// conflict. With sweepers running, this is what keeps the store and
+	// a sweep from both taking over the same leaf (and a counter from
+	// counting it twice). Give it a sweeper whose resolver merges.
+	Sweeper *Sweeper
 }
 
 // Store is the model layer over a database: documents of one versioned
@@ -80,6 +89,7 @@ type Store[T any] struct {
 	logger      *slog.Logger
 	quorum      readQuorum
 	sealer      Sealer
+	sweeper     *Sweeper
 }
 
 // NewStore returns a store for documents of cfg.Type in db.
@@ -96,6 +106,7 @@ func NewStore[T any](db *DB, cfg StoreConfig) (*Store[T], error) {
 		stats:       cfg.Stats,
 		logger:      cfg.Logger,
 		sealer:      cfg.Sealer,
+		sweeper:     cfg.Sweeper,
 	}
 	if s.resolver == nil {
 		s.resolver = resolve.Basic()
@@ -306,10 +317,8 @@ func (s *Store[T]) landedCreate(ctx context.Context, id string, body json.RawMes
 		return "", fmt.Errorf("%q: a resent create was refused, and reading what the first one wrote failed: %w: %w", id, ErrAmbiguous, err)
 	}
 	var meta struct {
-		Rev       string `json:"_rev"`
-		Revisions struct {
-			IDs []string `json:"ids"`
-		} `json:"_revisions"`
+		Rev       string     `json:"_rev"`
+		Revisions revHistory `json:"_revisions"`
 	}
 	if err := json.Unmarshal(stored, &meta); err != nil || len(meta.Revisions.IDs) == 0 {
 		return "", fmt.Errorf("%q: a resent create was refused, and the document has no revision history: %w", id, ErrAmbiguous)

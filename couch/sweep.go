@@ -454,6 +454,13 @@ func compareRevs(a, b string) int {
 	return strings.Compare(ha, hb)
 }
 
+// revHistory is a document's _revisions: its revision ids from the
+// newest, the newest at generation Start.
+type revHistory struct {
+	Start int      `json:"start"`
+	IDs   []string `json:"ids"`
+}
+
 // parseLeaf decodes one leaf of an open_revs answer.
 func parseLeaf(raw json.RawMessage) (*sweepLeaf, error) {
 	var m map[string]json.RawMessage
@@ -461,13 +468,10 @@ func parseLeaf(raw json.RawMessage) (*sweepLeaf, error) {
 		return nil, errors.New("a leaf is not a JSON object")
 	}
 	var meta struct {
-		Rev       string `json:"_rev"`
-		Deleted   bool   `json:"_deleted"`
-		Revisions struct {
-			Start int      `json:"start"`
-			IDs   []string `json:"ids"`
-		} `json:"_revisions"`
-		Absorbed string `json:"accord_absorbed_into"`
+		Rev       string     `json:"_rev"`
+		Deleted   bool       `json:"_deleted"`
+		Revisions revHistory `json:"_revisions"`
+		Absorbed  string     `json:"accord_absorbed_into"`
 	}
 	if err := json.Unmarshal(raw, &meta); err != nil {
 		return nil, fmt.Errorf("decode a leaf: %w", err)

@@ -254,3 +254,39 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportMetric(float64(after)/(1<<20), "MiB-after-100k")
 	}
 }
+
+// BenchmarkReloader is one backoff decision (built-in, trusted, no
+// documents) straight from its Resolver, through a Reloader (what a
+// reloadable service pays per call), and through a Resolver whose runtime
+// records every call (the flight recorder's cost, writing to a file).
+func BenchmarkReloader(b *testing.B) {
+	ctx := context.Background()
+	c := conflictOn("fruits", 3)
+	bench := func(b *testing.B, r resolve.Resolver) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Resolve(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	p := engine.Plugin{Builtin: "backoff"}
+	b.Run("via=resolver", func(b *testing.B) {
+		bench(b, load(b, newRuntime(b, engine.Config{PoolSize: 1}), p))
+	})
+	b.Run("via=reloader", func(b *testing.B) {
+		rl, err := newRuntime(b, engine.Config{PoolSize: 1}).LoadReloadable(ctx, p, engine.ReloadConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bench(b, rl)
+	})
+	b.Run("via=recorded", func(b *testing.B) {
+		rec, err := engine.NewRecorder(engine.RecorderConfig{Path: b.TempDir() + "/flight.jsonl"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rec.Close()
+		bench(b, load(b, newRuntime(b, engine.Config{PoolSize: 1, Recorder: rec}), p))
+	})
+}

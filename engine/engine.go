@@ -69,6 +69,19 @@
 // owner, and each entry matches the SHA-256 recorded when it was written
 // or is rebuilt.
 //
+// # Hot reload, recording and replay
+//
+// [Runtime.LoadReloadable] returns a [Reloader], a resolver whose module
+// can be replaced while it serves: the new one is loaded beside it and
+// checked (pin, ABI, parameters, [Fixture]s, the same name and needs)
+// before it takes the calls that come after; calls in flight finish on
+// the old one. [Reloader.Watch] reloads a plugin file when it changes.
+//
+// With [Config.Recorder] every call is recorded as a [Record] (JSON
+// lines, rotated by size, documents optionally redacted to their field
+// names). [Replay] runs a recording through another resolver and
+// reports the decisions that differ.
+//
 // # Errors
 //
 // Errors wrap one of [ErrTimeout], [ErrMemoryLimit], [ErrTrap],
@@ -76,6 +89,7 @@
 // decision is at fault), [ErrConfigure], [ErrMissingExport],
 // [ErrABIVersion], [ErrInvalidModule], [ErrHashMismatch],
 // [ErrUnknownBuiltin], [ErrUnhealthy], [ErrUnsafeCache] or [ErrClosed];
+// a refused reload also [ErrIncompatible] or [ErrFixture];
 // a call abandoned because the caller's context was cancelled wraps
 // context.Canceled.
 package engine
@@ -137,10 +151,16 @@ type Config struct {
 	// every module afresh (it still shares compiled code between the
 	// resolvers it loads).
 	NoCache bool
-	// Logger receives what guests write to stdout (at info level) and
-	// stderr (at warn level), and the engine's own notices. Default
+	// Logger receives what guests write to stdout and stderr (at info
+	// level, one record a line, within each call's output budget), each
+	// decision (at debug level: plugin, id, attempt, action, delay and
+	// reason, clipped), and the engine's own notices. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Recorder, if set, records every call of every resolver the
+	// runtime loads: the conflict, the decision or the failure (see
+	// [Recorder]). The runtime does not close it.
+	Recorder *Recorder
 	// Deterministic pins the guests' clocks to wazero's fake ones (the
 	// wall clock starts at a fixed time; each reading advances 1 ms) and,
 	// when Rand is nil, their random source to a fixed-seed stream per

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/accord-db/accord/engine"
@@ -76,4 +77,24 @@ func ExampleResolver_Resolve_timeout() {
 	// Output:
 	// true
 	// accept <nil>
+}
+
+// A recording (as a Recorder writes it) replayed through another
+// resolver: here basic, natively, which gives up where the recorded
+// backoff retried.
+func ExampleReplay() {
+	recording := `{"time":"2026-12-01T12:00:00Z","resolver":"backoff","conflict":{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":1},"decision":{"action":"retry","delay_ms":40},"took_us":6}
+{"time":"2026-12-01T12:00:00Z","resolver":"backoff","conflict":{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":3},"decision":{"action":"fail","reason":"gave up"},"took_us":5}
+`
+	rep, err := engine.Replay(context.Background(), strings.NewReader(recording), resolve.Basic())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%d replayed: %d same, %d changed %v\n", rep.Replayed, rep.Same, rep.Changed, rep.Changes)
+	for _, d := range rep.Differences {
+		fmt.Printf("line %d, %s attempt %d: %s became %s\n", d.Line, d.ID, d.Attempt, d.Recorded.Action, d.Replayed.Action)
+	}
+	// Output:
+	// 2 replayed: 1 same, 1 changed map[retry→fail:1]
+	// line 1, apple attempt 1: retry became fail
 }

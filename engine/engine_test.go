@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -393,6 +394,27 @@ func TestGuestOutputIsLogged(t *testing.T) {
 	assert.Contains(t, buf.String(), `msg="hello from the guest" plugin=hello stream=stdout`)
 }
 
+// TestDecisionsLogged logs each decision at debug level, its reason
+// clipped; at info level, none.
+func TestDecisionsLogged(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		t.Run(level.String(), func(t *testing.T) {
+			var buf syncbuf.Buffer
+			rt := newRuntime(t, engine.Config{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))})
+			long := strings.Repeat("why ", 1000)
+			r := load(t, rt, engine.Plugin{Path: testModule("parrot"), Params: []byte(`{"action":"retry","delay_ms":7,"reason":"` + long + `"}`)})
+			_, err := r.Resolve(context.Background(), conflictOn("fruits", 2))
+			require.NoError(t, err)
+			if level == slog.LevelInfo {
+				assert.NotContains(t, buf.String(), "engine: decision")
+				return
+			}
+			assert.Regexp(t, `level=DEBUG msg="engine: decision" plugin=parrot id=apple attempt=2 action=retry delay_ms=7 reason="why why [^"]*\.\.\.\(4000 bytes\)" took=`, buf.String())
+			assert.Less(t, len(buf.String()), 400, "the reason is clipped")
+		})
+	}
+}
+
 func TestClose(t *testing.T) {
 	ctx := context.Background()
 	rt, err := engine.New(ctx, engine.Config{})
@@ -535,7 +557,7 @@ func TestGoGuestOutOfMemory(t *testing.T) {
 	require.Error(t, failed, "a Go guest should outgrow 4 MiB")
 	assert.ErrorIs(t, failed, engine.ErrMemoryLimit)
 	t.Log(failed)
-	assert.Regexp(t, `level=WARN msg="fatal error: [^"]*memory" plugin=basic stream=stderr`, log.String())
+	assert.Regexp(t, `level=INFO msg="fatal error: [^"]*memory" plugin=basic stream=stderr`, log.String())
 	d, err := r.Resolve(ctx, conflictOn("fruits", 1))
 	require.NoError(t, err)
 	assert.Equal(t, resolve.ActionFail, d.Action)

@@ -51,7 +51,7 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 		WithName("").
 		WithStartFunctions(exportInitialize).
 		WithStdout(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stdout", level: slog.LevelInfo, budget: inst.output}).
-		WithStderr(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stderr", level: slog.LevelWarn, budget: inst.output})
+		WithStderr(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stderr", level: slog.LevelInfo, budget: inst.output})
 	if !cfg.Deterministic {
 		mc = mc.WithSysWalltime().WithSysNanotime()
 	}

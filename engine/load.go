@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,7 +117,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		name = "plugin"
 		return fail(fmt.Errorf("%w: Name %q is not 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidModule, resolve.Clip(p.Name), maxNameBytes))
 	}
-	wasm, err := p.module()
+	wasm, sum, err := p.module()
 	if err != nil {
 		return fail(err)
 	}
@@ -156,6 +157,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	r := &Resolver{
 		rt:       rt,
 		name:     name,
+		sha256:   sum,
 		wrt:      w,
 		compiled: compiled,
 		params:   params,
@@ -261,9 +263,29 @@ func (p Plugin) displayName() string {
 }
 
 // module returns the plugin's WebAssembly bytes, checked against its pin
-// and decompressed. (The decompressed bytes are not cached on disk: what
-// is compiled must be what the pin vouches for.)
-func (p Plugin) module() ([]byte, error) {
+// and decompressed, and the hex SHA-256 of the bytes as given. (The
+// decompressed bytes are not cached on disk: what is compiled must be
+// what the pin vouches for.)
+func (p Plugin) module() (wasm []byte, sum string, err error) {
+	raw, err := p.raw()
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.Sum256(raw)
+	sum = hex.EncodeToString(h[:])
+	if p.SHA256 != "" && !strings.EqualFold(sum, strings.TrimSpace(p.SHA256)) {
+		return nil, "", fmt.Errorf("%w: the module's is %s, pinned %s", ErrHashMismatch, sum, resolve.Clip(p.SHA256))
+	}
+	if !bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
+		return raw, sum, nil
+	}
+	wasm, err = gunzip(raw)
+	return wasm, sum, err
+}
+
+// raw returns the plugin's module bytes as given: compressed or not, not
+// yet checked against the pin.
+func (p Plugin) raw() ([]byte, error) {
 	var raw []byte
 	var err error
 	switch n := btoi(p.Builtin != "") + btoi(p.Path != "") + btoi(p.Wasm != nil); {
@@ -282,16 +304,7 @@ func (p Plugin) module() ([]byte, error) {
 	if len(raw) > maxModuleBytes {
 		return nil, fmt.Errorf("%w: more than %d MiB", ErrInvalidModule, maxModuleBytes>>20)
 	}
-	if p.SHA256 != "" {
-		sum := sha256.Sum256(raw)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, strings.TrimSpace(p.SHA256)) {
-			return nil, fmt.Errorf("%w: the module's is %s, pinned %s", ErrHashMismatch, got, p.SHA256)
-		}
-	}
-	if !bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
-		return raw, nil
-	}
-	return gunzip(raw)
+	return raw, nil
 }
 
 // readModule reads a module file: a regular file of at most
@@ -465,5 +478,6 @@ func (r *Resolver) inspect(ctx context.Context, inst *instance, nameFromDescript
 		r.name = desc.Name
 	}
 	r.desc = desc
+	r.diff = slices.Contains(desc.Needs, resolve.NeedDiff)
 	return nil
 }

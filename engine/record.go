@@ -30,4 +30,7 @@ type Record struct {
 	// Redacted is true when the documents of Conflict were replaced by
 	// their field names, so that a recording holds no values.
 	Redacted bool `json:"redacted,omitempty"`
+	// Truncated is true when the record, redacted, was still over the
+	// recorder's bound of a record (1 MiB): its documents were left out.
+	Truncated bool `json:"truncated,omitempty"`
 }

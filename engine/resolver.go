@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,13 +29,16 @@ var errStart = errors.New("start")
 type Resolver struct {
 	rt           *Runtime
 	name         string
+	sha256       string
 	desc         resolve.Description
 	wrt          wazero.Runtime
 	compiled     wazero.CompiledModule
 	params       []byte
 	hasConfigure bool
 	enforce      bool
-	timeout      time.Duration
+	// diff is true when the plugin asked for the diff (see diff.go).
+	diff    bool
+	timeout time.Duration
 	// overhead is the host memory of an instance besides its linear
 	// memory (moduleShape.hostBytes), counted in memory.
 	overhead int64
@@ -76,6 +80,11 @@ var (
 // Name is the resolver's name, as used in errors and logs.
 func (r *Resolver) Name() string { return r.name }
 
+// SHA256 is the hex SHA-256 of the plugin's module as it was given
+// (compressed or not: what [Plugin.SHA256] pins and sha256sum prints for
+// the file).
+func (r *Resolver) SHA256() string { return r.sha256 }
+
 // Describe returns what the plugin's accord_describe said at load. For a
 // plugin without that export it has the resolver's name and nil Needs:
 // the plugin is given every document.
@@ -92,12 +101,28 @@ func (r *Resolver) Describe() resolve.Description {
 // its decision is discarded. Resolve waits for an idle instance if all
 // are busy, until ctx is done; the call itself is bounded by
 // Config.CallTimeout and by ctx's deadline.
+//
+// Each decision is logged at debug level (action, delay, reason clipped),
+// and, with [Config.Recorder], each call is recorded.
 func (r *Resolver) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
 	r.calls.Add(1)
+	began := time.Now()
 	d, err := r.resolve(ctx, c)
+	took := time.Since(began)
 	if err != nil {
 		r.failures.Add(1)
-		return resolve.Decision{}, fmt.Errorf("engine: %s: %w", r.name, err)
+		err = fmt.Errorf("engine: %s: %w", r.name, err)
+	} else if log := r.rt.cfg.Logger; log.Enabled(ctx, slog.LevelDebug) {
+		log.LogAttrs(ctx, slog.LevelDebug, "engine: decision",
+			slog.String("plugin", r.name), slog.String("id", resolve.Clip(c.ID)), slog.Int("attempt", c.Attempt),
+			slog.String("action", string(d.Action)), slog.Int64("delay_ms", d.DelayMS),
+			slog.String("reason", resolve.Clip(d.Reason)), slog.Duration("took", took))
+	}
+	if rec := r.rt.cfg.Recorder; rec != nil {
+		rec.record(r.desc.Name, r.sha256, began, took, c, d, err)
+	}
+	if err != nil {
+		return resolve.Decision{}, err
 	}
 	return d, nil
 }
@@ -106,7 +131,12 @@ func (r *Resolver) resolve(ctx context.Context, c *resolve.Conflict) (resolve.De
 	if err := c.Validate(); err != nil {
 		return resolve.Decision{}, err
 	}
-	in, err := resolve.EncodeConflict(r.trim(c))
+	sent := r.trim(c)
+	var diff *diffNode
+	if r.diff {
+		sent, diff, _ = diffConflict(sent)
+	}
+	in, err := resolve.EncodeConflict(sent)
 	if err != nil {
 		return resolve.Decision{}, err
 	}
@@ -116,6 +146,14 @@ func (r *Resolver) resolve(ctx context.Context, c *resolve.Conflict) (resolve.De
 	}
 	d, err := inst.decide(ctx, in, c)
 	r.release(inst, err, ctx.Err() != nil)
+	if err == nil && diff != nil && d.Action == resolve.ActionMerge {
+		// The plugin answered the diff: rebuild the whole document. The
+		// answer was validated; what is added to it is theirs' (less its
+		// special fields), so the whole stays valid.
+		if d.Doc, err = applyDiff(c.Theirs, d.Doc, diff); err != nil {
+			return resolve.Decision{}, fmt.Errorf("call: %w: %w", ErrBadOutput, err)
+		}
+	}
 	return d, err
 }
 

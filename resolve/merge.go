@@ -120,7 +120,7 @@ var MergeDescription = Description{
 	Name:        "merge",
 	Version:     "1.0.0",
 	Description: "merges base, mine and theirs field by field (latest_by, max, min, union, counter, mine, theirs)",
-	Needs:       []Need{NeedBase, NeedMine, NeedTheirs},
+	Needs:       []Need{NeedBase, NeedMine, NeedTheirs, NeedDiff},
 }
 
 // ParseMergeParams decodes the merge strategy's JSON parameters:

@@ -231,7 +231,7 @@ func TestMergeDecide(t *testing.T) {
 			resolve.Decision{Action: resolve.ActionFail, Reason: `conflict on "x": giving up after 2 retries`}},
 	}
 	s := resolve.Merge(p)
-	assert.Equal(t, []resolve.Need{resolve.NeedBase, resolve.NeedMine, resolve.NeedTheirs}, s.Describe().Needs)
+	assert.Equal(t, []resolve.Need{resolve.NeedBase, resolve.NeedMine, resolve.NeedTheirs, resolve.NeedDiff}, s.Describe().Needs)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := s.Resolve(context.Background(), tt.c)

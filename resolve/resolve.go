@@ -147,6 +147,14 @@ const (
 	NeedMine      Need = "mine"
 	NeedTheirs    Need = "theirs"
 	NeedConflicts Need = "conflicts"
+	// NeedDiff asks a host to send of base, mine, theirs and the
+	// conflicting leaves only the fields where they differ, and to read a
+	// merge's doc the same way: a field sent is set to the doc's value or
+	// removed if the doc leaves it out, every other field is theirs'. A
+	// resolver that asks for it must also work on whole documents, which
+	// a host sends when one of them is absent or not an object. It is
+	// not in AllNeeds: it changes what the documents hold.
+	NeedDiff Need = "diff"
 )
 
 // AllNeeds is what a host assumes a resolver needs when it does not say.

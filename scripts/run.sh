@@ -14,26 +14,36 @@
 #                  or a .wasm / .wasm.gz file (fruitsvc -plugin)
 #   PARAMS         the resolver's parameters as a JSON object (-params)
 #   PORT           the service's port (default 8445)
+#   COUCHDB_URL2   SAMPLE=multimaster only: the second server, instead of a
+#                  second pouchdb-server on COUCHDB_PORT+1
+#
+# SAMPLE=multimaster starts two servers, replicates accord_sample between
+# them both ways, continuously, and runs a service on each: PORT on the
+# first server, PORT+1 on the second (samples/multimaster/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sample=${SAMPLE:-backoff}
 port=${PORT:-8445}
 couch_port=${COUCHDB_PORT:-5984}
-server_pid=""
-svc_pid=""
+server_pids=()
+svc_pids=()
 
 cleanup() {
   trap - INT TERM EXIT
-  if [ -n "$svc_pid" ] && kill -0 "$svc_pid" 2>/dev/null; then
-    kill -INT "$svc_pid" 2>/dev/null || true
-    wait "$svc_pid" 2>/dev/null || true
-  fi
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    echo "stopping pouchdb-server (pid $server_pid)"
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "${svc_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -INT "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${server_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "stopping pouchdb-server (pid $pid)"
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -49,31 +59,65 @@ mkdir -p bin
 go build -o bin/fruitsvc ./samples/fruitsvc
 go build -o bin/dbinstall ./tools/dbinstall
 
-if [ -n "${COUCHDB_URL:-}" ]; then
-  couch_url=${COUCHDB_URL%/}
-  echo "using the CouchDB at COUCHDB_URL"
-else
-  if (exec 3<>"/dev/tcp/127.0.0.1/$couch_port") 2>/dev/null; then
-    echo "port $couch_port is already taken: stop what runs there, or set COUCHDB_PORT=<free port>," >&2
+# start_pouchdb PORT DIR starts pouchdb-server on 127.0.0.1:PORT with its
+# data in DIR and waits until it answers.
+start_pouchdb() {
+  local port=$1 dir=$2
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already taken: stop what runs there, or set COUCHDB_PORT=<free port>," >&2
     echo "or point COUCHDB_URL at that server if it is a CouchDB you want to use" >&2
     exit 1
   fi
-  mkdir -p .data/couchdb
-  echo "starting pouchdb-server on 127.0.0.1:$couch_port (data and logs in .data/couchdb)"
-  (cd .data/couchdb && exec ../../node_modules/.bin/pouchdb-server --host 127.0.0.1 --port "$couch_port" \
+  mkdir -p "$dir"
+  echo "starting pouchdb-server on 127.0.0.1:$port (data and logs in $dir)"
+  (cd "$dir" && exec "$OLDPWD/node_modules/.bin/pouchdb-server" --host 127.0.0.1 --port "$port" \
       --dir . --config ./config.json --no-stdout-logs >>server.log 2>&1) &
-  server_pid=$!
-  couch_url="http://127.0.0.1:$couch_port"
-  up() { (exec 3<>"/dev/tcp/127.0.0.1/$couch_port") 2>/dev/null; }
+  local pid=$!
+  server_pids+=("$pid")
+  up() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
   for _ in $(seq 1 150); do
-    if up; then break; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "pouchdb-server exited; see .data/couchdb/log.txt" >&2
+    if up; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "pouchdb-server exited; see $dir/log.txt" >&2
       exit 1
     fi
     sleep 0.2
   done
-  up || { echo "pouchdb-server did not answer on $couch_url within 30 s; see .data/couchdb/log.txt" >&2; exit 1; }
+  echo "pouchdb-server did not answer on 127.0.0.1:$port within 30 s; see $dir/log.txt" >&2
+  exit 1
+}
+
+if [ -n "${COUCHDB_URL:-}" ]; then
+  couch_url=${COUCHDB_URL%/}
+  echo "using the CouchDB at COUCHDB_URL"
+else
+  start_pouchdb "$couch_port" .data/couchdb
+  couch_url="http://127.0.0.1:$couch_port"
+fi
+
+if [ "$sample" = multimaster ]; then
+  go build -o bin/replicate ./tools/replicate
+  if [ -n "${COUCHDB_URL2:-}" ]; then
+    couch_url2=${COUCHDB_URL2%/}
+  else
+    start_pouchdb $((couch_port + 1)) .data/couchdb2
+    couch_url2="http://127.0.0.1:$((couch_port + 1))"
+  fi
+  bin/dbinstall -host "$couch_url" -database accord_sample
+  bin/dbinstall -host "$couch_url2" -database accord_sample
+  bin/replicate -continuous -both "$couch_url/accord_sample" "$couch_url2/accord_sample"
+  echo
+  echo "the multimaster sample: http://127.0.0.1:$port on the first server, http://127.0.0.1:$((port + 1)) on the second; try:"
+  echo "  curl -s -X POST -H 'Content-Type: application/json' -d '{\"color\":\"red\"}' http://127.0.0.1:$port/v1.0/fruits"
+  echo "  curl -s http://127.0.0.1:$((port + 1))/v1.0/fruits"
+  echo "Ctrl-C stops the services and the servers."
+  echo
+  bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port "$port" -database "$couch_url/accord_sample" &
+  svc_pids+=($!)
+  bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port $((port + 1)) -database "$couch_url2/accord_sample" &
+  svc_pids+=($!)
+  wait -n "${svc_pids[@]}"
+  exit $?
 fi
 
 # A sample that signs its documents (tampering) has its seed fruit signed
@@ -91,5 +135,5 @@ echo "  make loadgen    # in another terminal: the seed's conflict recipe agains
 echo "Ctrl-C stops the service and the server."
 echo
 bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port "$port" -database "$couch_url/accord_sample" &
-svc_pid=$!
-wait "$svc_pid"
+svc_pids+=($!)
+wait "${svc_pids[0]}"

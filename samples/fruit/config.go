@@ -52,6 +52,10 @@ type Config struct {
 	Secure SecureConfig `yaml:"secure"`
 	// Sweep turns on the replication-conflict sweeper.
 	Sweep SweepConfig `yaml:"sweep"`
+	// Reload says how the running service replaces its plugin.
+	Reload ReloadConfig `yaml:"reload"`
+	// Record configures the flight recorder.
+	Record RecordConfig `yaml:"record"`
 }
 
 // ServerConfig bounds the HTTP server's connections and requests. Every
@@ -165,6 +169,7 @@ func LoadConfig(path string) (Config, error) {
 			rc.Plugin = filepath.Join(filepath.Dir(path), rc.Plugin)
 		}
 	}
+	c.relativeTo(filepath.Dir(path))
 	c.relativeKeyFiles(filepath.Dir(path))
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
@@ -191,6 +196,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Sweep.validate(); err != nil {
+		return err
+	}
+	if err := c.validateLive(); err != nil {
 		return err
 	}
 	return c.validateSealing()
@@ -222,51 +230,61 @@ func isPath(plugin string) bool {
 }
 
 // OpenResolver loads the resolver rc names: a WebAssembly plugin in its
-// own engine, or a built-in's native twin. close releases it.
+// own engine (an *engine.Reloader, see [OpenLive]), or a built-in's native
+// twin. close releases it.
 func OpenResolver(ctx context.Context, rc ResolverConfig, logger *slog.Logger) (r resolve.Resolver, close func(context.Context) error, err error) {
-	name := rc.Plugin
-	if name == "" {
-		name = "basic"
+	live, err := OpenLive(ctx, Config{Resolver: rc}, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return live.Resolver, live.Close, nil
+}
+
+// pluginName is the plugin rc names, basic by default.
+func pluginName(rc ResolverConfig) string {
+	if rc.Plugin == "" {
+		return "basic"
+	}
+	return rc.Plugin
+}
+
+// pluginParams are rc's parameters as JSON, nil if it has none.
+func pluginParams(rc ResolverConfig) ([]byte, error) {
+	if rc.Params == nil {
+		return nil, nil
 	}
 	params, err := json.Marshal(rc.Params)
 	if err != nil {
-		return nil, nil, fmt.Errorf("resolver params: %w", err)
+		return nil, fmt.Errorf("resolver params: %w", err)
 	}
-	if rc.Params == nil {
-		params = nil
-	}
-	if rc.Native {
-		r, err := nativeResolver(name, params)
-		return r, func(context.Context) error { return nil }, err
-	}
-	rt, err := engine.New(ctx, engine.Config{
-		CallTimeout:    rc.Timeout,
-		MemoryLimitMiB: rc.MemoryLimitMB,
-		PoolSize:       rc.PoolSize,
-		Logger:         logger,
-	})
+	return params, nil
+}
+
+// pluginOf is the engine's Plugin for rc.
+func pluginOf(rc ResolverConfig) (engine.Plugin, error) {
+	params, err := pluginParams(rc)
 	if err != nil {
-		return nil, nil, err
+		return engine.Plugin{}, err
 	}
 	trust, err := trustOf(rc.Trust)
 	if err != nil {
-		return nil, nil, err
+		return engine.Plugin{}, err
 	}
 	p := engine.Plugin{Params: params, SHA256: rc.SHA256, Trust: trust}
-	if isPath(name) {
+	if name := pluginName(rc); isPath(name) {
 		p.Path = name
 	} else {
 		p.Builtin = name
 	}
-	loaded, err := rt.Load(ctx, p)
-	if err != nil {
-		_ = rt.Close(ctx)
-		if errors.Is(err, engine.ErrUnknownBuiltin) {
-			return nil, nil, fmt.Errorf("%w (built-ins: %s; or give a path to a .wasm file)", err, strings.Join(plugins.Names(), ", "))
-		}
-		return nil, nil, err
+	return p, nil
+}
+
+// builtinHint adds the built-ins' names to an unknown built-in's error.
+func builtinHint(err error) error {
+	if errors.Is(err, engine.ErrUnknownBuiltin) {
+		return fmt.Errorf("%w (built-ins: %s; or give a path to a .wasm file)", err, strings.Join(plugins.Names(), ", "))
 	}
-	return loaded, rt.Close, nil
+	return err
 }
 
 func trustOf(s string) (engine.Trust, error) {

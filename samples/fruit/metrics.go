@@ -19,8 +19,11 @@ var actions = []resolve.Action{resolve.ActionRetry, resolve.ActionMerge, resolve
 
 // ResolverMetrics is the resolver section of /v1.0/_metrics.
 type ResolverMetrics struct {
-	Plugin          string           `json:"plugin"`
-	Version         string           `json:"version"`
+	Plugin  string `json:"plugin"`
+	Version string `json:"version"`
+	// Module is the hex SHA-256 of the active plugin module (it changes
+	// when the plugin is reloaded); empty for a native twin.
+	Module          string           `json:"module,omitempty"`
 	Conflicts       int64            `json:"conflicts"`
 	Decisions       map[string]int64 `json:"decisions"`
 	Failures        int64            `json:"failures"`
@@ -43,10 +46,15 @@ type LatencyBucket struct {
 
 func (s *Service) resolverMetrics() ResolverMetrics {
 	desc := s.Resolver()
+	if d, ok := s.resolver.(resolve.Describer); ok {
+		// A reloaded plugin keeps its name and needs, not its version.
+		desc.Version = d.Describe().Version
+	}
 	st := s.stats.Snapshot()[desc.Name]
 	m := ResolverMetrics{
 		Plugin:    clip(desc.Name, maxNameBytes),
 		Version:   clip(desc.Version, maxNameBytes),
+		Module:    s.moduleHash(),
 		Conflicts: st.Conflicts,
 		Decisions: map[string]int64{},
 		Failures:  st.Failures,
@@ -70,15 +78,17 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 }
 
 // metrics answers the seed's /_metrics, plus a resolver section, the
-// database client's retries (see couch.RetryStats) and, where the server
+// database client's retries (see couch.RetryStats), the writes a cluster
+// answered 202 Accepted (couch.AcceptedStats), the sweeper's counters
+// when it runs (couch.SweepStats) and, where the server
 // counts them (CouchDB, not pouchdb-server), the CouchDB node's counters
 // from couch.Client.NodeStats.
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "tamper": s.sealingMetrics()}
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "accepted": s.stats.Accepted(), "tamper": s.sealingMetrics()}
 	if s.sweeper != nil {
-		body["sweep"] = sweepMetrics(s.sweeper.Stats())
+		body["sweep"] = s.sweeper.Stats()
 	}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
@@ -153,11 +163,24 @@ var (
 		"Instances of the resolver plugin discarded after a failure or at close.", []string{"resolver"}, nil)
 	descMemory = prometheus.NewDesc("accord_plugin_memory_bytes",
 		"Linear memory of the live plugin instances.", []string{"resolver"}, nil)
+	descModule = prometheus.NewDesc("accord_plugin_module_info",
+		"The active plugin module, by its SHA-256 (1 for the active one).", []string{"resolver", "sha256"}, nil)
+	descReloads = prometheus.NewDesc("accord_plugin_reloads_total",
+		"Reloads of the plugin, by result: replaced (the new module serves) or refused (the old one kept serving).", []string{"resolver", "result"}, nil)
 )
+
+// moduleHash is the SHA-256 of the active plugin module, or "" for a
+// resolver that is no plugin.
+func (s *Service) moduleHash() string {
+	if m, ok := s.resolver.(interface{ SHA256() string }); ok {
+		return m.SHA256()
+	}
+	return ""
+}
 
 func (c resolverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConflicts, descDecisions, descFailures, descLatency,
-		descInstances, descInstancesStarted, descInstancesDiscarded, descMemory} {
+		descInstances, descInstancesStarted, descInstancesDiscarded, descMemory, descModule, descReloads} {
 		ch <- d
 	}
 }
@@ -180,7 +203,15 @@ func (c resolverCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[le.Seconds()] = uint64(n)
 	}
 	ch <- prometheus.MustNewConstHistogram(descLatency, uint64(st.Latency.Count), st.Latency.Sum.Seconds(), buckets, name)
-	if p, ok := c.s.resolver.(*engine.Resolver); ok {
+	if sum := c.s.moduleHash(); sum != "" {
+		ch <- prometheus.MustNewConstMetric(descModule, prometheus.GaugeValue, 1, name, sum)
+	}
+	if rl, ok := c.s.resolver.(interface{ ReloadStats() engine.ReloadStats }); ok {
+		rs := rl.ReloadStats()
+		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(rs.Reloads), name, "replaced")
+		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(rs.Refusals), name, "refused")
+	}
+	if p, ok := c.s.resolver.(interface{ Stats() engine.Stats }); ok {
 		es := p.Stats()
 		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(es.Instances), name)
 		ch <- prometheus.MustNewConstMetric(descInstancesStarted, prometheus.CounterValue, float64(es.InstancesStarted), name)

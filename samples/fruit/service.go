@@ -126,6 +126,7 @@ func New(opts Options) (*Service, error) {
 		Stats:       s.stats,
 		Logger:      s.logger,
 		Sealer:      StoreSealer(opts.Signer, opts.Sensitive),
+		Sweeper:     opts.Sweeper,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fruit: new service: %w", err)
@@ -237,6 +238,13 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 		// counted it; the client learns only that the fruit is refused.
 		writeError(w, http.StatusInternalServerError, "tampered",
 			fmt.Sprintf("fruit %s failed its integrity check and is not served", fruitID))
+	case errors.Is(err, couch.ErrUnsettled):
+		// Stored on fewer cluster copies than the quorum, as a leaf the
+		// sweepers have not merged into the winner yet: it will be. Not
+		// a failure, and not to be repeated.
+		s.logger.Warn("write accepted, not yet settled", "fruit_id", fruitID, "error", clipErr(err))
+		writeError(w, http.StatusAccepted, "accepted",
+			fmt.Sprintf("the change to fruit %s is stored and the replication-conflict sweeper will merge it; do not send it again", fruitID))
 	case errors.Is(err, couch.ErrResolver):
 		s.logger.Error("resolver failed", "fruit_id", fruitID, "error", clipErr(err))
 		writeError(w, http.StatusServiceUnavailable, "resolver_failed",

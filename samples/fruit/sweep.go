@@ -64,22 +64,6 @@ func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver reso
 	return s, close, nil
 }
 
-// SweepMetrics is the sweep section of /v1.0/_metrics.
-type SweepMetrics struct {
-	Sweeps   int64 `json:"sweeps"`
-	Checked  int64 `json:"checked"`
-	Settled  int64 `json:"settled"`
-	Merged   int64 `json:"merged"`
-	Accepted int64 `json:"accepted"`
-	Left     int64 `json:"left"`
-	Failed   int64 `json:"failed"`
-}
-
-func sweepMetrics(st couch.SweepStats) SweepMetrics {
-	return SweepMetrics{Sweeps: st.Sweeps, Checked: st.Checked, Settled: st.Settled, Merged: st.Merged,
-		Accepted: st.Accepted, Left: st.Left, Failed: st.Failed}
-}
-
 // sweepCollector exports the sweeper's counters to /metrics.
 type sweepCollector struct{ s *couch.Sweeper }
 

@@ -14,6 +14,8 @@
 //	                a .wasm or .wasm.gz file, instead of the config's
 //	-params JSON    the resolver's parameters, a JSON object
 //	-sha256 HEX     pin the plugin file to this SHA-256
+//	-watch DURATION poll the plugin file and reload it when it changes
+//	-record FILE    record every conflict and decision (the config's record.path)
 //
 // So a plugin can be tried without writing a config file:
 //
@@ -22,6 +24,21 @@
 // Credentials come from the database URL or from COUCHDB_USER and
 // COUCHDB_PASSWORD, and are never logged. SIGINT or SIGTERM stops the
 // service gracefully.
+//
+// # Hot reload
+//
+// SIGHUP re-reads the config file (and applies the flags again) and
+// reloads the plugin its resolver section names, with its parameters and
+// pin; with -watch (or the config's reload.watch) a changed plugin file
+// is reloaded too. The new module is compiled, checked against its pin,
+// its ABI, its parameters and the config's reload.fixtures, and must
+// keep the running one's name and needs; only then does it serve. Calls
+// in flight finish on the old module; a refused module is logged and the
+// old one keeps serving. /v1.0/_metrics ("resolver.module") and /metrics
+// (accord_plugin_module_info) show the active module's SHA-256. A pinned
+// file that changes is refused for its pin: to deploy a new pinned
+// module, write the new pin in the config and send SIGHUP. Other
+// settings (database, listen, timeouts, pool) take a restart.
 package main
 
 import (
@@ -65,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	plugin := fs.String("plugin", "", "the resolver: a built-in's `name` (basic, retry, backoff) or a .wasm or .wasm.gz file, instead of the config's")
 	params := fs.String("params", "", "the resolver's parameters, a `JSON` object (with -plugin, the config's are dropped)")
 	pin := fs.String("sha256", "", "pin the plugin file to this `SHA-256` (hex)")
+	watch := fs.Duration("watch", 0, "poll the plugin file at this `interval` and reload it when it changes (0: only on SIGHUP)")
+	record := fs.String("record", "", "record every conflict and decision to this `file` (JSON lines, rotated)")
 	sweepOnce := fs.Bool("sweep-once", false, "settle the database's replication conflicts once (the config's sweep.resolver, or its resolver), print a JSON report and exit: 0 if none is left, 1 if some are")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
@@ -81,35 +100,48 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	var cfg fruit.Config
-	if *configPath != "" {
-		c, err := fruit.LoadConfig(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 2
-		}
-		cfg = c
-	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["ip"] || cfg.Listen.IP == "" {
-		cfg.Listen.IP = *ip
+	// buildConfig reads the config file and applies the flags over it: at
+	// start-up, and again on SIGHUP.
+	buildConfig := func() (fruit.Config, error) {
+		var cfg fruit.Config
+		if *configPath != "" {
+			c, err := fruit.LoadConfig(*configPath)
+			if err != nil {
+				return cfg, err
+			}
+			cfg = c
+		}
+		if set["ip"] || cfg.Listen.IP == "" {
+			cfg.Listen.IP = *ip
+		}
+		if set["port"] || cfg.Listen.Port == 0 {
+			cfg.Listen.Port = *port
+		}
+		if set["database"] || cfg.Database == "" {
+			cfg.Database = *database
+		}
+		if set["log"] || cfg.Log == "" {
+			cfg.Log = *logLevel
+		}
+		if set["watch"] {
+			cfg.Reload.Watch = *watch
+		}
+		if set["record"] {
+			cfg.Record.Path = *record
+		}
+		if err := resolverFlags(&cfg.Resolver, set, *plugin, *params, *pin); err != nil {
+			return cfg, fmt.Errorf("fruitsvc: %w", err)
+		}
+		if err := cfg.Validate(); err != nil {
+			return cfg, fmt.Errorf("fruitsvc: %w", err)
+		}
+		return cfg, nil
 	}
-	if set["port"] || cfg.Listen.Port == 0 {
-		cfg.Listen.Port = *port
-	}
-	if set["database"] || cfg.Database == "" {
-		cfg.Database = *database
-	}
-	if set["log"] || cfg.Log == "" {
-		cfg.Log = *logLevel
-	}
-	if err := resolverFlags(&cfg.Resolver, set, *plugin, *params, *pin); err != nil {
-		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+	cfg, err := buildConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 
@@ -120,19 +152,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
 		return 2
 	}
-	resolver, closeResolver, err := fruit.OpenResolver(ctx, cfg.Resolver, logger)
+	live, err := fruit.OpenLive(ctx, cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: resolver: %v\n", err)
 		return 2
 	}
-	defer closeResolver(context.Background())
+	defer live.Close(context.Background())
 
 	signer, sensitive, err := fruit.OpenSealing(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
 		return 2
 	}
-	sweeper, closeSweeper, err := fruit.OpenSweeper(ctx, cfg.Sweep, client.DB(dbName), resolver, logger, *sweepOnce, fruit.StoreSealer(signer, sensitive), stats)
+	sweeper, closeSweeper, err := fruit.OpenSweeper(ctx, cfg.Sweep, client.DB(dbName), live.Resolver, logger, *sweepOnce, fruit.StoreSealer(signer, sensitive), stats)
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: sweep resolver: %v\n", err)
 		return 2
@@ -144,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	svc, err := fruit.New(fruit.Options{
 		DB:             client.DB(dbName),
-		Resolver:       resolver,
+		Resolver:       live.Resolver,
 		MaxAttempts:    cfg.MaxAttempts,
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
@@ -168,8 +200,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	srv := cfg.HTTPServer(svc)
 	desc := svc.Resolver()
-	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)),
-		"resolver", desc.Name, "resolver_version", desc.Version, "signing", signer != nil, "sensitive", sensitive != nil)
+	started := []any{"resolver", desc.Name, "resolver_version", desc.Version, "signing", signer != nil, "sensitive", sensitive != nil}
+	if live.Reloader != nil {
+		started = append(started, "sha256", live.Reloader.SHA256())
+	}
+	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)), started...)
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go live.Watch(watchCtx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	if sweeper != nil {
 		logger.Info("replication-conflict sweeper started", "interval", cfg.Sweep.Interval.String())
@@ -177,11 +219,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		fmt.Fprintf(stderr, "fruitsvc: serve: %v\n", err)
-		return 1
-	case <-ctx.Done():
+serve:
+	for {
+		select {
+		case err := <-errc:
+			fmt.Fprintf(stderr, "fruitsvc: serve: %v\n", err)
+			return 1
+		case <-hup:
+			reload(ctx, live, buildConfig, logger)
+		case <-ctx.Done():
+			break serve
+		}
 	}
 	logger.Info("Shutting down ...")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -191,6 +239,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reload re-reads the configuration (file and flags) on SIGHUP and
+// reloads the plugin it names, with its parameters and pin. The other
+// sections take a restart. A refused reload is logged (by the engine)
+// and the running plugin keeps serving.
+func reload(ctx context.Context, live *fruit.LiveResolver, buildConfig func() (fruit.Config, error), logger *slog.Logger) {
+	cfg, err := buildConfig()
+	if err != nil {
+		logger.Error("SIGHUP: the configuration is refused; the running plugin keeps serving", "err", err)
+		return
+	}
+	replaced, err := live.Reload(ctx, cfg.Resolver)
+	if err != nil {
+		if live.Reloader == nil {
+			logger.Error("SIGHUP: " + err.Error())
+		}
+		return
+	}
+	if !replaced {
+		logger.Info("SIGHUP: the plugin is unchanged", "sha256", live.Reloader.SHA256())
+	}
 }
 
 // sweepAndReport sweeps once and prints what it did as JSON: the exit
@@ -207,7 +277,7 @@ func sweepAndReport(ctx context.Context, s *couch.Sweeper, stdout, stderr io.Wri
 		Unsettled []string         `json:"unsettled"`
 		Errors    []string         `json:"errors"`
 		Stats     couch.SweepStats `json:"stats"`
-	}{Checked: rep.Checked, Settled: rep.Settled, Unsettled: rep.Unsettled, Errors: []string{}, Stats: s.Stats()}
+	}{Checked: rep.Checked, Settled: append([]string{}, rep.Settled...), Unsettled: append([]string{}, rep.Unsettled...), Errors: []string{}, Stats: s.Stats()}
 	for _, e := range rep.Errs {
 		out.Errors = append(out.Errors, e.Error())
 	}

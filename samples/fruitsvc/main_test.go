@@ -52,7 +52,7 @@ func TestResolverFlags(t *testing.T) {
 				"-database", "http://127.0.0.1:1/accord_sample", "-port", "0"}, &stdout, &stderr)
 		}()
 		require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "service started") },
-			20*time.Second, 20*time.Millisecond, "stderr: %s", stderr.String())
+			2*time.Minute, 20*time.Millisecond, "stderr: %s", stderr.String()) // a cold compile under -race on a loaded machine
 		cancel()
 		assert.Equal(t, 0, <-done)
 		assert.Contains(t, stdout.String(), "resolver=retry", "-plugin replaced the config's backoff")
