@@ -50,6 +50,19 @@
 // conflict a cluster makes by itself: see accepted.go for what was
 // measured.
 //
+// # Signed and encrypted documents
+//
+// A store given a [Sealer] (StoreConfig.Sealer) passes every document it
+// writes, merges included, through Sealer.Seal just before sending it,
+// and every document it reads through Sealer.Open before decoding it or
+// showing it to a resolver. Package couch/tamper signs documents
+// (HMAC-SHA256 over RFC 8785 canonical JSON) and verifies them; package
+// couch/secure hashes and encrypts a model's sensitive properties;
+// [Seals] chains them. A document a Sealer refuses is never returned:
+// [Store.Get] and the writes fail with a [*RefusedError] (matching
+// [ErrRefused]), [Store.Query] leaves it out, and each refusal logs an
+// ERROR line naming the document and counts in [Stats.Refused].
+//
 // What is missing is told apart: a 404 on a database that does not exist
 // matches [ErrDatabaseNotFound], on a design document or view that does
 // not exist [ErrViewNotFound], both beside [ErrNotFound]; a missing

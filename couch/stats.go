@@ -3,6 +3,7 @@ package couch
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accord-db/accord/resolve"
@@ -28,6 +29,7 @@ type Stats struct {
 	resolvers map[string]*ResolverStats
 	retries   RetryStats
 	acc       AcceptedStats
+	refused   atomic.Int64 // documents a Sealer refused (sealer.go)
 }
 
 // RetryStats counts what the transient-failure retries of the [Client]s

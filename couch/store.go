@@ -39,6 +39,11 @@ type StoreConfig struct {
 	// Logger receives a line per conflict, as the seed's samples logged
 	// them. Default: slog.Default().
 	Logger *slog.Logger
+	// Sealer, if set, sees every document the store writes, just before
+	// it is sent, and every document it reads, before anything else does
+	// (signing and verification, encryption of sensitive properties; see
+	// [Sealer]). Default: none.
+	Sealer Sealer
 	// Sweeper, if set, settles the document when a write answered 202
 	// Accepted is not the winner (see [ErrNotWinner]): the write is
 	// acknowledged once the sweep has merged it into the winning
@@ -83,6 +88,7 @@ type Store[T any] struct {
 	stats       *Stats
 	logger      *slog.Logger
 	quorum      readQuorum
+	sealer      Sealer
 	sweeper     *Sweeper
 }
 
@@ -99,6 +105,7 @@ func NewStore[T any](db *DB, cfg StoreConfig) (*Store[T], error) {
 		maxAttempts: cfg.MaxAttempts,
 		stats:       cfg.Stats,
 		logger:      cfg.Logger,
+		sealer:      cfg.Sealer,
 		sweeper:     cfg.Sweeper,
 	}
 	if s.resolver == nil {
@@ -288,6 +295,9 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 func (s *Store[T]) Create(ctx context.Context, v T) (Doc[T], error) {
 	id := newID()
 	body, err := s.encode(v, id, "")
+	if err == nil {
+		body, err = s.seal(id, body)
+	}
 	if err != nil {
 		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
 	}
@@ -339,6 +349,9 @@ func newID() string {
 // Get finds and decodes a document.
 func (s *Store[T]) Get(ctx context.Context, loc Locator) (Doc[T], error) {
 	id, raw, err := loc.locate(ctx, s.db)
+	if err == nil {
+		raw, err = s.open(ctx, id, raw)
+	}
 	if err != nil {
 		return Doc[T]{}, fmt.Errorf("couch: get: %w", err)
 	}
@@ -392,7 +405,10 @@ type attempt struct {
 	id   string
 	rev  string
 	base json.RawMessage // what the change was applied to
-	mine json.RawMessage // what we tried to write
+	mine json.RawMessage // what we tried to write, as sent (sealed)
+	// plain is mine before the Sealer saw it, which the resolver is
+	// shown; nil when it is mine.
+	plain json.RawMessage
 }
 
 // loop is the conflict loop behind Update and Delete.
@@ -416,6 +432,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		var id string
 		var base json.RawMessage
 		var err error
+		opened := fresh != nil // theirs of the last conflict, opened already
 		switch {
 		case fresh != nil:
 			id, base, fresh = lastID, fresh, nil
@@ -423,6 +440,9 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			id, base, err = ByID(lastID).locate(ctx, s.db)
 		default:
 			id, base, err = loc.locate(ctx, s.db)
+		}
+		if err == nil && !opened {
+			base, err = s.open(ctx, id, base)
 		}
 		if err != nil {
 			return res, err
@@ -455,6 +475,9 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			}
 			if a.mine, err = keepUnknown(base, before, after, id, cur.Rev); err == nil {
 				err = s.checkType(a.mine)
+			}
+			if err == nil {
+				err = s.sealAttempt(&a)
 			}
 			if err != nil {
 				return res, fmt.Errorf("%q: %w", id, err)
@@ -534,7 +557,10 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 			return res, nil
 		case resolve.ActionAccept:
 			if theirs == nil {
-				if _, theirs, err = ByID(id).locate(ctx, s.db); err != nil {
+				if _, theirs, err = ByID(id).locate(ctx, s.db); err == nil {
+					theirs, err = s.open(ctx, id, theirs)
+				}
+				if err != nil {
 					return res, err
 				}
 			}
@@ -590,12 +616,20 @@ func (s *Store[T]) conflict(ctx context.Context, op resolve.Op, a attempt, n int
 	}
 	if s.desc.Has(resolve.NeedMine) {
 		c.Mine = a.mine
+		if a.plain != nil {
+			c.Mine = a.plain
+		}
 	}
 	var theirs json.RawMessage
 	if s.desc.Has(resolve.NeedTheirs) {
 		err := s.db.Get(ctx, a.id, &theirs)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
+		}
+		if err == nil {
+			if theirs, err = s.open(ctx, a.id, theirs); err != nil {
+				return nil, nil, err
+			}
 		}
 		c.Theirs = theirs
 	}
@@ -680,7 +714,11 @@ func (s *Store[T]) merge(ctx context.Context, a attempt, theirs, doc json.RawMes
 	if err != nil {
 		return Doc[T]{}, &ResolverError{Resolver: s.desc.Name, ID: a.id, Err: fmt.Errorf("merged document: %w", err)}
 	}
-	newRev, err := s.write(ctx, attempt{id: a.id, rev: meta.Rev, mine: body}, false)
+	m := attempt{id: a.id, rev: meta.Rev, mine: body}
+	if err := s.sealAttempt(&m); err != nil {
+		return Doc[T]{}, fmt.Errorf("%q: merged document: %w", a.id, err)
+	}
+	newRev, err := s.write(ctx, m, false)
 	if err != nil {
 		return Doc[T]{}, err
 	}

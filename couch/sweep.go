@@ -59,6 +59,19 @@ type SweepConfig struct {
 	Logger *slog.Logger
 	// Rounds is [DefaultSweepRounds] when zero.
 	Rounds int
+	// Sealer, if set, is the stores' (see [Sealer]): every leaf and
+	// ancestor the sweeper reads is opened (verified, decrypted) before
+	// the resolver sees it, and the merge it writes is sealed (signed,
+	// encrypted) by the host. A leaf the Sealer refuses stops the
+	// document's sweep with a [*RefusedError], nothing written, and
+	// raises the alarm as a store does. With encryption the merge's
+	// revision id differs from one sweeper to another (a fresh nonce), so
+	// two sweepers of replicating servers no longer write the same
+	// revision; signing alone keeps them alike.
+	Sealer Sealer
+	// Stats, if set, counts the documents the Sealer refused
+	// ([Stats.Refused]).
+	Stats *Stats
 }
 
 // Sweeper settles replication conflicts: documents that concurrent edits
@@ -90,11 +103,13 @@ type SweepConfig struct {
 //
 // A Sweeper is safe for concurrent use.
 type Sweeper struct {
-	db     *DB
-	r      resolve.Resolver
-	name   string
-	logger *slog.Logger
-	rounds int
+	db      *DB
+	r       resolve.Resolver
+	name    string
+	logger  *slog.Logger
+	rounds  int
+	sealer  Sealer
+	refused *Stats // counts the Sealer's refusals (sweep_seal.go)
 
 	mu    sync.Mutex
 	since Seq
@@ -123,7 +138,7 @@ func NewSweeper(db *DB, cfg SweepConfig) (*Sweeper, error) {
 	if cfg.Resolver == nil {
 		return nil, errors.New("couch: sweeper: no resolver")
 	}
-	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver"}
+	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -390,6 +405,11 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("couch: sweep %q: %w", id, err)
 		}
+		if !l.deleted {
+			if l.body, err = s.open(ctx, id, l.body); err != nil {
+				return nil, fmt.Errorf("couch: sweep %q: leaf %s: %w", id, resolve.Clip(l.rev), err)
+			}
+		}
 		t.leaves = append(t.leaves, l)
 		for i := 0; i+1 < len(l.history); i++ {
 			t.addHold(l.history[i], l.history[i+1])
@@ -599,7 +619,9 @@ func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawM
 	case err != nil:
 		return nil, fmt.Errorf("couch: sweep %q: read the common ancestor %s: %w", t.id, rev, err)
 	default:
-		doc = stripSpecial(doc)
+		if doc, err = s.open(ctx, t.id, stripSpecial(doc)); err != nil {
+			return nil, fmt.Errorf("couch: sweep %q: the common ancestor %s: %w", t.id, resolve.Clip(rev), err)
+		}
 	}
 	t.bodies[rev] = doc
 	return doc, nil
@@ -689,7 +711,11 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 	p.rev = w.rev
 	var merged map[string]json.RawMessage
 	if changed {
-		doc, rev, err := childOf(w, acc)
+		sealed, err := s.seal(t.id, acc)
+		if err != nil {
+			return sweepPlan{}, fmt.Errorf("couch: sweep %q: %w", t.id, err)
+		}
+		doc, rev, err := childOf(w, sealed)
 		if err != nil {
 			return sweepPlan{}, fmt.Errorf("couch: sweep %q: %w", t.id, err)
 		}

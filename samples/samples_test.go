@@ -27,6 +27,7 @@ func TestMain(m *testing.M) { os.Exit(couchtest.Main(m)) }
 var samples = []struct{ name, resolver string }{
 	{"basic", "basic"}, {"retry", "retry"}, {"backoff", "backoff"},
 	{"health", "backoff"}, {"metrics", "backoff"}, {"merge", "merge"}, {"multimaster", "merge"}, {"cluster", "merge"},
+	{"tampering", "basic"}, {"hashencrypt", "basic"},
 }
 
 // service is a running fruitsvc process.

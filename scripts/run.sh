@@ -120,7 +120,12 @@ if [ "$sample" = multimaster ]; then
   exit $?
 fi
 
-bin/dbinstall -host "$couch_url" -database accord_sample
+# A sample that signs its documents (tampering) has its seed fruit signed
+# with the same keys; seed fruit already installed unsigned are left alone
+# (and refused by that sample): start again with dbinstall -delete=true.
+install_flags=()
+[ -f "samples/$sample/signing.keys" ] && install_flags+=(-seeddocsigner "samples/$sample/signing.keys")
+bin/dbinstall -host "$couch_url" -database accord_sample "${install_flags[@]}"
 
 echo
 echo "the $sample sample listens on http://127.0.0.1:$port; try:"

@@ -85,7 +85,7 @@ func TestClusterContention(t *testing.T) {
 			t.Cleanup(func() { _ = closeResolver(ctx) })
 			c, err := couch.New(couch.Config{URL: nodes[i].String(), Logger: discard, Stats: &stats[i]})
 			require.NoError(t, err)
-			sw, closeSweeper, err := fruit.OpenSweeper(ctx, fruit.SweepConfig{Interval: time.Second, Resolver: &mergeCfg.Resolver}, c.DB(name), r, discard, false)
+			sw, closeSweeper, err := fruit.OpenSweeper(ctx, fruit.SweepConfig{Interval: time.Second, Resolver: &mergeCfg.Resolver}, c.DB(name), r, discard, false, nil, &stats[i])
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = closeSweeper(ctx) })
 			sweepers[i] = sw

@@ -46,6 +46,10 @@ type Config struct {
 	// Server bounds what a client can hold of the service: time to send
 	// a request, connections left idle, requests at once.
 	Server ServerConfig `yaml:"server"`
+	// Tamper turns on signing and verification (sealing.go).
+	Tamper TamperConfig `yaml:"tamper"`
+	// Secure turns on the sensitive properties (sealing.go).
+	Secure SecureConfig `yaml:"secure"`
 	// Sweep turns on the replication-conflict sweeper.
 	Sweep SweepConfig `yaml:"sweep"`
 	// Reload says how the running service replaces its plugin.
@@ -166,6 +170,7 @@ func LoadConfig(path string) (Config, error) {
 		}
 	}
 	c.relativeTo(filepath.Dir(path))
+	c.relativeKeyFiles(filepath.Dir(path))
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("fruit: config %s: %w", path, err)
 	}
@@ -193,7 +198,10 @@ func (c Config) Validate() error {
 	if err := c.Sweep.validate(); err != nil {
 		return err
 	}
-	return c.validateLive()
+	if err := c.validateLive(); err != nil {
+		return err
+	}
+	return c.validateSealing()
 }
 
 // validate checks a resolver section, named name in errors.

@@ -14,6 +14,7 @@
 //	PUT    /v1.0/fruits/{fruit_id}           {"color":"blue"} → 200 fruit | 404 | 409 | 503
 //	DELETE /v1.0/fruits/{fruit_id}           → 200 | 404 | 409 | 503
 //	POST   /v1.0/fruits/{fruit_id}/tastings  → 200 fruit (tastings+1) | 404 | 409 | 503
+//	POST   /v1.0/fruits/{fruit_id}/pin       {"pin":"4821"} → 200 {"match": bool} (with Options.Sensitive)
 //	GET    /v1.0/_health[?quick=false]       → 200 green | 503 red
 //	GET    /v1.0/_metrics                    → 200 database and resolver metrics
 //	GET    /metrics                          → Prometheus exposition
@@ -22,7 +23,9 @@
 // resolver gave up on a conflict, or kept the other writer's change
 // ("superseded"); the change was refused, never lost. A 503 means the
 // resolver itself failed (timed out, trapped, answered garbage) or the
-// database could not be reached; the document was left untouched. Error
+// database could not be reached; the document was left untouched. A 500
+// "tampered" means the fruit failed its integrity check (with
+// Options.Signer or Options.Sensitive) and is not served. Error
 // bodies are {"error": name, "reason": short text}: the details go to the
 // log, bounded, never to the client.
 //
@@ -60,6 +63,11 @@ type doc struct {
 	Tastings  int    `json:"tastings"`
 	CreatedOn string `json:"created_on"`
 	UpdatedOn string `json:"updated_on"`
+	// The sensitive properties (see SensitiveModel), only with
+	// Options.Sensitive: the e-mail in plain text here, encrypted in the
+	// database; the PIN as its bcrypt hash once stored.
+	GrowerEmail string `json:"grower_email,omitempty"`
+	GrowerPIN   string `json:"grower_pin,omitempty"`
 }
 
 // Fruit is a fruit as the API shows it.
@@ -69,10 +77,15 @@ type Fruit struct {
 	Tastings  int    `json:"tastings"`
 	CreatedOn string `json:"created_on"`
 	UpdatedOn string `json:"updated_on"`
+	// GrowerEmail is shown decrypted; the PIN is never shown, only
+	// whether there is one.
+	GrowerEmail string `json:"grower_email,omitempty"`
+	HasPIN      bool   `json:"has_pin,omitempty"`
 }
 
 func (d doc) api() Fruit {
-	return Fruit{FruitID: d.FruitID, Color: d.Color, Tastings: d.Tastings, CreatedOn: d.CreatedOn, UpdatedOn: d.UpdatedOn}
+	return Fruit{FruitID: d.FruitID, Color: d.Color, Tastings: d.Tastings, CreatedOn: d.CreatedOn, UpdatedOn: d.UpdatedOn,
+		GrowerEmail: d.GrowerEmail, HasPIN: d.GrowerPIN != ""}
 }
 
 // timeFormat is RFC 3339 with microseconds, as the seed wrote its

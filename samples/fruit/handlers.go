@@ -12,8 +12,31 @@ import (
 	"github.com/accord-db/accord/couch"
 )
 
-type fruitBody = struct {
-	Color string `json:"color"`
+// fruitBody is a POST or PUT body; the grower's properties only with
+// [Options.Sensitive].
+type fruitBody struct {
+	Color       string  `json:"color"`
+	GrowerEmail *string `json:"grower_email"`
+	GrowerPIN   *string `json:"grower_pin"`
+}
+
+// readBody reads and validates a fruit request body.
+func (s *Service) readBody(r *http.Request, dst *fruitBody) error {
+	schema := bodySchema
+	if s.sensitive != nil {
+		schema = sensitiveSchema
+	}
+	return readJSON(r, schema, dst)
+}
+
+// setGrower sets the grower's properties the body gives.
+func (b fruitBody) setGrower(d *doc) {
+	if b.GrowerEmail != nil {
+		d.GrowerEmail = *b.GrowerEmail
+	}
+	if b.GrowerPIN != nil {
+		d.GrowerPIN = *b.GrowerPIN // the store hashes it
+	}
 }
 
 func (s *Service) ctx(r *http.Request) (context.Context, context.CancelFunc) {
@@ -25,7 +48,7 @@ func byFruitID(id string) couch.Locator { return couch.ByView(viewByFruitID, vie
 
 func (s *Service) createFruit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var body fruitBody
-	if err := readBody(r, &body); err != nil {
+	if err := s.readBody(r, &body); err != nil {
 		s.writeFailure(w, r, "", err)
 		return
 	}
@@ -33,6 +56,7 @@ func (s *Service) createFruit(w http.ResponseWriter, r *http.Request, _ httprout
 	defer cancel()
 	ts := now()
 	d := doc{Type: DocType, FruitID: newFruitID(), Color: body.Color, CreatedOn: ts, UpdatedOn: ts}
+	body.setGrower(&d)
 	if _, err := s.store.Create(ctx, d); err != nil {
 		s.writeFailure(w, r, d.FruitID, err)
 		return
@@ -59,19 +83,16 @@ func (s *Service) listFruits(w http.ResponseWriter, r *http.Request, _ httproute
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	res, err := s.db.Query(ctx, view, view, query)
-	if err != nil {
-		s.writeFailure(w, r, "", err)
-		return
-	}
-	docs, err := couch.Docs[doc](res)
+	// Through the store: a fruit that fails verification is left out
+	// (and raises the alarm).
+	docs, err := s.store.Query(ctx, view, view, query)
 	if err != nil {
 		s.writeFailure(w, r, "", err)
 		return
 	}
 	fruits := make([]Fruit, 0, len(docs))
 	for _, d := range docs {
-		fruits = append(fruits, d.api())
+		fruits = append(fruits, d.Value.api())
 	}
 	slices.SortFunc(fruits, func(a, b Fruit) int {
 		if c := compare(a.CreatedOn, b.CreatedOn); c != 0 {
@@ -124,12 +145,13 @@ func (s *Service) updateFruit(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	var body fruitBody
-	if err := readBody(r, &body); err != nil {
+	if err := s.readBody(r, &body); err != nil {
 		s.writeFailure(w, r, id, err)
 		return
 	}
 	s.update(w, r, id, func(d *doc) error {
 		d.Color = body.Color
+		body.setGrower(d)
 		d.UpdatedOn = now()
 		return nil
 	})

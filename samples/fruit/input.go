@@ -33,6 +33,33 @@ const fruitSchema = `{
 
 var bodySchema = mustCompile("fruit.json", fruitSchema)
 
+// fruitSensitiveSchema is fruitSchema plus the sensitive properties, the
+// schema of a service with [Options.Sensitive].
+const fruitSensitiveSchema = `{
+	"$schema": "https://json-schema.org/draft/2020-12/schema",
+	"title": "fruit create and update request, with a grower",
+	"type": "object",
+	"properties": {
+		"color": {"type": "string", "minLength": 1, "maxLength": 64},
+		"grower_email": {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]{1,64}@[^@\\s]{1,189}$"},
+		"grower_pin": {"type": "string", "pattern": "^[0-9]{4,8}$"}
+	},
+	"required": ["color"],
+	"additionalProperties": false
+}`
+
+var sensitiveSchema = mustCompile("fruit-sensitive.json", fruitSensitiveSchema)
+
+// pinSchema is the body of a PIN check.
+var pinSchema = mustCompile("pin.json", `{
+	"$schema": "https://json-schema.org/draft/2020-12/schema",
+	"title": "PIN check request",
+	"type": "object",
+	"properties": {"pin": {"type": "string", "pattern": "^[0-9]{4,8}$"}},
+	"required": ["pin"],
+	"additionalProperties": false
+}`)
+
 func mustCompile(name, schema string) *jsonschema.Schema {
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
 	if err != nil {
@@ -58,10 +85,9 @@ func bad(name, reason string) *badRequest {
 
 func (e *badRequest) Error() string { return e.name + ": " + e.reason }
 
-// readBody reads and validates a fruit request body into dst.
-func readBody(r *http.Request, dst *struct {
-	Color string `json:"color"`
-}) error {
+// readJSON reads a request body, validates it against schema and
+// decodes it into dst.
+func readJSON(r *http.Request, schema *jsonschema.Schema, dst any) error {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
@@ -82,7 +108,7 @@ func readBody(r *http.Request, dst *struct {
 	if err != nil {
 		return bad("bad_json", fmt.Sprintf("the request body is not valid JSON: %v", err))
 	}
-	if err := bodySchema.Validate(inst); err != nil {
+	if err := schema.Validate(inst); err != nil {
 		return bad("bad_body", schemaReason(err))
 	}
 	if err := json.Unmarshal(data, dst); err != nil {

@@ -34,10 +34,8 @@ func FuzzReadBody(f *testing.F) {
 		if ct != "" {
 			r.Header.Set("Content-Type", ct)
 		}
-		var dst struct {
-			Color string `json:"color"`
-		}
-		err := readBody(r, &dst)
+		var dst fruitBody
+		err := readJSON(r, bodySchema, &dst)
 		if err != nil {
 			br, ok := errors.AsType[*badRequest](err)
 			if !ok {

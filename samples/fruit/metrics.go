@@ -86,7 +86,7 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "accepted": s.stats.Accepted()}
+	body := map[string]any{"links": selfLink(r), "resolver": s.resolverMetrics(), "retries": s.stats.Retries(), "accepted": s.stats.Accepted(), "tamper": s.sealingMetrics()}
 	if s.sweeper != nil {
 		body["sweep"] = s.sweeper.Stats()
 	}
@@ -126,6 +126,7 @@ func (s *Service) initMetrics() error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.requests,
 		resolverCollector{s},
+		refusedCollector{s},
 	} {
 		if err := s.registry.Register(c); err != nil {
 			return err

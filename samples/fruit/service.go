@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/couch/secure"
+	"github.com/accord-db/accord/couch/tamper"
 	"github.com/accord-db/accord/resolve"
 )
 
@@ -44,6 +46,16 @@ type Options struct {
 	// retries too. Default: a new one, with the conflict loop's counts
 	// only.
 	Stats *couch.Stats
+	// Signer, if set, signs every fruit written and verifies every fruit
+	// read; a fruit that fails is never served (500 "tampered"), and
+	// counts in the metrics. See [OpenSealing]. Default: none.
+	Signer *tamper.Signer
+	// Sensitive, if set, is the fruit model's sensitive properties
+	// ([SensitiveModel]): the API then takes a grower_email (stored
+	// encrypted, returned decrypted) and a grower_pin (stored as a bcrypt
+	// hash, checked by POST /v1.0/fruits/{fruit_id}/pin). Default: none,
+	// and the API refuses both.
+	Sensitive *secure.Properties
 	// Sweeper, when the service runs one (see [OpenSweeper]), adds its
 	// counters to the metrics. The caller runs it.
 	Sweeper *couch.Sweeper
@@ -64,6 +76,8 @@ type Service struct {
 	// inFlight holds a token per request being served.
 	inFlight   chan struct{}
 	overloaded prometheus.Counter
+	signer     *tamper.Signer
+	sensitive  *secure.Properties
 	sweeper    *couch.Sweeper
 }
 
@@ -81,6 +95,9 @@ func New(opts Options) (*Service, error) {
 		timeout:  opts.RequestTimeout,
 		logger:   opts.Logger,
 		sweeper:  opts.Sweeper,
+
+		signer:    opts.Signer,
+		sensitive: opts.Sensitive,
 	}
 	if s.resolver == nil {
 		s.resolver = resolve.Basic()
@@ -108,6 +125,7 @@ func New(opts Options) (*Service, error) {
 		MaxAttempts: opts.MaxAttempts,
 		Stats:       s.stats,
 		Logger:      s.logger,
+		Sealer:      StoreSealer(opts.Signer, opts.Sensitive),
 		Sweeper:     opts.Sweeper,
 	})
 	if err != nil {
@@ -130,6 +148,9 @@ func (s *Service) routes() {
 	r.PUT("/v1.0/fruits/:fruit_id", s.instrument("fruit", requireJSON(s.updateFruit)))
 	r.DELETE("/v1.0/fruits/:fruit_id", s.instrument("fruit", requireJSON(s.deleteFruit)))
 	r.POST("/v1.0/fruits/:fruit_id/tastings", s.instrument("tastings", requireJSON(s.tasteFruit)))
+	if s.sensitive != nil {
+		r.POST("/v1.0/fruits/:fruit_id/pin", s.instrument("pin", requireJSON(s.checkPIN)))
+	}
 	r.GET("/v1.0/_health", s.instrument("health", s.health))
 	r.GET("/v1.0/_metrics", s.instrument("metrics", s.metrics))
 	r.Handler(http.MethodGet, "/metrics", s.prometheusHandler())
@@ -212,6 +233,11 @@ func (s *Service) writeFailure(w http.ResponseWriter, r *http.Request, fruitID s
 	switch {
 	case errors.As(err, &br):
 		writeError(w, br.status, br.name, br.reason)
+	case errors.Is(err, couch.ErrRefused):
+		// The store logged the alarm (ERROR, the document's id) and
+		// counted it; the client learns only that the fruit is refused.
+		writeError(w, http.StatusInternalServerError, "tampered",
+			fmt.Sprintf("fruit %s failed its integrity check and is not served", fruitID))
 	case errors.Is(err, couch.ErrUnsettled):
 		// Stored on fewer cluster copies than the quorum, as a leaf the
 		// sweepers have not merged into the winner yet: it will be. Not

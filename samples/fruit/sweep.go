@@ -43,7 +43,10 @@ func (c SweepConfig) validate() error {
 // OpenSweeper returns the sweeper c configures over db, with resolver as
 // its resolver unless c names its own; close releases that one. It
 // returns a nil sweeper when c.Interval is zero and once is false.
-func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver resolve.Resolver, logger *slog.Logger, once bool) (s *couch.Sweeper, close func(context.Context) error, err error) {
+// sealer, if not nil, is the store's (see [StoreSealer]): the sweeper
+// verifies and decrypts the leaves it reads, and signs and encrypts the
+// merges it writes; stats counts the leaves it refuses.
+func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver resolve.Resolver, logger *slog.Logger, once bool, sealer couch.Sealer, stats *couch.Stats) (s *couch.Sweeper, close func(context.Context) error, err error) {
 	close = func(context.Context) error { return nil }
 	if c.Interval == 0 && !once {
 		return nil, close, nil
@@ -53,7 +56,7 @@ func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver reso
 			return nil, nil, err
 		}
 	}
-	s, err = couch.NewSweeper(db, couch.SweepConfig{Resolver: resolver, Logger: logger})
+	s, err = couch.NewSweeper(db, couch.SweepConfig{Resolver: resolver, Logger: logger, Sealer: sealer, Stats: stats})
 	if err != nil {
 		_ = close(ctx)
 		return nil, nil, err

@@ -159,7 +159,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer live.Close(context.Background())
 
-	sweeper, closeSweeper, err := fruit.OpenSweeper(ctx, cfg.Sweep, client.DB(dbName), live.Resolver, logger, *sweepOnce)
+	signer, sensitive, err := fruit.OpenSealing(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "fruitsvc: %v\n", err)
+		return 2
+	}
+	sweeper, closeSweeper, err := fruit.OpenSweeper(ctx, cfg.Sweep, client.DB(dbName), live.Resolver, logger, *sweepOnce, fruit.StoreSealer(signer, sensitive), stats)
 	if err != nil {
 		fmt.Fprintf(stderr, "fruitsvc: sweep resolver: %v\n", err)
 		return 2
@@ -176,6 +181,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         logger,
 		Stats:          stats,
+		Signer:         signer,
+		Sensitive:      sensitive,
 		Sweeper:        sweeper,
 
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
@@ -193,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	srv := cfg.HTTPServer(svc)
 	desc := svc.Resolver()
-	started := []any{"resolver", desc.Name, "resolver_version", desc.Version}
+	started := []any{"resolver", desc.Name, "resolver_version", desc.Version, "signing", signer != nil, "sensitive", sensitive != nil}
 	if live.Reloader != nil {
 		started = append(started, "sha256", live.Reloader.SHA256())
 	}

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/accord-db/accord/couch"
+	"github.com/accord-db/accord/couch/tamper"
 	"github.com/accord-db/accord/sampledb"
 )
 
@@ -90,18 +91,21 @@ and COUCHDB_PASSWORD. Prefer the environment in scripts: ps shows -creds.
 Exit codes:
   0  done (also when nothing needed to change)
   1  any other failure (such as a missing database with -create=false)
-  2  bad flags or arguments (-seeddocsigner is not available yet)
-  3  a design or seed file cannot be read or is invalid; nothing was written
+  2  bad flags or arguments
+  3  a design, seed or key file cannot be read or is invalid; nothing was written
   4  the server cannot be reached: not running, wrong -host, no answer
      within -timeout, or a TLS certificate it does not trust
   5  authentication failed (401 or 403): check -creds or COUCHDB_USER and
      COUCHDB_PASSWORD
   6  the database name is refused (by this tool or by the server)
+  7  -verify found documents that fail verification (each is listed)
 
 Examples:
   dbinstall                                 # the sample database on 127.0.0.1:5984
   dbinstall -delete=true                    # start again from the seed
   dbinstall -delete=true -create=false      # only delete the database
+  dbinstall -seeddocsigner signing.keys     # sign the seed documents for tamper detection
+  dbinstall -verify -seeddocsigner signing.keys   # report every document that fails verification
   COUCHDB_USER=admin COUCHDB_PASSWORD=secret dbinstall \
       -host https://couch.example:6984 -database fruits \
       -designdocs ./design -seeddocs ./seed -json
@@ -118,6 +122,7 @@ type options struct {
 	createDesign bool
 	createSeed   bool
 	signer       string
+	verify       bool
 	verifyCert   bool
 	designDir    string
 	seedDir      string
@@ -157,9 +162,11 @@ type summary struct {
 	DesignDocs []couch.Installed `json:"design_docs"`
 	SeedDocs   []couch.Installed `json:"seed_docs"`
 	// Changed is false when the run changed nothing.
-	Changed  bool   `json:"changed"`
-	Error    string `json:"error,omitempty"`
-	ExitCode int    `json:"exit_code"`
+	Changed bool `json:"changed"`
+	// Verify is what -verify found.
+	Verify   *Verified `json:"verify,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	ExitCode int       `json:"exit_code"`
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -215,7 +222,8 @@ func parseFlags(args []string, stderr io.Writer) (opts options, code int, ok boo
 	fset.BoolVar(&opts.create, "create", true, "create the database if it does not exist (with -create=false it must exist)")
 	fset.BoolVar(&opts.createDesign, "createdesign", true, "install the design documents")
 	fset.BoolVar(&opts.createSeed, "createseed", true, "create the seed documents")
-	fset.StringVar(&opts.signer, "seeddocsigner", "", "sign the seed documents with this key file for tamper detection (not available yet)")
+	fset.StringVar(&opts.signer, "seeddocsigner", "", "sign the seed documents with the first key of this key `file` (lines \"ID BASE64-OF-32-BYTES\"), as the tampering sample signs its documents")
+	fset.BoolVar(&opts.verify, "verify", false, "install nothing: verify every document but the design documents with the -seeddocsigner keys, and list those that fail (exit code 7)")
 	fset.BoolVar(&opts.verifyCert, "verify_host_ssl_cert", true, "verify the server's TLS certificate (=false for a self-signed one)")
 	fset.StringVar(&opts.designDir, "designdocs", "", "folder of design documents, one *.json file each (default: the built-in sample design docs)")
 	fset.StringVar(&opts.seedDir, "seeddocs", "", "folder of seed documents, one *.json file each (default: the built-in sample seed docs)")
@@ -249,9 +257,11 @@ func parseFlags(args []string, stderr io.Writer) (opts options, code int, ok boo
 	if err := opts.level.UnmarshalText([]byte(*level)); err != nil {
 		return usage("use debug, info, warn or error", "-log %q is not a logging level", *level)
 	}
-	if opts.signer != "" {
-		return usage("run without -seeddocsigner; signing arrives with the tampering sample",
-			"-seeddocsigner: signing seed documents for tamper detection is not available yet")
+	if opts.verify && opts.signer == "" {
+		return usage("give the key file as -seeddocsigner FILE", "-verify needs the keys to verify with")
+	}
+	if opts.verify && opts.delete {
+		return usage("verify first, then delete in another run", "-verify changes nothing; it does not go with -delete=true")
 	}
 	if opts.creds != "" {
 		user, _, found := strings.Cut(opts.creds, ":")
@@ -277,6 +287,8 @@ type installer struct {
 	log  *slog.Logger
 	sum  summary
 	host string // the server's URL, without credentials
+	// signer signs the seed documents (and verifies, with -verify).
+	signer *tamper.Signer
 	// roots are the folders opened for reading, closed at the end.
 	roots []*os.Root
 }
@@ -301,7 +313,13 @@ func (in *installer) install(ctx context.Context) error {
 	}
 
 	// Everything that can be checked without the server is checked first.
+	if err := in.loadSigner(); err != nil {
+		return err
+	}
 	wantDocs := o.create || !o.delete // -delete=true -create=false only deletes
+	if o.verify {
+		wantDocs = false
+	}
 	var design []couch.DesignDoc
 	var seed []couch.SeedDoc
 	if wantDocs && o.createDesign {
@@ -311,6 +329,9 @@ func (in *installer) install(ctx context.Context) error {
 	}
 	if wantDocs && o.createSeed {
 		if seed, err = in.loadSeed(); err != nil {
+			return err
+		}
+		if err := in.signSeed(seed); err != nil {
 			return err
 		}
 	}
@@ -323,6 +344,9 @@ func (in *installer) install(ctx context.Context) error {
 	in.printf("server %s: version %s (%s)", in.host, info.Version, info.Vendor.Name)
 
 	db := client.DB(o.database)
+	if o.verify {
+		return in.verify(ctx, db)
+	}
 	if o.delete {
 		err := client.DeleteDB(ctx, o.database)
 		switch {

@@ -469,7 +469,6 @@ func TestUsage(t *testing.T) {
 		{"creds without user", []string{"-creds", ":secret"}, exitUsage, `dbinstall: -creds is not user:password`},
 		{"host scheme", []string{"-host", "ftp://127.0.0.1:5984"}, exitUsage, `dbinstall: -host: couch: server URL "ftp://127.0.0.1:5984": scheme must be http or https — give a URL such as http://127.0.0.1:5984`},
 		{"timeout", []string{"-timeout", "0s"}, exitUsage, `-timeout 0s is not positive`},
-		{"seed doc signer", []string{"-seeddocsigner", "key.json"}, exitUsage, "dbinstall: -seeddocsigner: signing seed documents for tamper detection is not available yet — run without -seeddocsigner"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -488,10 +487,10 @@ func TestHelpDocumentsEveryExitCode(t *testing.T) {
 	t.Parallel()
 	r := dbinstall(t, "-help")
 	require.Equal(t, exitOK, r.code)
-	for _, code := range []string{"0", "1", "2", "3", "4", "5", "6"} {
+	for _, code := range []string{"0", "1", "2", "3", "4", "5", "6", "7"} {
 		assert.Contains(t, r.stderr, "\n  "+code+"  ")
 	}
-	for _, f := range []string{"-log", "-host", "-database", "-creds", "-delete", "-create", "-createdesign", "-createseed", "-seeddocsigner", "-verify_host_ssl_cert", "-designdocs", "-seeddocs", "-json"} {
+	for _, f := range []string{"-log", "-host", "-database", "-creds", "-delete", "-create", "-createdesign", "-createseed", "-seeddocsigner", "-verify", "-verify_host_ssl_cert", "-designdocs", "-seeddocs", "-json"} {
 		assert.Regexp(t, `\n  `+f+`[ \n]`, r.stderr, "flag %s is documented", f)
 	}
 }
