@@ -55,6 +55,10 @@ const (
 	viewByColor   = "fruit_by_color"
 )
 
+// ViewDesign is the design document every fruit lookup needs: a
+// database without it is not installed.
+const ViewDesign = viewByFruitID
+
 // doc is a fruit as stored in CouchDB (the store keeps _id and _rev).
 type doc struct {
 	Type      string `json:"type"`

@@ -205,6 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		started = append(started, "sha256", live.Reloader.SHA256())
 	}
 	logger.Info(fmt.Sprintf("service started and listening on http://%s talking to database %s", ln.Addr(), redact(cfg.Database)), started...)
+	go checkDatabase(ctx, client.DB(dbName), logger)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -260,6 +261,30 @@ func reload(ctx context.Context, live *fruit.LiveResolver, buildConfig func() (f
 	}
 	if !replaced {
 		logger.Info("SIGHUP: the plugin is unchanged", "sha256", live.Reloader.SHA256())
+	}
+}
+
+// checkDatabase says at start-up, in the log, whether the database and
+// its design documents are installed: a service started before the
+// installer, or against a mistyped database name, says what to do
+// instead of answering 503 to every request without a word. It does not
+// stop the service: the database may come up later, and
+// /v1.0/_health says when it does.
+func checkDatabase(ctx context.Context, db *couch.DB, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	install := fmt.Sprintf("install it with: go run ./tools/dbinstall -host URL -database %s", db.Name())
+	_, err := db.Info(ctx)
+	switch {
+	case errors.Is(err, couch.ErrNotFound):
+		logger.Error(fmt.Sprintf("database %q is not installed: %s", db.Name(), install))
+		return
+	case err != nil:
+		logger.Warn("the database cannot be reached at start-up; serving anyway, /v1.0/_health says when it is back", "error", err.Error())
+		return
+	}
+	if _, err := db.Rev(ctx, "_design/"+fruit.ViewDesign); errors.Is(err, couch.ErrNotFound) {
+		logger.Error(fmt.Sprintf("database %q has no design document %q: %s", db.Name(), fruit.ViewDesign, install))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/accord-db/accord/internal/couchtest"
 	"github.com/accord-db/accord/internal/syncbuf"
 )
 
@@ -71,6 +72,31 @@ func TestResolverFlags(t *testing.T) {
 			args := append(tt.args, "-database", "http://127.0.0.1:1/accord_sample", "-port", "0")
 			assert.Equal(t, 2, run(context.Background(), args, &stdout, &stderr))
 			assert.Contains(t, stderr.String(), tt.want)
+		})
+	}
+}
+
+// TestStartUpChecksTheDatabase starts the service against a database
+// that does not exist, and one without design documents: it serves, and
+// its log says what to install.
+func TestStartUpChecksTheDatabase(t *testing.T) {
+	bare := couchtest.NewDB(t) // created, nothing installed
+	for _, tt := range []struct{ db, want string }{
+		{"accord_never_installed", `database \"accord_never_installed\" is not installed: install it with: go run ./tools/dbinstall`},
+		{bare, `has no design document \"fruit_by_fruit_id\"`},
+	} {
+		t.Run(tt.db, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			var stdout, stderr syncbuf.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"-plugin", "basic", "-database", couchtest.URL(t).JoinPath(tt.db).String(), "-port", "0"}, &stdout, &stderr)
+			}()
+			require.Eventually(t, func() bool { return strings.Contains(stdout.String(), tt.want) },
+				2*time.Minute, 20*time.Millisecond, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+			assert.Contains(t, stdout.String(), "service started", "it serves anyway")
+			cancel()
+			assert.Equal(t, 0, <-done)
 		})
 	}
 }
