@@ -281,7 +281,7 @@ func (s *Store[T]) settledBySweep(ctx context.Context, a attempt, rev string) (w
 		if t.content(t.winner.rev)[rev] {
 			s.stats.accepted(acceptedSwept)
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "write answered 202 Accepted was not the winner: the sweep merged it into the winner",
-				slog.String("id", a.id), slog.String("rev", rev), slog.String("winner", t.winner.rev))
+				slog.String("id", a.id), slog.String("rev", rev), slog.String("winner", bounded(t.winner.rev, 80)))
 			return t.winner.rev, true, nil
 		}
 	}

@@ -318,7 +318,7 @@ func (s *Sweeper) Settle(ctx context.Context, id string) (Settled, error) {
 		out.Rounds++
 		out.Rev = plan.rev
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "replication conflict settled",
-			slog.String("db", s.db.name), slog.String("id", resolve.Clip(id)), slog.String("rev", plan.rev),
+			slog.String("db", s.db.name), slog.String("id", resolve.Clip(id)), slog.String("rev", resolve.Clip(plan.rev)),
 			slog.Int("merged", plan.merged), slog.Int("accepted", plan.accepted),
 			slog.Int("left", plan.left), slog.Int("round", round))
 		if plan.left > 0 {
@@ -675,7 +675,7 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 				why = "the common ancestor's body is gone (compacted)"
 			}
 			s.logger.LogAttrs(ctx, slog.LevelWarn, "replication conflict without a base: "+why,
-				slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.String("leaf", l.rev), slog.String("winner", w.rev))
+				slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.String("leaf", resolve.Clip(l.rev)), slog.String("winner", resolve.Clip(w.rev)))
 		}
 		for _, o := range losers {
 			if o != l {
