@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/accord-db/accord/internal/askit"
+	"github.com/accord-db/accord/internal/guestbuild"
 )
 
 func runBuild(args []string, stdout, stderr io.Writer) int {
@@ -43,7 +44,7 @@ func runBuild(args []string, stdout, stderr io.Writer) int {
 	case "go":
 		cmd = exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", abs, ".")
 		cmd.Dir = dir
-		cmd.Env = guestEnv()
+		cmd.Env = guestbuild.Env()
 	case "assemblyscript":
 		// The plugin's own node_modules (npm install there) first, else
 		// the accord checkout's (npm ci there).
@@ -113,29 +114,4 @@ func readManifest(dir string) (manifest, error) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// guestEnv is the environment of a reproducible Go guest build, as
-// tools/wasmbuild builds the built-ins: the caller's, with everything
-// that changes the output pinned.
-func guestEnv() []string {
-	pinned := map[string]string{
-		"GOOS":         "wasip1",
-		"GOARCH":       "wasm",
-		"CGO_ENABLED":  "0",
-		"GOWASM":       "",
-		"GOEXPERIMENT": "",
-		"GOFLAGS":      "-buildvcs=false",
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := pinned[k]; !ok {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range pinned {
-		env = append(env, k+"="+v)
-	}
-	return env
 }

@@ -39,6 +39,7 @@ import (
 	"strings"
 
 	"github.com/accord-db/accord/internal/askit"
+	"github.com/accord-db/accord/internal/guestbuild"
 	"github.com/accord-db/accord/internal/modroot"
 )
 
@@ -233,7 +234,7 @@ func (b *builder) check(ts []target) int {
 func (b *builder) goPlugin(name, dir string) (string, error) {
 	wasm := filepath.Join(dir, name+".wasm")
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", wasm, "./plugins/"+name)
-	cmd.Env = guestEnv()
+	cmd.Env = guestbuild.Env()
 	if err := b.exec(cmd); err != nil {
 		return "", err
 	}
@@ -293,7 +294,7 @@ func (b *builder) wat(src, dir string) (string, error) {
 // vetGuests runs go vet on the plugins as the wasip1 guests they are.
 func (b *builder) vetGuests() error {
 	cmd := exec.Command("go", "vet", "./plugins/...")
-	cmd.Env = guestEnv()
+	cmd.Env = guestbuild.Env()
 	return b.exec(cmd)
 }
 
@@ -333,30 +334,6 @@ func (b *builder) tool(name string, args ...string) string {
 		return name + " (version unknown)"
 	}
 	return name + " " + strings.TrimSpace(string(out))
-}
-
-// guestEnv is the environment of a reproducible guest build: the
-// caller's, with everything that changes the output pinned.
-func guestEnv() []string {
-	pinned := map[string]string{
-		"GOOS":         "wasip1",
-		"GOARCH":       "wasm",
-		"CGO_ENABLED":  "0",
-		"GOWASM":       "",
-		"GOEXPERIMENT": "",
-		"GOFLAGS":      "-buildvcs=false",
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := pinned[k]; !ok {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range pinned {
-		env = append(env, k+"="+v)
-	}
-	return env
 }
 
 // Gzip compresses data reproducibly: best compression, and a header
