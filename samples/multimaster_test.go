@@ -128,8 +128,8 @@ func TestMultiMaster(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if !settled {
-		// Measured once in about ten runs on Apache CouchDB: a conflict
-		// left on both servers for want of its ancestor's body.
+		// Seen once on Apache CouchDB; most likely a conflict left on
+		// both servers for want of its ancestor's body.
 		t.Logf("the servers did not settle within 2 minutes (a conflict left: on_base_missing); last seen:\n%.4096s", last)
 		return
 	}
