@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +28,20 @@ import (
 // leaf turns up, so that the leaf's changes are neither lost nor counted
 // twice.
 const AbsorbedField = "accord_absorbed_into"
+
+// AbsorbsField is the field of a merge the [Sweeper] writes: the losing
+// leaves it settled, the other end of their tombstones' [AbsorbedField].
+// Replication copies a document's leaves in no set order, and a server
+// may hold the merge before its tombstones (pouchdb-server writes them
+// one by one): the merge itself must say what it holds, or a sweep there
+// counts the leaves' changes twice. The sweeper strips it from what the
+// resolver sees; a store whose document type keeps unknown fields
+// carries it into later revisions, which hold that content too.
+const AbsorbsField = "accord_absorbs"
+
+// maxBranchReads bounds the inner revisions of a document's branches a
+// sweep reads to learn what merges among them absorbed.
+const maxBranchReads = 32
 
 // The bounds of a sweep.
 const (
@@ -101,6 +116,18 @@ type SweepConfig struct {
 // ancestor of a later conflict accounts for it, so a leaf's changes are
 // counted once.
 //
+// Each merge also names the leaves it absorbed ([AbsorbsField]), since
+// replication may bring a merge before its tombstones, and a sweep reads
+// the inner revisions of each branch to find such merges under later
+// writes.
+//
+// A document a sweep leaves in conflict (the resolver left a leaf, or an
+// error) is tried again by every later sweep until it is settled: the
+// changes feed would show it again only when it changes. On a cluster,
+// the sweeper reads leaves and ancestors from every copy (r=n): a copy
+// that missed writes gets leaves, not the ancestors' bodies, from the
+// cluster's internal replication.
+//
 // A Sweeper is safe for concurrent use.
 type Sweeper struct {
 	db      *DB
@@ -111,10 +138,21 @@ type Sweeper struct {
 	sealer  Sealer
 	refused *Stats // counts the Sealer's refusals (sweep_seal.go)
 
+	quorum readQuorum // r=n on a cluster: every copy's leaves and bodies
+
 	mu    sync.Mutex
 	since Seq
 	stats SweepStats
+	// pending holds the documents a sweep left in conflict (a leaf the
+	// resolver left, or an error): the changes feed shows a document
+	// again only when it changes, so each sweep tries these again first.
+	pending map[string]bool
 }
+
+// MaxSweepPending bounds how many unsettled documents a [Sweeper]
+// remembers to try again; beyond it, a document is tried again only when
+// it changes.
+const MaxSweepPending = 10000
 
 // SweepStats counts what a [Sweeper] did since it was made.
 type SweepStats struct {
@@ -131,6 +169,9 @@ type SweepStats struct {
 	Left     int64 `json:"left"`
 	// Failed counts documents a sweep could not settle (an error).
 	Failed int64 `json:"failed"`
+	// Pending is how many documents left in conflict the next sweep
+	// tries again (at most [MaxSweepPending]).
+	Pending int64 `json:"pending"`
 }
 
 // NewSweeper returns a Sweeper of db's replication conflicts.
@@ -138,7 +179,7 @@ func NewSweeper(db *DB, cfg SweepConfig) (*Sweeper, error) {
 	if cfg.Resolver == nil {
 		return nil, errors.New("couch: sweeper: no resolver")
 	}
-	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats}
+	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -155,7 +196,9 @@ func NewSweeper(db *DB, cfg SweepConfig) (*Sweeper, error) {
 func (s *Sweeper) Stats() SweepStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	st.Pending = int64(len(s.pending))
+	return st
 }
 
 // SweepReport is what one [Sweeper.Sweep] did.
@@ -174,35 +217,49 @@ type SweepReport struct {
 }
 
 // Sweep settles the documents changed since the last sweep (all of them,
-// the first time) that have conflicts. It returns the first error that
-// stopped it reading the changes feed; errors of single documents are in
-// the report.
+// the first time) that have conflicts, after trying again those earlier
+// sweeps left in conflict. It returns the first error that stopped it
+// reading the changes feed; errors of single documents are in the
+// report.
 func (s *Sweeper) Sweep(ctx context.Context) (SweepReport, error) {
 	s.mu.Lock()
 	since := s.since
 	s.stats.Sweeps++
+	again := slices.Sorted(maps.Keys(s.pending))
 	s.mu.Unlock()
 	var rep SweepReport
+	done := make(map[string]bool, len(again))
+	settle := func(id string) {
+		done[id] = true
+		rep.Checked++
+		settled, err := s.Settle(ctx, id)
+		switch {
+		case err != nil:
+			rep.Unsettled = append(rep.Unsettled, id)
+			rep.Errs = append(rep.Errs, err)
+		case settled.Left > 0:
+			rep.Unsettled = append(rep.Unsettled, id)
+		case settled.Rounds > 0:
+			rep.Settled = append(rep.Settled, id)
+		}
+		s.remember(ctx, id, err != nil || settled.Left > 0)
+	}
+	for _, id := range again {
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("couch: sweep: %w", ctx.Err())
+		}
+		settle(id)
+	}
 	for {
 		ch, err := s.db.Changes(ctx, ChangesQuery{Since: since, AllLeaves: true, Limit: 500})
 		if err != nil {
 			return rep, fmt.Errorf("couch: sweep: %w", err)
 		}
 		for _, c := range ch.Results {
-			if len(c.Changes) < 2 {
+			if len(c.Changes) < 2 || done[c.ID] {
 				continue
 			}
-			rep.Checked++
-			settled, err := s.Settle(ctx, c.ID)
-			switch {
-			case err != nil:
-				rep.Unsettled = append(rep.Unsettled, c.ID)
-				rep.Errs = append(rep.Errs, err)
-			case settled.Left > 0:
-				rep.Unsettled = append(rep.Unsettled, c.ID)
-			case settled.Rounds > 0:
-				rep.Settled = append(rep.Settled, c.ID)
-			}
+			settle(c.ID)
 		}
 		since = ch.LastSeq
 		if len(ch.Results) < 500 {
@@ -215,6 +272,23 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepReport, error) {
 	s.stats.Checked += int64(rep.Checked)
 	s.mu.Unlock()
 	return rep, nil
+}
+
+// remember keeps id for the next sweep to try again if it is unsettled,
+// and forgets it otherwise.
+func (s *Sweeper) remember(ctx context.Context, id string, unsettled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !unsettled:
+		delete(s.pending, id)
+	case s.pending[id]:
+	case len(s.pending) >= MaxSweepPending:
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: too many unsettled documents to remember; this one is tried again when it changes",
+			slog.String("db", s.db.name), slog.String("id", resolve.Clip(id)), slog.Int("remembered", len(s.pending)))
+	default:
+		s.pending[id] = true
+	}
 }
 
 // Run sweeps until ctx ends: at once, then whenever the changes feed
@@ -386,7 +460,7 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 		return nil, fmt.Errorf("couch: sweep: %w", err)
 	}
 	r := s.db.req(http.MethodGet, id)
-	r.query = url.Values{"open_revs": {"all"}, "revs": {"true"}}
+	r.query = s.readAll(ctx, url.Values{"open_revs": {"all"}, "revs": {"true"}})
 	var answer []struct {
 		OK json.RawMessage `json:"ok"`
 	}
@@ -409,6 +483,11 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 			if l.body, err = s.open(ctx, id, l.body); err != nil {
 				return nil, fmt.Errorf("couch: sweep %q: leaf %s: %w", id, resolve.Clip(l.rev), err)
 			}
+			var absorbs []string
+			l.body, absorbs = takeAbsorbs(l.body)
+			for _, a := range absorbs {
+				t.addHold(l.rev, a)
+			}
 		}
 		t.leaves = append(t.leaves, l)
 		for i := 0; i+1 < len(l.history); i++ {
@@ -424,7 +503,107 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 	if t.winner == nil || t.winner.deleted {
 		return nil, fmt.Errorf("couch: sweep %q: %w", id, ErrNotFound)
 	}
+	if len(t.losers()) > 0 {
+		if err := s.readBranches(ctx, t); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// readBranches reads the bodies of the inner revisions of every live
+// branch, from its leaf down to the history all live leaves share, to
+// learn what the merges among them absorbed ([AbsorbsField]): a merge
+// that replication brought without its tombstones, under a later write.
+// It reads at most maxBranchReads bodies.
+func (s *Sweeper) readBranches(ctx context.Context, t *sweepTree) error {
+	var shared map[string]bool
+	for _, l := range t.leaves {
+		if l.deleted {
+			continue
+		}
+		if shared == nil {
+			shared = map[string]bool{}
+			for _, r := range l.history {
+				shared[r] = true
+			}
+			continue
+		}
+		in := map[string]bool{}
+		for _, r := range l.history {
+			if shared[r] {
+				in[r] = true
+			}
+		}
+		shared = in
+	}
+	reads := 0
+	for _, l := range t.leaves {
+		if l.deleted {
+			continue
+		}
+		for _, r := range l.history[1:] {
+			if shared[r] {
+				break
+			}
+			if _, ok := t.bodies[r]; ok {
+				continue
+			}
+			if reads == maxBranchReads {
+				return nil
+			}
+			reads++
+			if _, err := s.body(ctx, t, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// takeAbsorbs removes [AbsorbsField] from body and returns the revisions
+// it names (at most [MaxSweepLeaves]; none when it is malformed).
+func takeAbsorbs(body json.RawMessage) (json.RawMessage, []string) {
+	if !bytes.Contains(body, []byte(AbsorbsField)) {
+		return body, nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return body, nil
+	}
+	raw, ok := m[AbsorbsField]
+	if !ok {
+		return body, nil
+	}
+	delete(m, AbsorbsField)
+	stripped, err := json.Marshal(m)
+	if err != nil {
+		return body, nil
+	}
+	var revs []string
+	if json.Unmarshal(raw, &revs) != nil || len(revs) > MaxSweepLeaves {
+		return stripped, nil
+	}
+	out := revs[:0]
+	for _, r := range revs {
+		if _, _, ok := splitRev(r); ok {
+			out = append(out, r)
+		}
+	}
+	return stripped, out
+}
+
+// readAll makes q read every copy of a cluster's document (r=n), and
+// returns it. A copy that missed writes (a 202 Accepted, a node that was
+// down) gets the leaves it lacks from the cluster's internal replication,
+// which copies leaves, not the ancestors' bodies: a read of the default
+// quorum may see fewer leaves than there are, or no body for an ancestor
+// another copy has.
+func (s *Sweeper) readAll(ctx context.Context, q url.Values) url.Values {
+	if n := s.quorum.get(ctx, s.db); n > 1 {
+		q.Set("r", strconv.Itoa(n))
+	}
+	return q
 }
 
 func (t *sweepTree) addHold(rev, held string) {
@@ -612,7 +791,7 @@ func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawM
 		return b, nil
 	}
 	var doc json.RawMessage
-	err := s.db.Get(ctx, t.id, &doc, WithRev(rev))
+	err := s.db.Get(ctx, t.id, &doc, WithRev(rev), func(q url.Values) { s.readAll(ctx, q) })
 	switch {
 	case errors.Is(err, ErrNotFound):
 		doc = nil
@@ -621,6 +800,11 @@ func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawM
 	default:
 		if doc, err = s.open(ctx, t.id, stripSpecial(doc)); err != nil {
 			return nil, fmt.Errorf("couch: sweep %q: the common ancestor %s: %w", t.id, resolve.Clip(rev), err)
+		}
+		var absorbs []string
+		doc, absorbs = takeAbsorbs(doc)
+		for _, a := range absorbs {
+			t.addHold(rev, a)
 		}
 	}
 	t.bodies[rev] = doc
@@ -711,6 +895,10 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 	p.rev = w.rev
 	var merged map[string]json.RawMessage
 	if changed {
+		acc, err := withAbsorbs(acc, settled)
+		if err != nil {
+			return sweepPlan{}, &ResolverError{Resolver: s.name, ID: t.id, Err: fmt.Errorf("merged document: %w", err)}
+		}
 		sealed, err := s.seal(t.id, acc)
 		if err != nil {
 			return sweepPlan{}, fmt.Errorf("couch: sweep %q: %w", t.id, err)
@@ -771,6 +959,22 @@ func childOf(w *sweepLeaf, body json.RawMessage) (map[string]json.RawMessage, st
 	m["_rev"], _ = json.Marshal(rev)
 	m["_revisions"] = revisions(gen+1, hash, w.history)
 	return m, rev, nil
+}
+
+// withAbsorbs returns the merged document doc naming the leaves it
+// settled in [AbsorbsField], in revision order.
+func withAbsorbs(doc json.RawMessage, settled []*sweepLeaf) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil || m == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	revs := make([]string, len(settled))
+	for i, l := range settled {
+		revs[i] = l.rev
+	}
+	slices.SortFunc(revs, compareRevs)
+	m[AbsorbsField], _ = json.Marshal(revs)
+	return json.Marshal(m)
 }
 
 // tombstone returns the deletion of leaf l, absorbed into revision into.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -473,4 +474,111 @@ func TestSweepAfterCrissCrossMerges(t *testing.T) {
 		virtual = virtual || strings.Contains(string(c.Mine), `"tastings":2`) && strings.Contains(string(c.Theirs), `"tastings":3`)
 	}
 	assert.True(t, virtual, "the base was made by merging the two common ancestors (the old winner and l1)")
+}
+
+// flaky is a resolver that fails until it is healed, then asks next.
+type flaky struct {
+	next   resolve.Resolver
+	healed atomic.Bool
+}
+
+func (f *flaky) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	if !f.healed.Load() {
+		return resolve.Decision{}, errors.New("not yet")
+	}
+	return f.next.Resolve(ctx, c)
+}
+
+// TestSweepTriesUnsettledDocumentsAgain checks that a document a sweep
+// could not settle is swept again by the next sweep, though the changes
+// feed does not show it again (nothing changed), and forgotten once
+// settled.
+func TestSweepTriesUnsettledDocumentsAgain(t *testing.T) {
+	db := newDB(t)
+	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
+	branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+	r := &flaky{next: fruitMerge()}
+	s := newSweeper(t, db, r)
+
+	rep, err := s.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"apple"}, rep.Unsettled)
+	require.Len(t, rep.Errs, 1)
+	assert.ErrorIs(t, rep.Errs[0], couch.ErrResolver)
+	assert.EqualValues(t, 1, s.Stats().Pending)
+
+	rep, err = s.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"apple"}, rep.Unsettled, "tried again though unchanged")
+	assert.Equal(t, 1, rep.Checked)
+
+	r.healed.Store(true)
+	rep, err = s.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"apple"}, rep.Settled)
+	assert.Empty(t, rep.Unsettled)
+	assert.Equal(t, 1, rep.Checked, "read once, though the feed shows it too")
+	assert.Zero(t, s.Stats().Pending)
+	tastings, _ := settledFruit(t, db, "apple")
+	assert.Equal(t, 5, tastings)
+
+	rep, err = s.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Settled, "forgotten once settled")
+}
+
+// TestSweepMergeArrivingWithoutItsTombstones checks that a merge another
+// sweeper wrote names what it absorbed in its own body: replication may
+// bring it, or a later write on it, before the tombstones of the leaves
+// it absorbed, and the leaves' changes must then count once.
+func TestSweepMergeArrivingWithoutItsTombstones(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(t *testing.T, db *couch.DB, other map[string]any)
+		want  int
+	}{
+		{
+			name: "the other merge is a leaf",
+			build: func(t *testing.T, db *couch.DB, other map[string]any) {
+				branch(t, db, "apple", other, "m2", "w", "a")
+			},
+			want: 3 + 2 + 4,
+		},
+		{
+			name: "a write on the other merge, which dropped the field",
+			build: func(t *testing.T, db *couch.DB, other map[string]any) {
+				branch(t, db, "apple", other, "m2", "w", "a")
+				branch(t, db, "apple", fruitBody(3+2+4+1, "blue", "2026-01-05"), "w2", "m2", "w", "a")
+			},
+			want: 3 + 2 + 4 + 1,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := newDB(t)
+			branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+			branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
+			branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+			// This server's sweeper merges l into w.
+			_, err := newSweeper(t, db, fruitMerge()).Settle(ctx, "apple")
+			require.NoError(t, err)
+			tastings, _ := settledFruit(t, db, "apple")
+			require.Equal(t, 3+2, tastings)
+			var merged map[string]any
+			require.NoError(t, db.Get(ctx, "apple", &merged))
+			assert.Equal(t, []any{rev(2, "l")}, merged[couch.AbsorbsField], "the merge names what it absorbed")
+
+			// Another server's sweeper merged l and l2 (4 tastings, a leaf
+			// this server never saw) into w; replication brings its merge
+			// before its tombstones.
+			other := fruitBody(3+2+4, "green", "2026-01-03")
+			other[couch.AbsorbsField] = []string{rev(2, "l"), rev(2, "l2")}
+			tc.build(t, db, other)
+			_, err = newSweeper(t, db, fruitMerge()).Settle(ctx, "apple")
+			require.NoError(t, err)
+			tastings, _ = settledFruit(t, db, "apple")
+			assert.Equal(t, tc.want, tastings)
+		})
+	}
 }
