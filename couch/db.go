@@ -206,8 +206,9 @@ type Revision struct {
 
 // OpenRevs reads several revisions of the document id at once: those
 // listed, or every leaf revision when revs is empty. The losing revisions
-// of a replication conflict are read this way.
-func (db *DB) OpenRevs(ctx context.Context, id string, revs []string) ([]Revision, error) {
+// of a replication conflict are read this way. opts add query
+// parameters (on a cluster, r=n reads every copy).
+func (db *DB) OpenRevs(ctx context.Context, id string, revs []string, opts ...Option) ([]Revision, error) {
 	if err := checkID(id); err != nil {
 		return nil, fmt.Errorf("couch: open revs: %w", err)
 	}
@@ -217,6 +218,9 @@ func (db *DB) OpenRevs(ctx context.Context, id string, revs []string) ([]Revisio
 	} else {
 		b, _ := json.Marshal(revs)
 		q.Set("open_revs", string(b))
+	}
+	for _, o := range opts {
+		o(q)
 	}
 	r := db.req(http.MethodGet, id)
 	r.query = q
