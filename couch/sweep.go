@@ -45,10 +45,15 @@ const maxBranchReads = 32
 
 // The bounds of a sweep.
 const (
-	// MaxSweepLeaves is how many leaves (live or deleted) a document may
-	// have for the sweeper to settle it; one with more is reported, not
-	// touched.
+	// MaxSweepLeaves is how many live leaves a document may have for
+	// the sweeper to settle it; one with more is reported, not touched.
 	MaxSweepLeaves = 128
+	// MaxSweepDeletedLeaves is how many deleted leaves it may have. Every
+	// settled conflict leaves one (the tombstone of the losing leaf), so a
+	// document written hard on a cluster gathers hundreds: 48 concurrent
+	// tastings through two coordinators made up to 230. The whole
+	// answer is bounded by [Config.MaxResponseBytes] too.
+	MaxSweepDeletedLeaves = 8192
 	// DefaultSweepRounds is how many times [Sweeper.Settle] settles a
 	// document that is still in conflict after its write (a new write or
 	// another sweeper raced it) before it leaves it to the next sweep.
@@ -56,7 +61,8 @@ const (
 )
 
 // ErrTooManyLeaves is matched by the error of a sweep of a document with
-// more than [MaxSweepLeaves] leaves.
+// more than [MaxSweepLeaves] live or [MaxSweepDeletedLeaves] deleted
+// leaves.
 var ErrTooManyLeaves = errors.New("document has too many leaves to settle")
 
 // ErrAttachments is matched by the error of a sweep of a conflicted
@@ -467,8 +473,8 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 	if _, err := s.db.c.doJSON(ctx, r, &answer); err != nil {
 		return nil, fmt.Errorf("couch: sweep %q: read leaves: %w", id, err)
 	}
-	if len(answer) > MaxSweepLeaves {
-		return nil, fmt.Errorf("couch: sweep %q: %d leaves, at most %d: %w", id, len(answer), MaxSweepLeaves, ErrTooManyLeaves)
+	if len(answer) > MaxSweepLeaves+MaxSweepDeletedLeaves {
+		return nil, fmt.Errorf("couch: sweep %q: %d leaves, at most %d: %w", id, len(answer), MaxSweepLeaves+MaxSweepDeletedLeaves, ErrTooManyLeaves)
 	}
 	t := &sweepTree{id: id, holds: map[string][]string{}, bodies: map[string]json.RawMessage{}}
 	for _, a := range answer {
@@ -502,6 +508,15 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 	}
 	if t.winner == nil || t.winner.deleted {
 		return nil, fmt.Errorf("couch: sweep %q: %w", id, ErrNotFound)
+	}
+	live := 0
+	for _, l := range t.leaves {
+		if !l.deleted {
+			live++
+		}
+	}
+	if live > MaxSweepLeaves || len(t.leaves)-live > MaxSweepDeletedLeaves {
+		return nil, fmt.Errorf("couch: sweep %q: %d live and %d deleted leaves, at most %d and %d: %w", id, live, len(t.leaves)-live, MaxSweepLeaves, MaxSweepDeletedLeaves, ErrTooManyLeaves)
 	}
 	if len(t.losers()) > 0 {
 		if err := s.readBranches(ctx, t); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -579,6 +580,63 @@ func TestSweepMergeArrivingWithoutItsTombstones(t *testing.T) {
 			require.NoError(t, err)
 			tastings, _ = settledFruit(t, db, "apple")
 			assert.Equal(t, tc.want, tastings)
+		})
+	}
+}
+
+// TestSweepLeafBounds checks the bounds on the leaves of one document:
+// many deleted leaves (every settled conflict leaves one) are swept, too
+// many live ones are refused untouched.
+func TestSweepLeafBounds(t *testing.T) {
+	leaves := func(n int, deleted bool, prefix string) []any {
+		docs := make([]any, n)
+		for i := range docs {
+			label := fmt.Sprintf("%s%d", prefix, i)
+			doc := map[string]any{"_id": "apple", "_rev": rev(2, label),
+				"_revisions": map[string]any{"start": 2, "ids": []string{hashOf(label), hashOf("a")}}}
+			if deleted {
+				doc["_deleted"] = true
+			} else {
+				for k, v := range fruitBody(1, "red", "2026-01-02") {
+					doc[k] = v
+				}
+			}
+			docs[i] = doc
+		}
+		return docs
+	}
+	cases := []struct {
+		name          string
+		live, deleted int
+		wantErr       error
+	}{
+		{name: "300 deleted leaves", live: 2, deleted: 300},
+		{name: "too many live leaves", live: couch.MaxSweepLeaves + 1, wantErr: couch.ErrTooManyLeaves},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := newDB(t)
+			branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+			docs := append(leaves(tc.live, false, "l"), leaves(tc.deleted, true, "d")...)
+			res, err := db.BulkDocs(ctx, docs, couch.NewEdits(false))
+			require.NoError(t, err)
+			for _, r := range res {
+				require.NoError(t, r.Err())
+			}
+			got, err := newSweeper(t, db, fruitMerge()).Settle(ctx, "apple")
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				var doc struct {
+					Conflicts []string `json:"_conflicts"`
+				}
+				require.NoError(t, db.Get(ctx, "apple", &doc, couch.WithConflicts()))
+				assert.Len(t, doc.Conflicts, tc.live-1, "untouched")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.live-1, got.Merged)
+			tastings, _ := settledFruit(t, db, "apple")
+			assert.Equal(t, tc.live, tastings)
 		})
 	}
 }
