@@ -173,6 +173,10 @@ type SweepStats struct {
 	Merged   int64 `json:"merged"`
 	Accepted int64 `json:"accepted"`
 	Left     int64 `json:"left"`
+	// Absorbed counts losing leaves the winner already held (a merge
+	// named them, and their tombstones had not arrived): settled without
+	// asking the resolver, so that their changes count once.
+	Absorbed int64 `json:"absorbed"`
 	// Failed counts documents a sweep could not settle (an error).
 	Failed int64 `json:"failed"`
 	// Pending is how many documents left in conflict the next sweep
@@ -419,6 +423,7 @@ func (s *Sweeper) count(p sweepPlan) {
 	s.stats.Merged += int64(p.merged)
 	s.stats.Accepted += int64(p.accepted)
 	s.stats.Left += int64(p.left)
+	s.stats.Absorbed += int64(p.absorbed)
 	s.mu.Unlock()
 }
 
@@ -847,6 +852,7 @@ type sweepPlan struct {
 	docs                   []any
 	rev                    string // the winner after the write
 	merged, accepted, left int
+	absorbed               int
 }
 
 // plan asks the resolver about each losing leaf and builds the write.
@@ -858,6 +864,15 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 	var p sweepPlan
 	changed := false
 	for _, l := range losers {
+		if held[l.rev] {
+			// A merge in the fold named this leaf as absorbed, and its
+			// tombstone has not arrived (replication copies a
+			// document's leaves in no set order): its changes are in
+			// already.
+			settled = append(settled, l)
+			p.absorbed++
+			continue
+		}
 		c := &resolve.Conflict{
 			ABI: resolve.ABIVersion, Kind: resolve.KindReplication, Op: resolve.OpUpdate,
 			DB: s.db.name, ID: t.id, Attempt: round,

@@ -640,3 +640,26 @@ func TestSweepLeafBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepLeafAMergeAbsorbed checks a leaf that a merge in the winner
+// names as absorbed, on a server that has the merge and not yet the
+// leaf's tombstone: its changes are in the winner already, and it is
+// settled without counting them again.
+func TestSweepLeafAMergeAbsorbed(t *testing.T) {
+	db := newDB(t)
+	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
+	l := branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+	// Another server merged l into w; its merge arrives first.
+	other := fruitBody(3+2, "green", "2026-01-03")
+	other[couch.AbsorbsField] = []string{l}
+	branch(t, db, "apple", other, "m", "w", "a")
+
+	s := newSweeper(t, db, fruitMerge())
+	got, err := s.Settle(ctx, "apple")
+	require.NoError(t, err)
+	assert.Zero(t, got.Merged, "nothing to merge")
+	assert.EqualValues(t, 1, s.Stats().Absorbed)
+	tastings, _ := settledFruit(t, db, "apple")
+	assert.Equal(t, 3+2, tastings)
+}
