@@ -300,3 +300,45 @@ func TestCreatePutsWithClientID(t *testing.T) {
 	}
 	assert.NotEqual(t, seen[0], seen[1])
 }
+
+// A merge written over the current revision claims what that revision
+// absorbed (couch.AbsorbsField), never what the resolver's document says:
+// merging mine, a resolver may copy the claim of mine's branch, which
+// theirs does not hold.
+func TestMergeKeepsTheirsAbsorbs(t *testing.T) {
+	cases := []struct {
+		name   string
+		theirs any // theirs' claim, nil for none
+	}{
+		{name: "theirs claims nothing", theirs: nil},
+		{name: "theirs has its own claim", theirs: []any{"3-cccc"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := newDB(t)
+			merger := always(resolve.Decision{Action: resolve.ActionMerge,
+				Doc: json.RawMessage(`{"type":"counter_v1.0","name":"c","count":5,"accord_absorbs":["2-aaaa"]}`)})
+			s := newStore(t, db, couch.StoreConfig{Resolver: merger})
+			d := createCounter(t, s)
+			var once sync.Once
+			_, err := s.Update(ctx, couch.ByID(d.ID), func(c *counter) error {
+				once.Do(func() { // a concurrent write: theirs
+					m := rawDoc(t, db, d.ID)
+					m["count"] = 4.0
+					delete(m, couch.AbsorbsField)
+					if tc.theirs != nil {
+						m[couch.AbsorbsField] = tc.theirs
+					}
+					_, err := db.Put(ctx, d.ID, m)
+					require.NoError(t, err)
+				})
+				c.Count++
+				return nil
+			})
+			require.NoError(t, err)
+			m := rawDoc(t, db, d.ID)
+			assert.EqualValues(t, 5, m["count"], "the merge is written")
+			assert.Equal(t, tc.theirs, m[couch.AbsorbsField])
+		})
+	}
+}

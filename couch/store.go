@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -849,11 +850,12 @@ func (s *Store[T]) deleteAll(ctx context.Context, a attempt) (string, error) {
 // declares is as after has it, absent if after omits it. _id and _rev are
 // set to id and rev; the other special fields of a read (_conflicts,
 // _revisions, …) are dropped.
-func keepUnknown(stored, before, after json.RawMessage, id, rev string) (json.RawMessage, error) {
-	var out, b, a map[string]json.RawMessage
-	if err := json.Unmarshal(stored, &out); err != nil || out == nil {
+func keepUnknown(storedDoc, before, after json.RawMessage, id, rev string) (json.RawMessage, error) {
+	var out, stored, b, a map[string]json.RawMessage
+	if err := json.Unmarshal(storedDoc, &out); err != nil || out == nil {
 		return nil, fmt.Errorf("stored document is not a JSON object")
 	}
+	stored = maps.Clone(out)
 	if err := json.Unmarshal(before, &b); err != nil {
 		return nil, fmt.Errorf("document is not a JSON object")
 	}
@@ -877,10 +879,19 @@ func keepUnknown(stored, before, after json.RawMessage, id, rev string) (json.Ra
 		}
 	}
 	for k, v := range a {
-		if k == "_id" || k == "_rev" {
+		if k == "_id" || k == "_rev" || k == AbsorbsField {
 			continue
 		}
 		out[k] = v
+	}
+	// What a sweep's merge absorbed ([AbsorbsField]) is a claim about
+	// the revision written over, which the new one holds too: it is
+	// stored's, never the new content's (a resolver merging mine could
+	// otherwise claim what mine's branch absorbed, and theirs lacks).
+	if v, ok := stored[AbsorbsField]; ok {
+		out[AbsorbsField] = v
+	} else {
+		delete(out, AbsorbsField)
 	}
 	out["_id"], _ = json.Marshal(id)
 	if rev != "" {

@@ -35,8 +35,9 @@ const AbsorbedField = "accord_absorbed_into"
 // may hold the merge before its tombstones (pouchdb-server writes them
 // one by one): the merge itself must say what it holds, or a sweep there
 // counts the leaves' changes twice. The sweeper strips it from what the
-// resolver sees; a store whose document type keeps unknown fields
-// carries it into later revisions, which hold that content too.
+// resolver sees. A [Store] writing over a revision keeps that revision's
+// claim (the new one holds that content too, and replication may bring
+// it without its parent's body), and never takes one from new content.
 const AbsorbsField = "accord_absorbs"
 
 // maxBranchReads bounds the inner revisions of a document's branches a

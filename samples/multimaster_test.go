@@ -131,9 +131,13 @@ func TestMultiMaster(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if !settled {
-		// Seen once on Apache CouchDB; most likely a conflict left on
-		// both servers for want of its ancestor's body.
-		t.Logf("the servers did not settle within 2 minutes (a conflict left: on_base_missing); last seen:\n%.4096s", last)
+		t.Logf("the servers did not settle within 2 minutes; last seen:\n%.4096s", last)
+		for i, s := range svcs {
+			logSweepFailures(t, i, s)
+			for _, id := range ids {
+				t.Logf("server %d, fruit %s:\n%s", i, id, revisionTree(t, dbs[i], id))
+			}
+		}
 		return
 	}
 	t.Logf("both servers settled %v after the load", time.Since(began).Round(time.Millisecond))
@@ -164,12 +168,18 @@ func TestMultiMaster(t *testing.T) {
 		_, m := s.do(t, "GET", "/v1.0/_metrics", "")
 		sweep := m.(map[string]any)["sweep"]
 		t.Logf("server %d sweep counters: %v", i, sweep)
-		n := 0
-		for line := range strings.Lines(s.Output.String()) {
-			if strings.Contains(line, "not settled") || strings.Contains(line, "sweep failed") {
-				if n++; n <= 5 {
-					t.Logf("server %d: %.400s", i, line)
-				}
+		logSweepFailures(t, i, s)
+	}
+}
+
+// logSweepFailures logs the first sweep failures in service i's output.
+func logSweepFailures(t *testing.T, i int, s service) {
+	t.Helper()
+	n := 0
+	for line := range strings.Lines(s.Output.String()) {
+		if strings.Contains(line, "not settled") || strings.Contains(line, "sweep failed") || strings.Contains(line, "without a base") {
+			if n++; n <= 5 {
+				t.Logf("server %d: %.600s", i, line)
 			}
 		}
 	}
@@ -244,7 +254,7 @@ func revisionTree(t *testing.T, db *couch.DB, fruitID string) string {
 	for r := range revs {
 		var doc map[string]any
 		body := "(no body)"
-		if db.Get(ctx, docID, &doc, couch.WithRev(r)) == nil {
+		if err := db.Get(ctx, docID, &doc, couch.WithRev(r)); err == nil {
 			body = fmt.Sprintf("tastings=%v deleted=%v absorbs=%v into=%v", doc["tastings"], doc["_deleted"], doc[couch.AbsorbsField], doc[couch.AbsorbedField])
 		}
 		lines = append(lines, fmt.Sprintf("%s <- %s %s", r, parent[r], body))
