@@ -94,6 +94,13 @@ type SweepConfig struct {
 	// Stats, if set, counts the documents the Sealer refused
 	// ([Stats.Refused]).
 	Stats *Stats
+	// Peers are the other replicas of the database (multi-master): an
+	// ancestor whose body this server lacks is read from them, in order.
+	// Replication copies leaves only, so after criss-cross merges the
+	// bodies a base needs can be on different servers; without peers
+	// such a conflict is left (base_missing). A peer that fails is
+	// skipped.
+	Peers []*DB
 }
 
 // Sweeper settles replication conflicts: documents that concurrent edits
@@ -144,6 +151,7 @@ type Sweeper struct {
 	rounds  int
 	sealer  Sealer
 	refused *Stats // counts the Sealer's refusals (sweep_seal.go)
+	peers   []*DB
 
 	quorum readQuorum // r=n on a cluster: every copy's leaves and bodies
 
@@ -190,7 +198,7 @@ func NewSweeper(db *DB, cfg SweepConfig) (*Sweeper, error) {
 	if cfg.Resolver == nil {
 		return nil, errors.New("couch: sweeper: no resolver")
 	}
-	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}}
+	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}, peers: cfg.Peers}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -813,6 +821,17 @@ func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawM
 	}
 	var doc json.RawMessage
 	err := s.db.Get(ctx, t.id, &doc, WithRev(rev), func(q url.Values) { s.readAll(ctx, q) })
+	for _, p := range s.peers {
+		if !errors.Is(err, ErrNotFound) {
+			break
+		}
+		err = p.Get(ctx, t.id, &doc, WithRev(rev))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: a peer could not be read",
+				slog.String("db", p.name), slog.String("id", resolve.Clip(t.id)), slog.String("error", resolve.Clip(err.Error())))
+			err = ErrNotFound
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		doc = nil

@@ -663,3 +663,41 @@ func TestSweepLeafAMergeAbsorbed(t *testing.T) {
 	tastings, _ := settledFruit(t, db, "apple")
 	assert.Equal(t, 3+2, tastings)
 }
+
+// TestSweepReadsAMissingBaseFromAPeer checks that an ancestor whose body
+// this server lacks (replication copies leaves only) is read from a
+// peer, and that without one the conflict is left.
+func TestSweepReadsAMissingBaseFromAPeer(t *testing.T) {
+	cases := []struct {
+		name     string
+		peers    bool
+		left     int
+		tastings int
+	}{
+		{name: "without peers the conflict is left", left: 1, tastings: 5},
+		{name: "the peer has the base", peers: true, tastings: 5 + 4 - 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db, peer := newDB(t), newDB(t)
+			branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+			branch(t, db, "apple", fruitBody(5, "green", "2026-01-03"), "w", "x", "a")
+			branch(t, db, "apple", fruitBody(4, "yellow", "2026-01-02"), "l", "x", "a")
+			branch(t, peer, "apple", fruitBody(3, "red", "2026-01-01"), "x", "a")
+			cfg := couch.SweepConfig{Resolver: fruitMerge(), Logger: discard}
+			if tc.peers {
+				cfg.Peers = []*couch.DB{peer}
+			}
+			s, err := couch.NewSweeper(db, cfg)
+			require.NoError(t, err)
+			got, err := s.Settle(ctx, "apple")
+			require.NoError(t, err)
+			assert.Equal(t, tc.left, got.Left)
+			var doc struct {
+				Tastings int `json:"tastings"`
+			}
+			require.NoError(t, db.Get(ctx, "apple", &doc))
+			assert.Equal(t, tc.tastings, doc.Tastings)
+		})
+	}
+}

@@ -42,3 +42,31 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// SplitDatabaseURL splits the URL of a database, its name the last path
+// element (http://host:5984/accord_sample), into the server's URL and
+// the name. Errors say the URL redacted, and match [ErrBadURL] or
+// [ErrInvalidDBName].
+func SplitDatabaseURL(raw string) (server *url.URL, name string, err error) {
+	u, err := ParseURL(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	escaped := strings.TrimSuffix(u.EscapedPath(), "/")
+	i := strings.LastIndex(escaped, "/")
+	if i < 0 {
+		return nil, "", fmt.Errorf("%w: %s: no database name at the end of the path", ErrBadURL, u.Redacted())
+	}
+	if name, err = url.PathUnescape(escaped[i+1:]); err != nil || name == "" {
+		return nil, "", fmt.Errorf("%w: %s: no database name at the end of the path", ErrBadURL, u.Redacted())
+	}
+	if err := CheckDBName(name); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", u.Redacted(), err)
+	}
+	s := *u
+	if s.Path, err = url.PathUnescape(escaped[:i]); err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %w", ErrBadURL, u.Redacted(), err)
+	}
+	s.RawPath = ""
+	return &s, name, nil
+}

@@ -65,3 +65,28 @@ func TestParseURLAcceptsEncodedCredentials(t *testing.T) {
 		assert.NotContains(t, u.Redacted(), "ter2")
 	}
 }
+
+func TestSplitDatabaseURL(t *testing.T) {
+	cases := []struct {
+		raw, server, name string
+		wantErr           error
+	}{
+		{raw: "http://127.0.0.1:5984/accord_sample", server: "http://127.0.0.1:5984", name: "accord_sample"},
+		{raw: "http://admin:secret@db.example:5984/prefix/accord_sample/", server: "http://admin:secret@db.example:5984/prefix", name: "accord_sample"},
+		{raw: "http://127.0.0.1:5984/", wantErr: couch.ErrBadURL},
+		{raw: "http://127.0.0.1:5984/Bad", wantErr: couch.ErrInvalidDBName},
+	}
+	for _, tc := range cases {
+		t.Run(tc.raw, func(t *testing.T) {
+			server, name, err := couch.SplitDatabaseURL(tc.raw)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				assert.NotContains(t, err.Error(), "secret")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.server, server.String())
+			assert.Equal(t, tc.name, name)
+		})
+	}
+}

@@ -53,7 +53,7 @@ func TestMultiMaster(t *testing.T) {
 	}
 	var svcs [2]service
 	for i := range 2 {
-		svcs[i] = service{sampletest.StartService(t, bin, "multimaster/config.yaml", dbURLs[i])}
+		svcs[i] = service{sampletest.StartService(t, bin, "multimaster/config.yaml", dbURLs[i], "-sweep-peer", dbURLs[1-i])}
 		assert.Eventually(t, func() bool {
 			return strings.Contains(svcs[i].Output.String(), "replication-conflict sweeper started")
 		}, 10*time.Second, 20*time.Millisecond, "service %d starts its sweeper", i)

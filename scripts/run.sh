@@ -112,9 +112,9 @@ if [ "$sample" = multimaster ]; then
   echo "  curl -s http://127.0.0.1:$((port + 1))/v1.0/fruits"
   echo "Ctrl-C stops the services and the servers."
   echo
-  bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port "$port" -database "$couch_url/accord_sample" &
+  bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port "$port" -database "$couch_url/accord_sample" -sweep-peer "$couch_url2/accord_sample" &
   svc_pids+=($!)
-  bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port $((port + 1)) -database "$couch_url2/accord_sample" &
+  bin/fruitsvc -config "$config" "${resolver_flags[@]}" -port $((port + 1)) -database "$couch_url2/accord_sample" -sweep-peer "$couch_url/accord_sample" &
   svc_pids+=($!)
   wait -n "${svc_pids[@]}"
   exit $?

@@ -44,8 +44,9 @@ type Service struct {
 // StartService runs the service binary with the config file against the
 // database at dbURL, on a free loopback port; waits until it answers
 // GET /v1.0/_health; and stops it (SIGINT, then SIGKILL after 10 s) when
-// the test ends, logging its output if the test failed.
-func StartService(t testing.TB, bin, config, dbURL string) *Service {
+// the test ends, logging its output if the test failed. args are more
+// flags.
+func StartService(t testing.TB, bin, config, dbURL string, args ...string) *Service {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,7 +56,7 @@ func StartService(t testing.TB, bin, config, dbURL string) *Service {
 	_ = l.Close()
 
 	s := &Service{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Output: &syncbuf.Buffer{}}
-	cmd := exec.Command(bin, "-config", config, "-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1")
+	cmd := exec.Command(bin, append([]string{"-config", config, "-database", dbURL, "-port", fmt.Sprint(port), "-ip", "127.0.0.1"}, args...)...)
 	cmd.Stdout, cmd.Stderr = s.Output, s.Output
 	// The service must not outlive a test binary that dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

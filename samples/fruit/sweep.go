@@ -3,6 +3,7 @@ package fruit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,11 @@ type SweepConfig struct {
 	// leaves every replication conflict as it is: there is no caller's
 	// change to re-apply; use merge here.
 	Resolver *ResolverConfig `yaml:"resolver"`
+	// Peers are the URLs of the database's other replicas
+	// (multi-master, like Database: the name last). The sweeper reads
+	// from them an ancestor's body this server lacks (see
+	// [couch.SweepConfig.Peers]).
+	Peers []string `yaml:"peers"`
 }
 
 // validate checks the sweep section.
@@ -37,7 +43,35 @@ func (c SweepConfig) validate() error {
 			return err
 		}
 	}
+	if len(c.Peers) > maxSweepPeers {
+		return fmt.Errorf("sweep.peers: %d peers, at most %d", len(c.Peers), maxSweepPeers)
+	}
+	for i, p := range c.Peers {
+		if _, _, err := couch.SplitDatabaseURL(p); err != nil {
+			return fmt.Errorf("sweep.peers[%d]: %w", i, err)
+		}
+	}
 	return nil
+}
+
+// maxSweepPeers bounds sweep.peers.
+const maxSweepPeers = 16
+
+// openPeers opens the databases of urls.
+func openPeers(urls []string, logger *slog.Logger) ([]*couch.DB, error) {
+	var dbs []*couch.DB
+	for i, raw := range urls {
+		server, name, err := couch.SplitDatabaseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("sweep.peers[%d]: %w", i, err)
+		}
+		c, err := couch.New(couch.Config{URL: server.String(), Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("sweep.peers[%d]: %w", i, err)
+		}
+		dbs = append(dbs, c.DB(name))
+	}
+	return dbs, nil
 }
 
 // OpenSweeper returns the sweeper c configures over db, with resolver as
@@ -51,12 +85,16 @@ func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver reso
 	if c.Interval == 0 && !once {
 		return nil, close, nil
 	}
+	peers, err := openPeers(c.Peers, logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	if c.Resolver != nil {
 		if resolver, close, err = OpenResolver(ctx, *c.Resolver, logger); err != nil {
 			return nil, nil, err
 		}
 	}
-	s, err = couch.NewSweeper(db, couch.SweepConfig{Resolver: resolver, Logger: logger, Sealer: sealer, Stats: stats})
+	s, err = couch.NewSweeper(db, couch.SweepConfig{Resolver: resolver, Logger: logger, Sealer: sealer, Stats: stats, Peers: peers})
 	if err != nil {
 		_ = close(ctx)
 		return nil, nil, err

@@ -50,7 +50,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -84,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pin := fs.String("sha256", "", "pin the plugin file to this `SHA-256` (hex)")
 	watch := fs.Duration("watch", 0, "poll the plugin file at this `interval` and reload it when it changes (0: only on SIGHUP)")
 	record := fs.String("record", "", "record every conflict and decision to this `file` (JSON lines, rotated)")
+	var sweepPeers urlList
+	fs.Var(&sweepPeers, "sweep-peer", "a replica of the database (its `URL`) the sweeper reads an ancestor's body from when this server lacks it; repeatable (overrides the config's sweep.peers)")
 	sweepOnce := fs.Bool("sweep-once", false, "settle the database's replication conflicts once (the config's sweep.resolver, or its resolver), print a JSON report and exit: 0 if none is left, 1 if some are")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
@@ -127,6 +128,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if set["watch"] {
 			cfg.Reload.Watch = *watch
+		}
+		if set["sweep-peer"] {
+			cfg.Sweep.Peers = sweepPeers
 		}
 		if set["record"] {
 			cfg.Record.Path = *record
@@ -344,26 +348,12 @@ func resolverFlags(rc *fruit.ResolverConfig, set map[string]bool, plugin, params
 // openDatabase splits a database URL into a client for its server and
 // the database's name; credentials come from the URL or the environment.
 func openDatabase(raw string, logger *slog.Logger, stats *couch.Stats) (*couch.Client, string, error) {
-	u, err := couch.ParseURL(raw)
+	server, name, err := couch.SplitDatabaseURL(raw)
 	if err != nil {
 		return nil, "", fmt.Errorf("-database: %w", err)
 	}
-	escaped := strings.TrimSuffix(u.EscapedPath(), "/")
-	i := strings.LastIndex(escaped, "/")
-	name, err := url.PathUnescape(escaped[i+1:])
-	if i < 0 || err != nil || name == "" {
-		return nil, "", fmt.Errorf("-database %s: no database name at the end of the path", u.Redacted())
-	}
-	if err := couch.CheckDBName(name); err != nil {
-		return nil, "", fmt.Errorf("-database %s: %w", u.Redacted(), err)
-	}
-	server := *u
-	if server.Path, err = url.PathUnescape(escaped[:i]); err != nil {
-		return nil, "", fmt.Errorf("-database %s: %w", u.Redacted(), err)
-	}
-	server.RawPath = ""
 	cfg := couch.Config{URL: server.String(), Logger: logger, Stats: stats}
-	if user := os.Getenv("COUCHDB_USER"); user != "" && u.User == nil {
+	if user := os.Getenv("COUCHDB_USER"); user != "" && server.User == nil {
 		cfg.Username, cfg.Password = user, os.Getenv("COUCHDB_PASSWORD")
 	}
 	client, err := couch.New(cfg)
@@ -371,6 +361,16 @@ func openDatabase(raw string, logger *slog.Logger, stats *couch.Stats) (*couch.C
 		return nil, "", err
 	}
 	return client, name, nil
+}
+
+// urlList is a repeatable flag of URLs.
+type urlList []string
+
+func (l *urlList) String() string { return fmt.Sprint(len(*l), " URLs") }
+
+func (l *urlList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 // redact is raw without its password, or nothing of it if it does not
