@@ -63,6 +63,16 @@ func branch(t *testing.T, db *couch.DB, id string, body map[string]any, labels .
 	return doc["_rev"].(string)
 }
 
+// conflictedApple writes the document "apple" as replication leaves two
+// branches: a (0 tastings), then w (3, the winner) and l (2) on it. It
+// returns l's revision.
+func conflictedApple(t *testing.T, db *couch.DB) string {
+	t.Helper()
+	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
+	return branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+}
+
 // fruitBody is a fruit document body.
 func fruitBody(tastings int, color, updated string) map[string]any {
 	return map[string]any{"type": "fruit_v1.0", "tastings": tastings, "color": color, "updated_on": updated}
@@ -159,9 +169,7 @@ func TestSweepCountsASettledLeafOnce(t *testing.T) {
 	for _, children := range []int{1, 3} {
 		t.Run(strconv.Itoa(children)+" children", func(t *testing.T) {
 			db := newDB(t)
-			branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-			branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-			branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+			conflictedApple(t, db)
 			s := newSweeper(t, db, fruitMerge())
 			_, err := s.Settle(ctx, "apple")
 			require.NoError(t, err)
@@ -242,9 +250,7 @@ func (r *racing) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Deci
 // the next round merges the two from the old winner.
 func TestSweepRacingAWriteLosesNeither(t *testing.T) {
 	db := newDB(t)
-	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-	branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+	conflictedApple(t, db)
 	r := &racing{Resolver: fruitMerge(), db: db}
 	got, err := newSweeper(t, db, r).Settle(ctx, "apple")
 	require.NoError(t, err)
@@ -325,9 +331,7 @@ func TestSweepConflictAsked(t *testing.T) {
 	for _, compact := range []bool{false, true} {
 		t.Run("compacted="+strconv.FormatBool(compact), func(t *testing.T) {
 			db := newDB(t)
-			branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-			branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-			branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+			conflictedApple(t, db)
 			if compact {
 				compactDB(t, db)
 			}
@@ -423,9 +427,7 @@ func TestSweepRunSettlesNewConflicts(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 	}()
-	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-	branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+	conflictedApple(t, db)
 	require.Eventually(t, func() bool { return s.Stats().Settled == 1 }, 30*time.Second, 50*time.Millisecond)
 	tastings, _ := settledFruit(t, db, "apple")
 	assert.Equal(t, 5, tastings)
@@ -496,9 +498,7 @@ func (f *flaky) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decis
 // settled.
 func TestSweepTriesUnsettledDocumentsAgain(t *testing.T) {
 	db := newDB(t)
-	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-	branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+	conflictedApple(t, db)
 	r := &flaky{next: fruitMerge()}
 	s := newSweeper(t, db, r)
 
@@ -558,9 +558,7 @@ func TestSweepMergeArrivingWithoutItsTombstones(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			db := newDB(t)
-			branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-			branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-			branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+			conflictedApple(t, db)
 			// This server's sweeper merges l into w.
 			_, err := newSweeper(t, db, fruitMerge()).Settle(ctx, "apple")
 			require.NoError(t, err)
@@ -647,9 +645,7 @@ func TestSweepLeafBounds(t *testing.T) {
 // settled without counting them again.
 func TestSweepLeafAMergeAbsorbed(t *testing.T) {
 	db := newDB(t)
-	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
-	branch(t, db, "apple", fruitBody(3, "green", "2026-01-03"), "w", "a")
-	l := branch(t, db, "apple", fruitBody(2, "yellow", "2026-01-02"), "l", "a")
+	l := conflictedApple(t, db)
 	// Another server merged l into w; its merge arrives first.
 	other := fruitBody(3+2, "green", "2026-01-03")
 	other[couch.AbsorbsField] = []string{l}
