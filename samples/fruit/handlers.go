@@ -53,14 +53,18 @@ func byFruitID(id string) couch.Locator {
 }
 
 // hasFruitID accepts a stored document that the fruit_by_fruit_id view
-// would find under id: a fruit (its type) with that fruit_id.
+// would find under id: a fruit (its type) with that fruit_id. The keys
+// are matched exactly, as the view's JavaScript reads them (a struct
+// would also take "Fruit_ID").
 func hasFruitID(id string) func(json.RawMessage) bool {
 	return func(raw json.RawMessage) bool {
-		var d struct {
-			Type    string `json:"type"`
-			FruitID string `json:"fruit_id"`
+		var d map[string]json.RawMessage
+		if json.Unmarshal(raw, &d) != nil {
+			return false
 		}
-		return json.Unmarshal(raw, &d) == nil && d.FruitID == id && fruitTypePattern.MatchString(d.Type)
+		var typ, fruitID string
+		return json.Unmarshal(d["type"], &typ) == nil && json.Unmarshal(d["fruit_id"], &fruitID) == nil &&
+			fruitID == id && fruitTypePattern.MatchString(typ)
 	}
 }
 

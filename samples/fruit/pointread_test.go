@@ -55,11 +55,15 @@ func TestPointReadIsOneDocumentGET(t *testing.T) {
 	assert.Equal(t, created, stored["fruit_id"])
 
 	// Installed with other ids: legacy's under a random id; decoy's
-	// under legacy's fruit_id, with a fruit_id of its own.
-	legacy, decoy := strings.Repeat("1", 32), strings.Repeat("2", 32)
+	// under legacy's fruit_id, with a fruit_id of its own; cased's under
+	// its fruit_id, but with the key spelt otherwise (the view does not
+	// see it), and its real document elsewhere.
+	legacy, decoy, cased := strings.Repeat("1", 32), strings.Repeat("2", 32), strings.Repeat("3", 32)
 	for id, d := range map[string]map[string]any{
 		"installed-elsewhere": {"fruit_id": legacy, "color": "green"},
 		legacy:                {"fruit_id": decoy, "color": "decoy"},
+		cased:                 {"Fruit_ID": cased, "color": "miscased"},
+		"cased-elsewhere":     {"fruit_id": cased, "color": "cased"},
 	} {
 		d["type"], d["tastings"], d["created_on"], d["updated_on"] = fruit.DocType, 0, "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z"
 		_, err := e.db.Put(ctx, id, d)
@@ -75,6 +79,7 @@ func TestPointReadIsOneDocumentGET(t *testing.T) {
 		{"created by the service", created, "red", []string{"GET /" + created + " 200"}},
 		{"installed under another id", legacy, "green", []string{"GET /" + legacy + " 200", "GET " + view + " 200"}},
 		{"no document under its id", decoy, "decoy", []string{"GET /" + decoy + " 404", "GET " + view + " 200"}},
+		{"under its id, a key the view does not read", cased, "cased", []string{"GET /" + cased + " 200", "GET " + view + " 200"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
