@@ -5,7 +5,8 @@
 #
 #   1. the engine's BenchmarkDecision (a decision with and without
 #      deadline enforcement, and a CouchDB GET as the yardstick),
-#      BenchmarkLoad, BenchmarkLoadBuiltins and BenchmarkMemory;
+#      BenchmarkEnforcement (the same for every plugin, where the engine
+#      has it), BenchmarkLoad, BenchmarkLoadBuiltins and BenchmarkMemory;
 #   2. samples/fruit's BenchmarkServiceVsCouch (the service against the
 #      bare client doing the same read or write);
 #   3. loadgen's seed recipe (25 workers, 10 fruit, 20 % GET, 40 %
@@ -106,7 +107,7 @@ bench() {
 
 if step engine; then
   echo "bench: the engine's benchmarks" >&2
-  bench engine-decision.txt -bench '^BenchmarkDecision$' -count "$count" ./engine/
+  bench engine-decision.txt -bench '^Benchmark(Decision|Enforcement)$' -benchtime 500ms -count "$count" ./engine/
   bench engine-load.txt -bench '^Benchmark(Load|LoadBuiltins)$' -benchtime 3x -count "$count" ./engine/
   bench engine-memory.txt -bench '^BenchmarkMemory$' -benchtime 1x -count 1 ./engine/
 fi

@@ -10,7 +10,8 @@
 //	go run ./tools/loadgen … -json loadgen.json -baseline-couch $DB
 //	go run ./tools/benchreport -bench bench.txt -loadgen loadgen.json
 //
-// `make bench` does all of it. A figure whose benchmark or report is not
+// With the engine's BenchmarkEnforcement (plugin=NAME/trust=…), a row per
+// plugin. `make bench` does all of it. A figure whose benchmark or report is not
 // there is printed as "missing", never estimated; repeated runs of a
 // benchmark (-count) are summed up by their median.
 //

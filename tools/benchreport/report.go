@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -160,6 +161,8 @@ func rows(rs results, lg *loadgenReport) []row {
 	}
 	out = append(out, r)
 
+	out = append(out, enforcementRows(rs, get, okGet)...)
+
 	out = append(out, serviceDecisionRow(lg, wasm, okWasm))
 
 	for _, sv := range []struct {
@@ -239,6 +242,46 @@ func rows(rs results, lg *loadgenReport) []row {
 		r.Ratio = times(after / started)
 	}
 	out = append(out, r)
+	return out
+}
+
+// enforcementRows are, for every plugin of the engine's
+// BenchmarkEnforcement (BenchmarkEnforcement/plugin=NAME/trust=…), its
+// decision with deadline enforcement against the same decision without
+// it, and as a share of a GET: the goal is both for every
+// plugin. None if the benchmark did not run.
+func enforcementRows(rs results, get float64, okGet bool) []row {
+	const prefix, untrusted, trusted = "BenchmarkEnforcement/plugin=", "/trust=untrusted", "/trust=trusted"
+	var plugins []string
+	for name := range rs {
+		if p, ok := strings.CutPrefix(name, prefix); ok {
+			if p, ok := strings.CutSuffix(p, untrusted); ok {
+				plugins = append(plugins, p)
+			}
+		}
+	}
+	slices.Sort(plugins)
+	var out []row
+	for _, p := range plugins {
+		r := row{What: fmt.Sprintf("plugin %s with deadline enforcement, vs unenforced; share of a GET", p),
+			Goal: "≤ 1.5× and < 1 % of a GET", Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
+		v, okV := rs.median(prefix+p+untrusted, "ns/op")
+		t, okT := rs.median(prefix+p+trusted, "ns/op")
+		if okV {
+			r.Value = dur(v)
+		}
+		if okT {
+			r.Baseline = "unenforced " + dur(t)
+		}
+		if okV && okT {
+			r.Ratio = times(v / t)
+			if okGet {
+				r.Ratio += "; " + percent(v/get) + " of a GET"
+				r.Verdict = verdict(v/t <= 1.5 && v/get < 0.01)
+			}
+		}
+		out = append(out, r)
+	}
 	return out
 }
 

@@ -58,6 +58,10 @@ func TestReportMissing(t *testing.T) {
 			[]string{"built-in decision", "decision with deadline enforcement, vs", "decision with deadline enforcement (share"}},
 		{"a figure without its baseline", "BenchmarkMemory-2 \t 1 \t 1 ns/op \t 3.5 MiB-after-100k\n",
 			[]string{"memory per Go-guest"}},
+		{"enforcement per plugin, one without its trusted run", "BenchmarkEnforcement/plugin=retry/trust=trusted-2 \t 10 \t 5000 ns/op\n" +
+			"BenchmarkEnforcement/plugin=retry/trust=untrusted-2 \t 10 \t 6000 ns/op\n" +
+			"BenchmarkEnforcement/plugin=asretry/trust=untrusted-2 \t 10 \t 900 ns/op\n",
+			[]string{"plugin asretry", "plugin retry"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,4 +94,25 @@ func TestReportMissing(t *testing.T) {
 		_, err := parseLoadgen(strings.NewReader(`not json`))
 		require.Error(t, err)
 	})
+}
+
+// TestEnforcementRows checks the per-plugin rows of BenchmarkEnforcement.
+func TestEnforcementRows(t *testing.T) {
+	rs := results{}
+	require.NoError(t, parseBench(strings.NewReader(
+		"BenchmarkDecision/impl=couchdb-get-2 \t 100 \t 1000000 ns/op\n"+
+			"BenchmarkEnforcement/plugin=retry/trust=trusted-2 \t 10 \t 5000 ns/op \t 4000 cpu-ns/op\n"+
+			"BenchmarkEnforcement/plugin=retry/trust=untrusted-2 \t 10 \t 6000 ns/op \t 4500 cpu-ns/op\n"+
+			"BenchmarkEnforcement/plugin=merge/trust=trusted-2 \t 10 \t 10000 ns/op\n"+
+			"BenchmarkEnforcement/plugin=merge/trust=untrusted-2 \t 10 \t 20000 ns/op\n"), rs))
+	got := map[string]row{}
+	for _, r := range rows(rs, nil) {
+		got[r.What] = r
+	}
+	retry := got["plugin retry with deadline enforcement, vs unenforced; share of a GET"]
+	assert.Equal(t, "1.200×; 0.60 % of a GET", retry.Ratio)
+	assert.Equal(t, "met", retry.Verdict)
+	merge := got["plugin merge with deadline enforcement, vs unenforced; share of a GET"]
+	assert.Equal(t, "2.000×; 2.00 % of a GET", merge.Ratio)
+	assert.Equal(t, "not met", merge.Verdict)
 }
