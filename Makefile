@@ -11,7 +11,7 @@ NODE_STAMP := node_modules/.package-lock.json
 
 COUCHDB_DIST ?= ../shared/couchdb
 
-.PHONY: all test test-couchdb run loadgen deps tools vet fmt-check lint plugins check-plugins bench clean
+.PHONY: all test test-couchdb run loadgen deps tools vet fmt-check lint plugins check-plugins bench bench-couchdb bench-all clean
 
 all: test
 
@@ -57,8 +57,21 @@ test: deps tools vet fmt-check lint check-plugins
 test-couchdb: deps tools
 	COUCHDB_DIST=$(COUCHDB_DIST) ./scripts/with-couchdb.sh $(GO) test $(TESTFLAGS) ./...
 
-## bench: the benchmarks, five runs each, for benchstat.
+## bench: issue 14's table of figures, each as a ratio to its baseline
+## measured in the same run (tools/benchreport over the engine's and
+## the service's benchmarks and a loadgen run with -baseline-couch), on
+## pouchdb-server, or on the server at COUCHDB_URL. A few minutes.
+## BENCH_OUT=dir keeps the raw outputs; see scripts/bench.sh.
 bench: deps
+	./scripts/bench.sh
+
+## bench-couchdb: the same on Apache CouchDB: the server at COUCHDB_URL
+## if set, else one started from COUCHDB_DIST for the run.
+bench-couchdb: deps
+	COUCHDB_DIST=$(COUCHDB_DIST) ./scripts/with-couchdb.sh ./scripts/bench.sh
+
+## bench-all: every benchmark, five runs each, for benchstat.
+bench-all: deps
 	$(GO) test -run '^$$' -bench . -count 5 ./...
 
 ## run: start pouchdb-server on disk, install the sample database and run

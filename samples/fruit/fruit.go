@@ -101,6 +101,10 @@ func now() string { return time.Now().UTC().Format(timeFormat) }
 // fruitIDPattern is what a fruit_id looks like: 32 lower-case hex digits.
 var fruitIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
+// fruitTypePattern is the types the fruit_by_fruit_id view emits (see
+// package sampledb).
+var fruitTypePattern = regexp.MustCompile(`^fruit_v\d+\.\d+$`)
+
 func newFruitID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])

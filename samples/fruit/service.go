@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -188,7 +189,7 @@ func (s *Service) instrument(route string, h httprouter.Handle) httprouter.Handl
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h(rec, r, ps)
 		took := time.Since(start)
-		s.requests.WithLabelValues(route, r.Method, fmt.Sprint(rec.status)).Observe(took.Seconds())
+		s.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Observe(took.Seconds())
 		s.logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
 			slog.String("method", r.Method), slog.String("path", clip(r.URL.Path, maxEchoBytes)),
 			slog.Int("status", rec.status), slog.Duration("duration", took))

@@ -16,6 +16,8 @@
 //	-sha256 HEX     pin the plugin file to this SHA-256
 //	-watch DURATION poll the plugin file and reload it when it changes
 //	-record FILE    record every conflict and decision (the config's record.path)
+//	-pprof ADDR     serve Go's profiles (net/http/pprof) on this loopback address,
+//	                such as 127.0.0.1:6060; off by default
 //
 // So a plugin can be tried without writing a config file:
 //
@@ -85,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	record := fs.String("record", "", "record every conflict and decision to this `file` (JSON lines, rotated)")
 	var sweepPeers urlList
 	fs.Var(&sweepPeers, "sweep-peer", "a replica of the database (its `URL`) the sweeper reads an ancestor's body from when this server lacks it; repeatable (overrides the config's sweep.peers)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof, /debug/pprof/) on this loopback `address`, such as 127.0.0.1:6060 (default: off)")
 	sweepOnce := fs.Bool("sweep-once", false, "settle the database's replication conflicts once (the config's sweep.resolver, or its resolver), print a JSON report and exit: 0 if none is left, 1 if some are")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fruitsvc [flags]\n\nRuns the sample fruit service; flags override the config file.\n\n")
@@ -150,6 +153,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel()}))
+	if *pprofAddr != "" {
+		_, stopProfiles, err := serveProfiles(*pprofAddr, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "fruitsvc: -pprof: %v\n", err)
+			return 2
+		}
+		defer stopProfiles()
+	}
 	stats := &couch.Stats{} // the conflict loop's and the client's retries
 	client, dbName, err := openDatabase(cfg.Database, logger, stats)
 	if err != nil {

@@ -9,11 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 )
 
 // The same-session baseline. With -baseline-couch, after the audit,
 // loadgen runs two GET-only phases with the mix's -concurrency workers,
-// each for -baseline-duration:
+// each for -baseline-duration, taking turns every baselineSlice:
 //
 //   - "service GET": GET /v1.0/fruits/{fruit_id} through the service;
 //   - "raw GET": GET {db}/{docid} of the same fruit's documents straight
@@ -153,8 +154,17 @@ func (r *runner) coreIDs() []string {
 	return ids
 }
 
-// runBaseline runs the service phase, then the raw one, until
-// stop is done, and sums them up.
+// baselineSlice is how long one phase runs before the other takes its
+// turn. The phases alternate, service then raw, in slices of this length
+// until each has run -baseline-duration: on a shared machine the load
+// of other processes drifts, and one long phase after the other would
+// measure the drift as much as the service. (At each switch the
+// requests under way finish before the other phase starts; the slice is
+// long against a request so that this costs both phases little.)
+var baselineSlice = 2 * time.Second
+
+// runBaseline runs the service and the raw phases, interleaved in
+// slices, until stop is done, and sums them up.
 func (r *runner) runBaseline(stop context.Context, b *baseline, stderr io.Writer) *baselineResult {
 	d := r.cfg.BaselineDuration
 	res := &baselineResult{Couch: r.cfg.BaselineCouch.Redacted(), DurationS: d.Seconds(), Fruit: len(b.docs)}
@@ -163,31 +173,42 @@ func (r *runner) runBaseline(stop context.Context, b *baseline, stderr io.Writer
 		servicePaths[i], rawPaths[i] = fruitPath(id), "/"+url.PathEscape(b.docs[i])
 	}
 	phases := []struct {
-		name  string
-		c     *service
-		paths []string
-		out   *opStats
+		name    string
+		c       *service
+		paths   []string
+		out     *opStats
+		samples []sample
+		elapsed time.Duration
+		left    time.Duration
 	}{
-		{phaseService, r.svc, servicePaths, &res.Service},
-		{phaseRaw, b.db, rawPaths, &res.Raw},
+		{name: phaseService, c: r.svc, paths: servicePaths, out: &res.Service, left: d},
+		{name: phaseRaw, c: b.db, paths: rawPaths, out: &res.Raw, left: d},
 	}
-	for _, p := range phases {
-		if stop.Err() != nil {
-			*p.out = opStats{Op: p.name}
-			continue
-		}
-		fmt.Fprintf(stderr, "loadgen: baseline: %s for %s\n", p.name, d)
-		prog := startProgress(stderr, isTerminal(stderr), r, d, r.cfg.ProgressInterval)
-		samples, elapsed := r.runPhase(stop, d, func(ctx context.Context, rng *rand.Rand) sample {
-			s, a := r.timed(ctx, p.c, opGet, http.MethodGet, p.paths[rng.IntN(len(p.paths))], nil)
-			s.Outcome = outcomeFailed
-			if a.Err == nil && a.Status == http.StatusOK {
-				s.Outcome = outcomeOK
+	fmt.Fprintf(stderr, "loadgen: baseline: %s and %s, %s each, taking turns every %s\n", phaseService, phaseRaw, d, min(baselineSlice, d))
+	prog := startProgress(stderr, isTerminal(stderr), r, 2*d, r.cfg.ProgressInterval)
+	for stop.Err() == nil && (phases[0].left > 0 || phases[1].left > 0) {
+		for i := range phases {
+			p := &phases[i]
+			if p.left <= 0 || stop.Err() != nil {
+				continue
 			}
-			return s
-		})
-		prog.end()
-		*p.out = buildStats(p.name, samples, elapsed)
+			slice := min(baselineSlice, p.left)
+			p.left -= slice
+			samples, elapsed := r.runPhase(stop, slice, func(ctx context.Context, rng *rand.Rand) sample {
+				s, a := r.timed(ctx, p.c, opGet, http.MethodGet, p.paths[rng.IntN(len(p.paths))], nil)
+				s.Outcome = outcomeFailed
+				if a.Err == nil && a.Status == http.StatusOK {
+					s.Outcome = outcomeOK
+				}
+				return s
+			})
+			p.samples = append(p.samples, samples...)
+			p.elapsed += elapsed
+		}
+	}
+	prog.end()
+	for _, p := range phases {
+		*p.out = buildStats(p.name, p.samples, p.elapsed)
 		p.out.StepS, p.out.Series, p.out.Hist = 0, nil, nil // a table is enough
 	}
 	res.Interrupted = stop.Err() != nil

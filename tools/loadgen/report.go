@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -65,6 +66,14 @@ type resolverDelta struct {
 	Failures  int64            `json:"failures"`
 	// DecisionCount is the number of decisions the latency figures count.
 	DecisionCount int64 `json:"decision_count"`
+	// The decision times of the mix alone (the service's counters are
+	// cumulative since it started): the mean, and p50 and p99 as the
+	// upper bound of the histogram bucket they fall in. Absent without
+	// decisions, or when the service does not send its histogram; a
+	// quantile past the last bucket is absent too.
+	DecisionMeanMs *float64 `json:"decision_mean_ms,omitempty"`
+	DecisionP50Ms  *float64 `json:"decision_p50_ms,omitempty"`
+	DecisionP99Ms  *float64 `json:"decision_p99_ms,omitempty"`
 }
 
 // delta computes after − before.
@@ -78,12 +87,44 @@ func delta(before, after *resolverMetrics) *resolverDelta {
 	for k, v := range after.Decisions {
 		d.Decisions[k] = v - before.Decisions[k]
 	}
+	if n := d.DecisionCount; n > 0 {
+		bl, al := before.DecisionLatency, after.DecisionLatency
+		mean := (al.MeanMs*float64(al.Count) - bl.MeanMs*float64(bl.Count)) / float64(n)
+		d.DecisionMeanMs = &mean
+		d.DecisionP50Ms = quantileMs(bl.Buckets, al.Buckets, n, 0.50)
+		d.DecisionP99Ms = quantileMs(bl.Buckets, al.Buckets, n, 0.99)
+	}
 	for k, v := range before.Decisions {
 		if _, ok := after.Decisions[k]; !ok {
 			d.Decisions[k] = -v
 		}
 	}
 	return d
+}
+
+// quantileMs is the upper bound of the bucket holding quantile q of the
+// n decisions between two cumulative histograms, or nil if the
+// histograms are missing, differ in their bounds, or q lies past the
+// last bound.
+func quantileMs(before, after []latencyBucket, n int64, q float64) *float64 {
+	if len(after) == 0 || len(before) != 0 && len(before) != len(after) {
+		return nil
+	}
+	rank := int64(math.Ceil(q * float64(n)))
+	for i, b := range after {
+		c := b.Count
+		if len(before) > 0 {
+			if before[i].LeMs != b.LeMs {
+				return nil
+			}
+			c -= before[i].Count
+		}
+		if c >= rank {
+			le := b.LeMs
+			return &le
+		}
+	}
+	return nil
 }
 
 // decisionOrder lists the actions of the ABI first, then any other.
@@ -197,7 +238,19 @@ func writeResolverText(b *strings.Builder, rs resolverSection) {
 	}
 	line("failures", rs.Before.Failures, rs.After.Failures, rs.Delta.Failures)
 	writeTable(b, rows)
-	fmt.Fprintf(b, "  mean decision time %.3fms over %d decisions\n", rs.After.DecisionLatency.MeanMs, rs.After.DecisionLatency.Count)
+	if d := rs.Delta; d.DecisionMeanMs != nil {
+		fmt.Fprintf(b, "  mean decision time %.3fms over the mix's %d decisions", *d.DecisionMeanMs, d.DecisionCount)
+		for _, q := range []struct {
+			name string
+			v    *float64
+		}{{"p50", d.DecisionP50Ms}, {"p99", d.DecisionP99Ms}} {
+			if q.v != nil {
+				fmt.Fprintf(b, ", %s ≤ %gms", q.name, *q.v)
+			}
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(b, "  mean decision time %.3fms over %d decisions since the service started\n", rs.After.DecisionLatency.MeanMs, rs.After.DecisionLatency.Count)
 }
 
 func writeAuditText(b *strings.Builder, a auditResult) {

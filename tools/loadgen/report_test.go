@@ -60,7 +60,15 @@ func sampleResult() *result {
 		Decisions: map[string]int64{"retry": 0, "merge": 0, "accept": 0, "fail": 10}}
 	after := &resolverMetrics{Plugin: "basic", Version: "1.0.0", Conflicts: 67, Failures: 1,
 		Decisions: map[string]int64{"retry": 0, "merge": 0, "accept": 0, "fail": 66}}
+	before.DecisionLatency.Count, before.DecisionLatency.MeanMs = 10, 0.2
 	after.DecisionLatency.Count, after.DecisionLatency.MeanMs = 66, 0.25
+	bounds := []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+	for i, n := range []int64{0, 2, 5, 8, 10, 10, 10} {
+		before.DecisionLatency.Buckets = append(before.DecisionLatency.Buckets, latencyBucket{LeMs: bounds[i], Count: n})
+	}
+	for i, n := range []int64{0, 10, 30, 50, 62, 65, 66} {
+		after.DecisionLatency.Buckets = append(after.DecisionLatency.Buckets, latencyBucket{LeMs: bounds[i], Count: n})
+	}
 	recs := []fruitRecord{
 		{ID: "00000000000000000000000000000001", Acknowledged: 40, Refused: 5},
 		{ID: "00000000000000000000000000000002", Acknowledged: 38, Indeterminate: 1, Refused: 6},
@@ -311,4 +319,45 @@ func TestLine(t *testing.T) {
 	p := &progress{r: r, duration: 10 * time.Second}
 	assert.Equal(t, "2.5s elapsed, 7.5s remaining: 500 requests, 200.0/s, 7 errors", p.line(2500*time.Millisecond))
 	assert.Equal(t, "12s elapsed, 0s remaining: 500 requests, 41.7/s, 7 errors", p.line(12*time.Second))
+}
+
+// TestQuantileMs checks the decision-time quantiles of the mix, read off
+// the difference of the service's cumulative histograms before and after
+// it.
+func TestQuantileMs(t *testing.T) {
+	hist := func(counts ...int64) []latencyBucket {
+		bounds := []float64{0.01, 0.025, 0.05, 0.1}
+		var out []latencyBucket
+		for i, c := range counts {
+			out = append(out, latencyBucket{LeMs: bounds[i], Count: c})
+		}
+		return out
+	}
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name          string
+		before, after []latencyBucket
+		n             int64
+		q             float64
+		want          *float64
+	}{
+		{"p50 of the mix alone", hist(5, 5, 5, 5), hist(5, 10, 15, 15), 10, 0.5, f(0.025)},
+		{"p99 of the mix alone", hist(5, 5, 5, 5), hist(5, 10, 15, 15), 10, 0.99, f(0.05)},
+		{"everything before counted out", hist(100, 100, 100, 100), hist(100, 100, 101, 101), 1, 0.99, f(0.05)},
+		{"no before: a service that just started", nil, hist(1, 2, 3, 4), 4, 0.5, f(0.025)},
+		{"past the last bucket", hist(0, 0, 0, 0), hist(0, 0, 0, 1), 2, 0.99, nil},
+		{"no histogram", nil, nil, 3, 0.5, nil},
+		{"histograms of other bounds", hist(1, 1), hist(1, 1, 2, 3), 2, 0.5, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := quantileMs(tt.before, tt.after, tt.n, tt.q)
+			if tt.want == nil {
+				assert.Nil(t, got)
+				return
+			}
+			require.NotNil(t, got)
+			assert.Equal(t, *tt.want, *got)
+		})
+	}
 }

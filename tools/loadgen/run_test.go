@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -218,10 +222,11 @@ func TestRunBaselineInterrupted(t *testing.T) {
 	go func() {
 		done <- run(shortRun(srv.URL, "-duration", "200ms", "-baseline-couch", couch, "-baseline-duration", "1m", "-progress-interval", "50ms"), &out, &errOut)
 	}()
-	require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "baseline: service GET for 1m0s") }, 10*time.Second, 10*time.Millisecond)
-	interrupt(t, done, &errOut)
+	require.Eventually(t, func() bool {
+		return strings.Contains(errOut.String(), "baseline: service GET and raw GET, 1m0s each, taking turns every 2s")
+	}, 10*time.Second, 10*time.Millisecond)
+	interrupt(t, done, &errOut) // during the first slice, the service's
 	assert.Contains(t, errOut.String(), "the baseline is cut short")
-	assert.NotContains(t, errOut.String(), "baseline: raw GET", "the raw phase does not start")
 	assert.Contains(t, out.String(), "1m0s a phase, raw server http://admin:xxxxx@")
 	assert.Contains(t, out.String(), "(interrupted)\n")
 	assert.Contains(t, out.String(), "p50 n/a, p99 n/a", "no ratio without a raw phase")
@@ -239,4 +244,50 @@ func interrupt(t *testing.T, done <-chan int, errOut *syncbuf.Buffer) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not stop after Ctrl-C")
 	}
+}
+
+// TestBaselineTakesTurns checks that the baseline's two phases take
+// turns, slice by slice, rather than run one after the other, so that
+// a drift in the machine's load touches both alike.
+func TestBaselineTakesTurns(t *testing.T) {
+	defer func(s time.Duration) { baselineSlice = s }(baselineSlice)
+	baselineSlice = 100 * time.Millisecond
+	fake := newFake(t, faults{})
+	var mu sync.Mutex
+	var seen []string // "service" or "raw", a GET of a fruit each, in order
+	inner := fake.Config.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			kind := ""
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/v1.0/fruits/"):
+				kind = "service"
+			case strings.HasPrefix(r.URL.Path, "/couch/fakedb/"):
+				kind = "raw"
+			}
+			if kind != "" {
+				mu.Lock()
+				seen = append(seen, kind)
+				mu.Unlock()
+			}
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	couch := strings.Replace(srv.URL, "http://", "http://"+fakeCouchUser+":"+fakeCouchPassword+"@", 1) + "/couch/fakedb"
+	var out, errOut bytes.Buffer
+	code := run(shortRun(srv.URL, "-baseline-couch", couch, "-baseline-duration", "400ms"), &out, &errOut)
+	require.Equal(t, exitOK, code, "stderr: %s", errOut.String())
+	mu.Lock()
+	defer mu.Unlock()
+	// From the first raw GET on, only the baseline runs.
+	first := slices.Index(seen, "raw")
+	require.Positive(t, first)
+	turns := 0
+	for i := first; i < len(seen); i++ {
+		if seen[i] != seen[i-1] {
+			turns++
+		}
+	}
+	assert.GreaterOrEqual(t, turns, 6, "400ms a phase in 100ms slices: service, raw, service, raw, …")
 }

@@ -175,7 +175,16 @@ type resolverMetrics struct {
 	DecisionLatency struct {
 		Count  int64   `json:"count"`
 		MeanMs float64 `json:"meanMs"`
+		// Buckets is the cumulative histogram: Count decisions took at
+		// most LeMs; the service lists them by rising bound.
+		Buckets []latencyBucket `json:"buckets,omitempty"`
 	} `json:"decisionLatency"`
+}
+
+// latencyBucket is one bucket of the service's decision histogram.
+type latencyBucket struct {
+	LeMs  float64 `json:"leMs"`
+	Count int64   `json:"count"`
 }
 
 // metrics reads the resolver's counters. A service that serves no
