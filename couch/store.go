@@ -294,24 +294,7 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // advises: a create sent twice (a retried request) cannot make two
 // documents; the second write fails with an error matching [ErrConflict].
 func (s *Store[T]) Create(ctx context.Context, v T) (Doc[T], error) {
-	id := newID()
-	body, err := s.encode(v, id, "")
-	if err == nil {
-		body, err = s.seal(id, body)
-	}
-	if err != nil {
-		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
-	}
-	rev, err := s.db.Put(ctx, id, body)
-	if errors.Is(err, ErrAmbiguous) && errors.Is(err, ErrConflict) {
-		// A send whose answer was lost, then a resend refused: the id is
-		// ours alone, so the document is the one our first send made.
-		rev, err = s.landedCreate(ctx, id, body)
-	}
-	if err != nil {
-		return Doc[T]{}, fmt.Errorf("couch: create: %w", err)
-	}
-	return Doc[T]{ID: id, Rev: rev, Value: v}, nil
+	return s.CreateWithID(ctx, newID(), v)
 }
 
 // landedCreate checks that the document id, which a resent create found
