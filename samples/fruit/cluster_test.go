@@ -42,8 +42,8 @@ var (
 // A tasting answered 503 (the request's time ran out, on a busy machine)
 // is indeterminate: it may be stored.
 //
-// A tasting may be answered 404 when the coordinator's view read reaches
-// a copy that does not have the new fruit yet: it is not stored, and not
+// A tasting may be answered 404 when the coordinator's read reaches
+// copies that do not have the new fruit yet: it is not stored, and not
 // acknowledged.
 //
 // A tasting the service answers 202 (stored on fewer copies than the
@@ -197,7 +197,7 @@ func TestClusterContention(t *testing.T) {
 					assert.Contains(t, []int{200, 202, 404, 409, 503}, code, "%s answers 200, 202 (stored, to be merged by the sweep), 404, 409 or 503", plugin)
 				}
 				if statuses[404] > 0 {
-					t.Logf("%d tastings answered 404: the copy of the view a coordinator read did not have the new fruit yet (nothing stored, nothing acknowledged)", statuses[404])
+					t.Logf("%d tastings answered 404: the copies a coordinator read did not have the new fruit yet (nothing stored, nothing acknowledged)", statuses[404])
 				}
 				acked := statuses[200] + statuses[202]
 				// A 503 (the request's time ran out) may come after its
