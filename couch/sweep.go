@@ -457,6 +457,8 @@ type sweepTree struct {
 	holds map[string][]string
 	// bodies caches the bodies of inner revisions read (nil: compacted).
 	bodies map[string]json.RawMessage
+	// baseMerges counts the resolver calls that merged common ancestors.
+	baseMerges int
 }
 
 // losers returns the live leaves other than the winner, in revision
@@ -757,8 +759,15 @@ func (t *sweepTree) maximal(rev string, held map[string]bool) []string {
 	return out
 }
 
-// maxBaseDepth bounds the recursion of [Sweeper.mergeBase].
-const maxBaseDepth = 8
+// maxBaseDepth bounds the recursion of [Sweeper.mergeBase], and
+// maxBaseMerges the resolver calls it makes for one document's sweep.
+// Two sweepers merging what each has seen, over and over (a cluster's
+// two coordinators under contention), nest criss-cross merges deeply:
+// 8 levels were too few there.
+const (
+	maxBaseDepth  = 64
+	maxBaseMerges = 1024
+)
 
 // mergeBase returns the base for a three-way merge of revision rev into
 // the fold whose content is held: the body of their common ancestor or,
@@ -772,11 +781,14 @@ func (s *Sweeper) mergeBase(ctx context.Context, t *sweepTree, held map[string]b
 	if len(cands) == 0 {
 		return nil, false, nil
 	}
-	if depth > maxBaseDepth {
+	if depth > maxBaseDepth || t.baseMerges >= maxBaseMerges {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: the common ancestors nest too deep to merge",
+			slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.Int("depth", depth), slog.Int("merges", t.baseMerges))
 		return nil, true, nil
 	}
 	acc, err := s.body(ctx, t, cands[0])
 	if acc == nil || err != nil {
+		s.goneBody(ctx, t, cands[0], err)
 		return nil, err == nil, err
 	}
 	accHeld := t.content(cands[0])
@@ -787,8 +799,10 @@ func (s *Sweeper) mergeBase(ctx context.Context, t *sweepTree, held map[string]b
 		}
 		mine, err := s.body(ctx, t, c)
 		if mine == nil || err != nil {
+			s.goneBody(ctx, t, c, err)
 			return nil, err == nil, err
 		}
+		t.baseMerges++
 		d, err := s.ask(ctx, &resolve.Conflict{
 			ABI: resolve.ABIVersion, Kind: resolve.KindReplication, Op: resolve.OpUpdate,
 			DB: s.db.name, ID: t.id, Attempt: 1, Base: b, Mine: mine, Theirs: acc,
@@ -806,6 +820,14 @@ func (s *Sweeper) mergeBase(ctx context.Context, t *sweepTree, held map[string]b
 		}
 	}
 	return acc, false, nil
+}
+
+// goneBody logs that the body of the common ancestor rev is gone.
+func (s *Sweeper) goneBody(ctx context.Context, t *sweepTree, rev string, err error) {
+	if err == nil {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: a common ancestor's body is gone",
+			slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.String("rev", resolve.Clip(rev)))
+	}
 }
 
 // body returns the body of revision rev of the document, without its
