@@ -518,7 +518,10 @@ func TestMemoryBounded(t *testing.T) {
 	t.Logf("memory of one instance: %.1f MiB after start, %.1f MiB after %d calls, %.1f MiB after %d",
 		mib(start), mib(mid), calls*2/3, mib(end.MemoryBytes), calls)
 	assert.Equal(t, uint64(1), end.InstancesStarted)
-	assert.LessOrEqual(t, end.MemoryBytes, int64(16<<20))
+	// A Go guest's heap grows to Go's 4 MiB minimum heap goal before
+	// its first collection (7.8 MiB of linear memory in all); pdk's
+	// GOGC of 25 keeps it near its start (4.8 MiB).
+	assert.LessOrEqual(t, end.MemoryBytes, int64(5<<20))
 	assert.LessOrEqual(t, end.MemoryBytes-mid, int64(1<<20), "memory must not keep growing")
 }
 
