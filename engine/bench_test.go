@@ -178,11 +178,13 @@ func BenchmarkLoadBuiltins(b *testing.B) {
 }
 
 // warmCache returns a compilation cache directory holding every built-in
-// plugin.
+// plugin: a private one, since the default directory is shared with every
+// other test binary of this user, whose runs can rewrite its entries
+// while a benchmark reads them (a warm load then measured a compile).
 func warmCache(b *testing.B) string {
 	b.Helper()
 	ctx := context.Background()
-	dir := engine.DefaultCacheDir()
+	dir := filepath.Join(b.TempDir(), "cache")
 	rt, err := engine.New(ctx, engine.Config{CacheDir: dir})
 	if err != nil {
 		b.Fatal(err)
