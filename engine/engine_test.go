@@ -249,6 +249,7 @@ func TestLoadRefused(t *testing.T) {
 		{"memory minimum above the limit", engine.Config{}, engine.Plugin{Path: testModule("bigmem")}, engine.ErrMemoryLimit, "at least 64 MiB of memory, the limit is 32 MiB"},
 		{"memory limit below a Go plugin's minimum", engine.Config{MemoryLimitMiB: 1}, engine.Plugin{Builtin: "basic"}, engine.ErrMemoryLimit, "the limit is 1 MiB"},
 		{"_initialize never returns", engine.Config{StartTimeout: 100 * time.Millisecond}, engine.Plugin{Path: testModule("initloop")}, engine.ErrTimeout, "start"},
+		{"start function never returns", engine.Config{StartTimeout: 100 * time.Millisecond}, engine.Plugin{Path: testModule("startloop")}, engine.ErrTimeout, "start"},
 		{"foreign import", engine.Config{}, engine.Plugin{Path: testModule("imports")}, engine.ErrInvalidModule, "imports env.steal"},
 		{"not WebAssembly", engine.Config{}, engine.Plugin{Wasm: []byte("\x00asm but not really")}, engine.ErrInvalidModule, ""},
 		{"bad gzip", engine.Config{}, engine.Plugin{Wasm: []byte{0x1f, 0x8b, 0, 0}}, engine.ErrInvalidModule, "gunzip"},

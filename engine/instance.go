@@ -93,9 +93,11 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 			return fail(fmt.Errorf("%w: %w: no interrupt global", errStart, ErrInvalidModule))
 		}
 		inst.watch = r.rt.watch.add(flag)
-		if init := mod.ExportedFunction(exportInitialize); init != nil {
-			if err := inst.call(ctx, init, inst.stack[:], timeout, began); err != nil {
-				return fail(fmt.Errorf("%w: %s: %w", errStart, exportInitialize, err))
+		for _, name := range []string{startExport, exportInitialize} {
+			if fn := mod.ExportedFunction(name); fn != nil {
+				if err := inst.call(ctx, fn, inst.stack[:], timeout, began); err != nil {
+					return fail(fmt.Errorf("%w: %s: %w", errStart, name, err))
+				}
 			}
 		}
 	}

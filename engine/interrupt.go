@@ -49,9 +49,14 @@ import (
 // interrupted within about a watchTick of its deadline, plus the time to
 // its next trip into Go (fuelChecks checks, some microseconds).
 
-// interruptExport is the global instrument adds and exports. A module
-// that exports this name itself is refused by wazero (duplicate export).
-const interruptExport = "accord_interrupt"
+// interruptExport is the global instrument adds and exports, and
+// startExport the name it exports a module's start function under (see
+// instrument). A module that exports either name itself is refused by
+// wazero (duplicate export).
+const (
+	interruptExport = "accord_interrupt"
+	startExport     = "accord_start"
+)
 
 // watchTick is how often the watcher looks at the calls in flight.
 const watchTick = time.Millisecond
@@ -123,6 +128,12 @@ func sectionRank(id byte) int {
 // not know, so that the new globals' indices follow the module's own.
 // Custom sections are kept but DWARF's (.debug_*), whose offsets into
 // the code section the checks would make wrong.
+//
+// A start section is removed and its function exported as startExport
+// instead: wazero runs a start function while it instantiates the
+// module, before the host holds the instance and can watch it, so the
+// engine calls it itself, watched, right after (as wazero would have,
+// once memory and tables are initialised).
 func instrument(wasm []byte) ([]byte, error) {
 	type section struct {
 		id   byte
@@ -140,7 +151,16 @@ func instrument(wasm []byte) ([]byte, error) {
 		r.pos += int(size)
 	}
 	globals := uint32(0)
+	var startFunc []byte // the start section's function index, encoded
 	for _, s := range sections {
+		if s.id == 8 {
+			sr := &wasmReader{b: s.body}
+			sr.u32()
+			if sr.err != nil || sr.pos != len(s.body) {
+				return nil, errors.New("instrument: start section is malformed")
+			}
+			startFunc = s.body
+		}
 		if s.id == 6 {
 			sr := &wasmReader{b: s.body}
 			globals = uint32(sr.u32())
@@ -161,6 +181,14 @@ func instrument(wasm []byte) ([]byte, error) {
 	newExport = append(newExport, interruptExport...)
 	newExport = append(newExport, 0x03) // a global
 	newExport = binary.AppendUvarint(newExport, uint64(flag))
+	newExports := uint64(1)
+	if startFunc != nil {
+		newExport = binary.AppendUvarint(newExport, uint64(len(startExport)))
+		newExport = append(newExport, startExport...)
+		newExport = append(newExport, 0x00) // a function
+		newExport = append(newExport, startFunc...)
+		newExports++
+	}
 
 	// appendEntries rewrites a vector section with n more entries.
 	appendEntries := func(body []byte, n uint64, entry []byte) ([]byte, error) {
@@ -191,7 +219,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			addedGlobal = true
 		}
 		if !addedExport && rank > 7 {
-			write(7, append([]byte{1}, newExport...))
+			write(7, append([]byte{byte(newExports)}, newExport...))
 			addedExport = true
 		}
 	}
@@ -214,8 +242,10 @@ func instrument(wasm []byte) ([]byte, error) {
 			body, err = appendEntries(body, 2, newGlobals)
 			addedGlobal = true
 		case 7:
-			body, err = appendEntries(body, 1, newExport)
+			body, err = appendEntries(body, newExports, newExport)
 			addedExport = true
+		case 8:
+			continue // exported as startExport
 		case 10:
 			body, err = instrumentCode(body, check)
 		}
