@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -65,12 +68,11 @@ func BenchmarkDecision(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			rt := newRuntime(b, engine.Config{PoolSize: 1})
 			r := load(b, rt, engine.Plugin{Builtin: "backoff", Trust: bc.trust})
-			b.ReportAllocs()
-			for b.Loop() {
+			benchCPU(b, func() {
 				if _, err := r.Resolve(ctx, c); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 		})
 	}
 }
@@ -176,11 +178,13 @@ func BenchmarkLoadBuiltins(b *testing.B) {
 }
 
 // warmCache returns a compilation cache directory holding every built-in
-// plugin.
+// plugin: a private one, since the default directory is shared with every
+// other test binary of this user, whose runs can rewrite its entries
+// while a benchmark reads them (a warm load then measured a compile).
 func warmCache(b *testing.B) string {
 	b.Helper()
 	ctx := context.Background()
-	dir := engine.DefaultCacheDir()
+	dir := filepath.Join(b.TempDir(), "cache")
 	rt, err := engine.New(ctx, engine.Config{CacheDir: dir})
 	if err != nil {
 		b.Fatal(err)
@@ -195,14 +199,18 @@ func warmCache(b *testing.B) string {
 }
 
 // BenchmarkPool is the throughput of one resolver (a pool of GOMAXPROCS
-// instances) with 1, 2, 4 and 8 callers: ns/op is wall time per decision.
+// instances) with 1, 2, 4, 8 and 25 callers: ns/op is wall time per
+// decision. It reports how long a call waited for an instance on
+// average (wait-ns/call), the share of calls that waited at all, and
+// the instances started (the first at load included): the pool's side
+// of a service's decision time under load.
 func BenchmarkPool(b *testing.B) {
 	ctx := context.Background()
-	rt := newRuntime(b, engine.Config{})
-	r := load(b, rt, engine.Plugin{Builtin: "backoff"})
 	c := conflictOn("fruits", 3)
-	for _, callers := range []int{1, 2, 4, 8} {
+	for _, callers := range []int{1, 2, 4, 8, 25} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			rt := newRuntime(b, engine.Config{})
+			r := load(b, rt, engine.Plugin{Builtin: "backoff"})
 			b.ReportAllocs()
 			b.ResetTimer()
 			var wg sync.WaitGroup
@@ -222,6 +230,10 @@ func BenchmarkPool(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+			st := r.Stats()
+			b.ReportMetric(float64(st.WaitTime.Nanoseconds())/float64(st.Calls), "wait-ns/call")
+			b.ReportMetric(float64(st.Waits)/float64(st.Calls), "waited/call")
+			b.ReportMetric(float64(st.InstancesStarted), "instances")
 		})
 	}
 }
@@ -289,4 +301,65 @@ func BenchmarkReloader(b *testing.B) {
 		defer rec.Close()
 		bench(b, load(b, newRuntime(b, engine.Config{PoolSize: 1, Recorder: rec}), p))
 	})
+}
+
+// BenchmarkEnforcement is one decision of every built-in plugin and of
+// the AssemblyScript example (plugins/asretry), trusted (no deadline
+// enforcement) and untrusted (enforced, as a plugin from a file runs),
+// on a conflict with three small documents: what enforcement costs each
+// kind of guest. Besides the wall time it reports the calling thread's
+// CPU time a call (cpu-ns/op), steadier on a shared machine.
+//
+//	go test -run '^$' -bench Enforcement -count 5 ./engine/ > enforce.txt
+//	benchstat -col /trust enforce.txt
+func BenchmarkEnforcement(b *testing.B) {
+	ctx := context.Background()
+	c := conflictOn("fruits", 3)
+	c.Base = []byte(`{"_id":"apple","_rev":"3-a","type":"fruit_v1.0","color":"red","tastings":4}`)
+	c.Mine = []byte(`{"_id":"apple","_rev":"3-a","type":"fruit_v1.0","color":"red","tastings":5}`)
+	c.Theirs = []byte(`{"_id":"apple","_rev":"4-b","type":"fruit_v1.0","color":"green","tastings":4}`)
+	asretry, err := os.ReadFile(filepath.Join("..", "plugins", "asretry", "asretry.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	guests := []struct {
+		name string
+		p    engine.Plugin
+	}{{"asretry", engine.Plugin{Wasm: asretry}}}
+	for _, name := range plugins.Names() {
+		guests = append(guests, struct {
+			name string
+			p    engine.Plugin
+		}{name, engine.Plugin{Builtin: name}})
+	}
+	for _, g := range guests {
+		for _, trust := range []engine.Trust{engine.Trusted, engine.Untrusted} {
+			b.Run(fmt.Sprintf("plugin=%s/trust=%s", g.name, map[engine.Trust]string{engine.Trusted: "trusted", engine.Untrusted: "untrusted"}[trust]), func(b *testing.B) {
+				p := g.p
+				p.Trust = trust
+				r := load(b, newRuntime(b, engine.Config{PoolSize: 1}), p)
+				benchCPU(b, func() {
+					if _, err := r.Resolve(ctx, c); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
+		}
+	}
+}
+
+// benchCPU runs op in b's loop on one locked OS thread, and reports
+// allocations and, where threadCPU can read it, the thread's CPU time an
+// op (the guest runs on the calling thread).
+func benchCPU(b *testing.B, op func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	began := threadCPU()
+	for b.Loop() {
+		op()
+	}
+	if used := threadCPU() - began; began > 0 {
+		b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
 }

@@ -66,15 +66,12 @@ func prepareCacheDir(dir string) error {
 // This detects corruption and tampering by whoever can write the cache
 // but not the record beside it; the cache is as trusted as its directory,
 // which New requires to be writable only by its owner.
-func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, enforce bool) (wazero.CompiledModule, error) {
+func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
 	if rt.cfg.NoCache || rt.cfg.CacheDir == "" {
 		return w.CompileModule(ctx, wasm)
 	}
 	sum := sha256.Sum256(wasm)
 	module := hex.EncodeToString(sum[:])
-	if enforce {
-		module += "-interruptible"
-	}
 	rt.cacheMu.Lock()
 	defer rt.cacheMu.Unlock()
 	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir))

@@ -58,7 +58,9 @@
 // (1 KiB) are capped.
 //
 // While it runs: [Config.MemoryLimitMiB] of linear memory;
-// [Config.CallTimeout] a call (for untrusted plugins, see [Trust]); an
+// [Config.CallTimeout] a call (for untrusted plugins, whose modules are
+// instrumented for it before they are compiled, see [Trust]: such a
+// module may not export accord_interrupt, the engine's name); an
 // output budget of 16 KiB, 64 lines and 1,024 writes to stdout and
 // stderr a call, past which its writes fail; an instance that made a
 // call slower than 1 ms gets fresh call stacks, so an idle instance does
@@ -248,11 +250,13 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	closed bool
-	// wazero runtimes by deadline enforcement: [0] interrupts calls
-	// (untrusted plugins), [1] does not (trusted ones). Deadline
-	// enforcement is compiled into the code, so each needs its own
-	// runtime; each is created when a plugin first needs it.
-	wrt    [2]wazero.Runtime
+	// wrt is the wazero runtime, created when a plugin first needs it.
+	// Deadline enforcement does not need a runtime of its own: it is
+	// instrumented into the untrusted modules (see interrupt.go), and
+	// watch interrupts their calls; it is started with the first
+	// untrusted plugin.
+	wrt    wazero.Runtime
+	watch  *watcher
 	loaded map[*Resolver]struct{}
 }
 
@@ -290,30 +294,28 @@ const coreFeatures = api.CoreFeaturesV1 |
 	api.CoreFeatureNonTrappingFloatToIntConversion |
 	api.CoreFeatureMultiValue
 
-// wazeroRuntime returns the wazero runtime for plugins with or without
-// deadline enforcement, creating it on first use.
+// wazeroRuntime returns the wazero runtime, creating it on first use,
+// and starts the watcher if enforce is true and it is not running.
 func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runtime, error) {
-	i := 0
-	if !enforce {
-		i = 1
-	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
 		return nil, ErrClosed
 	}
-	if rt.wrt[i] != nil {
-		return rt.wrt[i], nil
+	if enforce && rt.watch == nil {
+		rt.watch = newWatcher()
+	}
+	if rt.wrt != nil {
+		return rt.wrt, nil
 	}
 	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(rt.cache).
-		WithCoreFeatures(coreFeatures).
-		WithCloseOnContextDone(enforce))
+		WithCoreFeatures(coreFeatures))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, w); err != nil {
 		_ = w.Close(ctx)
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
-	rt.wrt[i] = w
+	rt.wrt = w
 	return w, nil
 }
 
@@ -332,17 +334,18 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		loaded = append(loaded, r)
 	}
 	rt.loaded = nil
-	wrt := rt.wrt
+	wrt, watch := rt.wrt, rt.watch
 	rt.mu.Unlock()
 
 	var errs []error
 	for _, r := range loaded {
 		errs = append(errs, r.Close(ctx))
 	}
-	for _, w := range wrt {
-		if w != nil {
-			errs = append(errs, w.Close(ctx))
-		}
+	if watch != nil {
+		watch.close()
+	}
+	if wrt != nil {
+		errs = append(errs, wrt.Close(ctx))
 	}
 	errs = append(errs, rt.cache.Close(ctx))
 	if err := errors.Join(errs...); err != nil {

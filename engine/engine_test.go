@@ -249,6 +249,7 @@ func TestLoadRefused(t *testing.T) {
 		{"memory minimum above the limit", engine.Config{}, engine.Plugin{Path: testModule("bigmem")}, engine.ErrMemoryLimit, "at least 64 MiB of memory, the limit is 32 MiB"},
 		{"memory limit below a Go plugin's minimum", engine.Config{MemoryLimitMiB: 1}, engine.Plugin{Builtin: "basic"}, engine.ErrMemoryLimit, "the limit is 1 MiB"},
 		{"_initialize never returns", engine.Config{StartTimeout: 100 * time.Millisecond}, engine.Plugin{Path: testModule("initloop")}, engine.ErrTimeout, "start"},
+		{"start function never returns", engine.Config{StartTimeout: 100 * time.Millisecond}, engine.Plugin{Path: testModule("startloop")}, engine.ErrTimeout, "start"},
 		{"foreign import", engine.Config{}, engine.Plugin{Path: testModule("imports")}, engine.ErrInvalidModule, "imports env.steal"},
 		{"not WebAssembly", engine.Config{}, engine.Plugin{Wasm: []byte("\x00asm but not really")}, engine.ErrInvalidModule, ""},
 		{"bad gzip", engine.Config{}, engine.Plugin{Wasm: []byte{0x1f, 0x8b, 0, 0}}, engine.ErrInvalidModule, "gunzip"},
@@ -518,7 +519,10 @@ func TestMemoryBounded(t *testing.T) {
 	t.Logf("memory of one instance: %.1f MiB after start, %.1f MiB after %d calls, %.1f MiB after %d",
 		mib(start), mib(mid), calls*2/3, mib(end.MemoryBytes), calls)
 	assert.Equal(t, uint64(1), end.InstancesStarted)
-	assert.LessOrEqual(t, end.MemoryBytes, int64(16<<20))
+	// A Go guest's heap grows to Go's 4 MiB minimum heap goal before
+	// its first collection (7.8 MiB of linear memory in all); pdk's
+	// GOGC of 25 keeps it near its start (4.8 MiB).
+	assert.LessOrEqual(t, end.MemoryBytes, int64(5<<20))
 	assert.LessOrEqual(t, end.MemoryBytes-mid, int64(1<<20), "memory must not keep growing")
 }
 

@@ -35,6 +35,11 @@ type instance struct {
 	// output is what the guest may still write to stdout and stderr in
 	// the current call.
 	output *outputBudget
+	// watch is the instance's entry in the runtime's watcher, if its
+	// plugin is untrusted (its module instrumented, see interrupt.go);
+	// interrupted is why the watcher interrupted the last call, or nil.
+	watch       *watch
+	interrupted error
 }
 
 // start instantiates the module, runs _initialize (through wazero's start
@@ -47,9 +52,16 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 	inst := &instance{r: r, memory: &limitedMemory{limit: uint64(r.rt.cfg.MemoryLimitMiB) << 20}, output: &outputBudget{}}
 	inst.output.reset()
 	cfg := r.rt.cfg
+	// An untrusted module's _initialize is called below, once the
+	// instance is watched: wazero's start functions run before the
+	// instance exists for the host.
+	start := []string{exportInitialize}
+	if r.enforce {
+		start = nil
+	}
 	mc := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(exportInitialize).
+		WithStartFunctions(start...).
 		WithStdout(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stdout", level: slog.LevelInfo, budget: inst.output}).
 		WithStderr(&guestLog{log: cfg.Logger, plugin: r.name, stream: "stderr", level: slog.LevelInfo, budget: inst.output})
 	if !cfg.Deterministic {
@@ -74,6 +86,20 @@ func (r *Resolver) start(ctx context.Context, hook func(*instance, context.Conte
 	fail := func(err error) (*instance, error) {
 		r.discard(inst)
 		return nil, err
+	}
+	if r.enforce {
+		flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			return fail(fmt.Errorf("%w: %w: no interrupt global", errStart, ErrInvalidModule))
+		}
+		inst.watch = r.rt.watch.add(flag)
+		for _, name := range []string{startExport, exportInitialize} {
+			if fn := mod.ExportedFunction(name); fn != nil {
+				if err := inst.call(ctx, fn, inst.stack[:], timeout, began); err != nil {
+					return fail(fmt.Errorf("%w: %s: %w", errStart, name, err))
+				}
+			}
+		}
 	}
 	if hook != nil {
 		if err := hook(inst, ctx); err != nil {
@@ -176,24 +202,18 @@ func (inst *instance) exchange(ctx context.Context, fn api.Function, in []byte, 
 	inst.memory.refused, inst.memory.asked = false, 0
 	inst.output.reset()
 	began := time.Now()
-	callCtx := ctx
-	if inst.r.enforce {
-		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
 	s := inst.stack[:]
 	s[0] = uint64(len(in))
-	if err := inst.alloc.CallWithStack(callCtx, s); err != nil {
-		return nil, fmt.Errorf("%s: %w", exportAlloc, inst.classify(callCtx, err, timeout, began))
+	if err := inst.call(ctx, inst.alloc, s, timeout, began); err != nil {
+		return nil, fmt.Errorf("%s: %w", exportAlloc, err)
 	}
 	ptr := uint32(s[0])
 	if !inst.mem.Write(ptr, in) {
 		return nil, fmt.Errorf("%w: %s(%d) returned %#x, %w (%d bytes)", ErrBadOutput, exportAlloc, len(in), ptr, errOutOfBounds, inst.mem.Size())
 	}
 	s[0], s[1] = uint64(ptr), uint64(len(in))
-	if err := fn.CallWithStack(callCtx, s); err != nil {
-		return nil, inst.classify(callCtx, err, timeout, began)
+	if err := inst.call(ctx, fn, s, timeout, began); err != nil {
+		return nil, err
 	}
 	if !inst.r.enforce {
 		// A trusted guest cannot be interrupted. An answer that came
@@ -222,10 +242,47 @@ func (inst *instance) callScalar(ctx context.Context, name string) (uint64, erro
 	began := time.Now()
 	timeout := inst.r.rt.cfg.StartTimeout
 	s := inst.stack[:]
-	if err := inst.mod.ExportedFunction(name).CallWithStack(ctx, s); err != nil {
-		return 0, fmt.Errorf("%s: %w", name, inst.classify(ctx, err, timeout, began))
+	if err := inst.call(ctx, inst.mod.ExportedFunction(name), s, timeout, began); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return s[0], nil
+}
+
+// call calls fn with the parameters and results in s, bounded by
+// timeout from began and by ctx (see interrupt.go for how an untrusted
+// plugin's call is interrupted), and returns the package's error for a
+// failure. A trusted plugin's call cannot be interrupted: exchange
+// judges how long it took.
+func (inst *instance) call(ctx context.Context, fn api.Function, s []uint64, timeout time.Duration, began time.Time) error {
+	if inst.watch == nil {
+		if err := fn.CallWithStack(ctx, s); err != nil {
+			return inst.classify(ctx, err, timeout, began)
+		}
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errNotCalled, err)
+	}
+	w := inst.r.rt.watch
+	deadline := began.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	w.begin(inst.watch, ctx, deadline)
+	err := fn.CallWithStack(ctx, s)
+	inst.interrupted = w.end(inst.watch)
+	switch {
+	case err != nil:
+		return inst.classify(ctx, err, timeout, began)
+	case inst.interrupted == nil && time.Now().Before(deadline):
+		return nil
+	case inst.interrupted == nil || errors.Is(inst.interrupted, context.DeadlineExceeded):
+		// The guest returned after its deadline, before the watcher
+		// interrupted it or before it reached a check: its answer is not
+		// used; the instance is sound.
+		return fmt.Errorf("%w: %w", errAnsweredLate, errTimeout("returned after its deadline", timeout, ctx.Err()))
+	}
+	return fmt.Errorf("%w: abandoned: %w", errAnsweredLate, context.Cause(ctx))
 }
 
 // read returns the guest memory a packed ptr<<32|len result points to.
@@ -243,6 +300,12 @@ func (inst *instance) classify(ctx context.Context, err error, timeout time.Dura
 	var exit *sys.ExitError
 	isExit := errors.As(err, &exit)
 	switch {
+	case inst.interrupted != nil && !inst.memory.refused:
+		// The watcher made the guest trap (see interrupt.go).
+		if errors.Is(inst.interrupted, context.DeadlineExceeded) {
+			return errTimeout(fmt.Sprintf("ran %v", time.Since(began).Round(time.Millisecond)), timeout, ctx.Err())
+		}
+		return fmt.Errorf("abandoned: %w", context.Cause(ctx))
 	case inst.memory.refused:
 		return fmt.Errorf("%w: the guest asked for %d MiB, the limit is %d MiB: %w",
 			ErrMemoryLimit, (inst.memory.asked+(1<<20)-1)>>20, inst.r.rt.cfg.MemoryLimitMiB, guestError{err})
@@ -284,6 +347,9 @@ func (inst *instance) account() {
 }
 
 func (inst *instance) close(ctx context.Context) {
+	if inst.watch != nil {
+		inst.r.rt.watch.remove(inst.watch)
+	}
 	if inst.mod != nil {
 		_ = inst.mod.Close(ctx)
 	}

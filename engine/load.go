@@ -56,16 +56,19 @@ type Plugin struct {
 // Trust says how far the engine trusts a plugin's code to return on its
 // own, which decides whether its calls can be interrupted.
 //
-// Interrupting a call at its deadline (wazero's WithCloseOnContextDone) is
-// the only way to stop a guest that never returns, and it is compiled
-// into the guest's code as a check at every loop header. Go's wasm
-// backend turns nearly every jump into a loop, so the checks make a Go
-// plugin about 4.7x slower: a backoff decision takes ~4.5 µs without them
-// and ~21 µs with them (BenchmarkDecision), against 0.1 µs natively and
-// ~500 µs for one GET from a local pouchdb-server. The
-// built-in plugins are pure, bounded functions built reproducibly from
-// this module's source (CI checks the committed bytes are that build),
-// as trustworthy as their native twins; anything else is not.
+// An untrusted plugin's module is instrumented before it is compiled: a
+// check at the start of every function and loop counts down, and every
+// few thousand checks the guest steps into the host, which stops it if
+// its call ran past its deadline or its caller gave up (see
+// interrupt.go). That is the only way to stop a guest that never
+// returns, and it costs a check per loop iteration and function call,
+// and per call a clock reading and two uncontended locks. (wazero's own
+// mechanism, WithCloseOnContextDone, which the engine used before, made
+// a Go plugin's decision about 4.7x slower: it leaves native code at
+// every loop header, and starts a goroutine every call.) The built-in
+// plugins are pure, bounded functions built reproducibly from this
+// module's source (CI checks the committed bytes are that build), as
+// trustworthy as their native twins; anything else is not.
 type Trust int
 
 const (
@@ -74,7 +77,8 @@ const (
 	TrustDefault Trust = iota
 	// Untrusted plugins are interrupted when a call runs past
 	// Config.CallTimeout or the caller's deadline, even in an infinite
-	// loop, and fail with ErrTimeout.
+	// loop, and fail with ErrTimeout; within about a millisecond of it.
+	// An answer that comes after the deadline is refused.
 	Untrusted
 	// Trusted plugins run without deadline enforcement: a call that
 	// never returns cannot be stopped. An answer that comes after
@@ -132,6 +136,11 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
 	}
+	if p.enforce() {
+		if wasm, err = instrument(wasm); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
+		}
+	}
 	// wazero stops compiling between functions when its context is done,
 	// if it compiles with more than one worker; checkBinary bounds what
 	// one function costs.
@@ -139,7 +148,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	defer cancel()
 	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
 	began := time.Now()
-	compiled, err := rt.compile(cctx, w, wasm, p.enforce())
+	compiled, err := rt.compile(cctx, w, wasm)
 	if err != nil {
 		if cctx.Err() != nil && ctx.Err() == nil {
 			return fail(errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err()))

@@ -243,6 +243,11 @@ func (rl *Reloader) Reload(ctx context.Context, p Plugin) (bool, error) {
 		rl.past.InstancesStarted += st.InstancesStarted
 		rl.past.InstancesDiscarded += st.InstancesDiscarded + uint64(st.Instances)
 		rl.past.StartFailures += st.StartFailures
+		rl.past.Waits += st.Waits
+		rl.past.WaitTime += st.WaitTime
+		for i := range st.WaitBuckets {
+			rl.past.WaitBuckets[i] += st.WaitBuckets[i]
+		}
 		rl.past.LateAnswers += st.LateAnswers
 		rl.mu.Unlock()
 	}()
@@ -329,6 +334,11 @@ func (rl *Reloader) Stats() Stats {
 	st.InstancesDiscarded += rl.past.InstancesDiscarded
 	st.StartFailures += rl.past.StartFailures
 	st.LateAnswers += rl.past.LateAnswers
+	st.Waits += rl.past.Waits
+	st.WaitTime += rl.past.WaitTime
+	for i := range st.WaitBuckets {
+		st.WaitBuckets[i] += rl.past.WaitBuckets[i]
+	}
 	return st
 }
 

@@ -70,6 +70,32 @@ type Resolver struct {
 
 	calls, failures, created, discarded, startFailures, late atomic.Uint64
 	memory                                                   atomic.Int64
+	waits                                                    waitHistogram
+}
+
+// WaitBounds are the upper bounds of [Stats.WaitBuckets]: how long calls
+// waited for an instance of the pool.
+var WaitBounds = [...]time.Duration{
+	10 * time.Microsecond, 100 * time.Microsecond, time.Millisecond,
+	10 * time.Millisecond, 100 * time.Millisecond, time.Second,
+}
+
+// waitHistogram counts the waits for an instance.
+type waitHistogram struct {
+	count, nanos atomic.Uint64
+	// buckets[i] counts the waits of at most WaitBounds[i]; the last,
+	// the longer ones.
+	buckets [len(WaitBounds) + 1]atomic.Uint64
+}
+
+func (h *waitHistogram) record(d time.Duration) {
+	h.count.Add(1)
+	h.nanos.Add(uint64(max(d, 0)))
+	i := 0
+	for i < len(WaitBounds) && d > WaitBounds[i] {
+		i++
+	}
+	h.buckets[i].Add(1)
 }
 
 var (
@@ -182,12 +208,38 @@ func (r *Resolver) trim(c *resolve.Conflict) *resolve.Conflict {
 // new one if the pool is not full, or else the one being started in the
 // background to replace a discarded one.
 func (r *Resolver) acquire(ctx context.Context) (*instance, error) {
+	// The common case, a free slot and an idle instance, reads no clock;
+	// any other is timed as a wait.
+	haveSlot := false
 	select {
 	case r.slots <- struct{}{}:
-	case <-r.done:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for an instance: %w", ctx.Err())
+		r.mu.Lock()
+		if n := len(r.idle); n > 0 && !r.closed {
+			inst := r.idle[n-1]
+			r.idle = r.idle[:n-1]
+			r.mu.Unlock()
+			return inst, nil
+		}
+		r.mu.Unlock()
+		haveSlot = true
+	default:
+	}
+	began := time.Now()
+	inst, err := r.acquireSlow(ctx, haveSlot)
+	r.waits.record(time.Since(began))
+	return inst, err
+}
+
+// acquireSlow is acquire when a caller may have to wait.
+func (r *Resolver) acquireSlow(ctx context.Context, haveSlot bool) (*instance, error) {
+	if !haveSlot {
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.done:
+			return nil, ErrClosed
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for an instance: %w", ctx.Err())
+		}
 	}
 	r.mu.Lock()
 	probe := false
@@ -423,6 +475,17 @@ type Stats struct {
 	// their last call: their linear memory, and an estimate of what else
 	// each costs the host (its table, globals and call stacks).
 	MemoryBytes int64
+	// Waits counts the calls that found no idle instance: they waited
+	// for a free slot of the pool (all Config.PoolSize instances busy),
+	// for a replacement being started, or started an instance themselves.
+	// WaitTime is the sum of those waits. The other calls (Calls -
+	// Waits) took an idle instance at once, and are not timed.
+	Waits    uint64
+	WaitTime time.Duration
+	// WaitBuckets counts the Waits by duration: WaitBuckets[i] those of
+	// at most WaitBounds[i], the last those longer than every bound.
+	// (Not cumulative; a Prometheus histogram sums them.)
+	WaitBuckets [len(WaitBounds) + 1]uint64
 }
 
 // Stats returns the resolver's counters.
@@ -430,7 +493,7 @@ func (r *Resolver) Stats() Stats {
 	r.mu.Lock()
 	live, idle := r.live, len(r.idle)
 	r.mu.Unlock()
-	return Stats{
+	s := Stats{
 		Calls:              r.calls.Load(),
 		Failures:           r.failures.Load(),
 		InstancesStarted:   r.created.Load(),
@@ -440,7 +503,13 @@ func (r *Resolver) Stats() Stats {
 		Instances:          live,
 		Idle:               idle,
 		MemoryBytes:        r.memory.Load(),
+		Waits:              r.waits.count.Load(),
+		WaitTime:           time.Duration(r.waits.nanos.Load()),
 	}
+	for i := range s.WaitBuckets {
+		s.WaitBuckets[i] = r.waits.buckets[i].Load()
+	}
+	return s
 }
 
 // Close releases the resolver: it refuses new calls with ErrClosed,

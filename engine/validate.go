@@ -219,6 +219,9 @@ type wasmReader struct {
 	b   []byte
 	pos int
 	err error
+	// loops, if not nil, receives from countBlocks the position after
+	// each loop instruction's block type: where its body begins.
+	loops *[]int
 }
 
 var errShort = errors.New("unexpected end")
@@ -303,6 +306,9 @@ func (r *wasmReader) countBlocks(limit uint64) uint64 {
 			if t := r.byte(); t != 0x40 && (t < 0x7b || t > 0x7f) {
 				r.pos--
 				r.leb() // a type index
+			}
+			if op == 0x03 && r.loops != nil && r.err == nil {
+				*r.loops = append(*r.loops, r.pos)
 			}
 		case op <= 0x01, op == 0x05, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b,
 			op >= 0x45 && op <= 0xc4: // no immediates

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,5 +67,22 @@ func FuzzCheckBinary(f *testing.F) {
 		require.NoError(f, err)
 		f.Add(wasm)
 	}
-	f.Fuzz(func(t *testing.T, wasm []byte) { _, _ = checkBinary(wasm, limits) })
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		if _, err := checkBinary(wasm, limits); err != nil {
+			return
+		}
+		// What checkBinary accepts, instrument instruments (see
+		// interrupt.go), into a module checkBinary reads as well.
+		out, err := instrument(wasm)
+		require.NoError(t, err)
+		_, err = checkBinary(out, unlimited)
+		require.NoError(t, err)
+	})
+}
+
+// unlimited are limits nothing exceeds.
+var unlimited = moduleLimits{
+	tableEntries: math.MaxUint32, globals: math.MaxUint32, elements: math.MaxUint32,
+	functions: math.MaxUint32, bodyBytes: math.MaxUint32, locals: math.MaxUint32,
+	blocks: math.MaxUint32, types: math.MaxUint32, imports: math.MaxUint32, exports: math.MaxUint32,
 }

@@ -28,6 +28,12 @@
 // A reactor's main is never called: register from init, which the host
 // runs through the module's _initialize export.
 //
+// A plugin built with pdk runs its garbage collector at GOGC 25, not Go's
+// default 100: an instance's linear memory never shrinks, and at 100 a
+// fresh instance's heap grows by Go's 4 MiB minimum before it is first
+// collected. A plugin whose decisions allocate much may set its own with
+// debug.SetGCPercent in its init function, which runs after pdk's.
+//
 // The exports (accord_abi_version, accord_alloc, accord_resolve,
 // accord_configure, accord_describe) exist only when building for wasip1;
 // on other platforms the package still compiles, so that its logic can be

@@ -165,6 +165,8 @@ var (
 		"Linear memory of the live plugin instances.", []string{"resolver"}, nil)
 	descModule = prometheus.NewDesc("accord_plugin_module_info",
 		"The active plugin module, by its SHA-256 (1 for the active one).", []string{"resolver", "sha256"}, nil)
+	descPoolWait = prometheus.NewDesc("accord_plugin_pool_wait_seconds",
+		"Time a resolver call waited for an instance of the plugin's pool (0 for a call that found one idle).", []string{"resolver"}, nil)
 	descReloads = prometheus.NewDesc("accord_plugin_reloads_total",
 		"Reloads of the plugin, by result: replaced (the new module serves) or refused (the old one kept serving).", []string{"resolver", "result"}, nil)
 )
@@ -180,7 +182,7 @@ func (s *Service) moduleHash() string {
 
 func (c resolverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConflicts, descDecisions, descFailures, descLatency,
-		descInstances, descInstancesStarted, descInstancesDiscarded, descMemory, descModule, descReloads} {
+		descInstances, descInstancesStarted, descInstancesDiscarded, descMemory, descModule, descReloads, descPoolWait} {
 		ch <- d
 	}
 }
@@ -217,5 +219,14 @@ func (c resolverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descInstancesStarted, prometheus.CounterValue, float64(es.InstancesStarted), name)
 		ch <- prometheus.MustNewConstMetric(descInstancesDiscarded, prometheus.CounterValue, float64(es.InstancesDiscarded), name)
 		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(es.MemoryBytes), name)
+		// Every call is an observation: those that found an idle
+		// instance waited 0 (and are not timed by the engine).
+		poolWait := make(map[float64]uint64, len(engine.WaitBounds))
+		cumulative := es.Calls - min(es.Waits, es.Calls)
+		for i, le := range engine.WaitBounds {
+			cumulative += es.WaitBuckets[i]
+			poolWait[le.Seconds()] = min(cumulative, es.Calls)
+		}
+		ch <- prometheus.MustNewConstHistogram(descPoolWait, es.Calls, es.WaitTime.Seconds(), poolWait, name)
 	}
 }

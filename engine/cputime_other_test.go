@@ -1,0 +1,9 @@
+//go:build !linux
+
+package engine_test
+
+import "time"
+
+// threadCPU is the CPU time the calling OS thread has used, or 0 where
+// it cannot be read (here).
+func threadCPU() time.Duration { return 0 }
