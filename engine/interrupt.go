@@ -247,7 +247,7 @@ func instrument(wasm []byte) ([]byte, error) {
 		case 8:
 			continue // exported as startExport
 		case 10:
-			body, err = instrumentCode(body, check)
+			body, err = instrumentCode(body, check, globals)
 		}
 		if err != nil {
 			return nil, err
@@ -259,8 +259,10 @@ func instrument(wasm []byte) ([]byte, error) {
 }
 
 // instrumentCode rewrites a code section's bodies with check at the
-// start of each and of each of its loops.
-func instrumentCode(sec, check []byte) ([]byte, error) {
+// start of each and of each of its loops. It refuses a body that names a
+// global beyond the module's globals: those are the ones instrument
+// adds, which the module's own code must never touch.
+func instrumentCode(sec, check []byte, globals uint32) ([]byte, error) {
 	r := &wasmReader{b: sec}
 	n := r.u32()
 	out := binary.AppendUvarint(make([]byte, 0, len(sec)+len(sec)/8), n)
@@ -280,6 +282,7 @@ func instrumentCode(sec, check []byte) ([]byte, error) {
 		entry := br.pos
 		loops = loops[:0]
 		br.loops = &loops
+		br.globals, br.checkGlobals = uint64(globals), true
 		br.countBlocks(^uint64(0))
 		if br.err != nil {
 			return nil, fmt.Errorf("instrument: %w", br.err)

@@ -101,3 +101,55 @@ func countLoops(t *testing.T, wasm []byte, n *int) {
 		}
 	}
 }
+
+// TestInstrumentRefusesTheAddedGlobals checks that a module whose code
+// names a global beyond its own is refused: once instrumented, that
+// index would be the fuel or the flag, and a loop that refuels itself or
+// clears its flag would never be stopped. wazero would refuse such a
+// module, but only after instrument has made the index valid.
+func TestInstrumentRefusesTheAddedGlobals(t *testing.T) {
+	// module: type () -> (); one function: <op> <index>; end
+	module := func(globals int, body ...byte) []byte {
+		m := []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0}
+		if globals > 0 {
+			sec := []byte{byte(globals)}
+			for range globals {
+				sec = append(sec, 0x7f, 0x01, 0x41, 0x00, 0x0b) // mutable i32 = 0
+			}
+			m = append(m, 6, byte(len(sec)))
+			m = append(m, sec...)
+		}
+		code := append([]byte{0}, body...) // no locals
+		code = append(code, 0x0b)
+		m = append(m, 10, byte(len(code)+2), 1, byte(len(code)))
+		return append(m, code...)
+	}
+	cases := []struct {
+		name    string
+		wasm    []byte
+		refused bool
+	}{
+		{"its own global", module(1, 0x23, 0, 0x1a), false},
+		{"set its own global", module(1, 0x41, 0, 0x24, 0), false},
+		{"get the fuel", module(0, 0x23, 0, 0x1a), true},
+		{"refuel", module(1, 0x41, 0x7f, 0x24, 1), true},
+		{"clear the flag", module(1, 0x41, 0, 0x24, 2), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := instrument(tc.wasm)
+			if tc.refused {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "does not exist")
+				return
+			}
+			require.NoError(t, err)
+			ctx := context.Background()
+			w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(coreFeatures))
+			defer w.Close(ctx)
+			_, err = w.CompileModule(ctx, out)
+			require.Error(t, err, "compiles only with a memory for the checks' trips into Go")
+			assert.Contains(t, err.Error(), "memory")
+		})
+	}
+}

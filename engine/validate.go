@@ -222,6 +222,12 @@ type wasmReader struct {
 	// loops, if not nil, receives from countBlocks the position after
 	// each loop instruction's block type: where its body begins.
 	loops *[]int
+	// globals, if checkGlobals, is how many globals the module declares:
+	// countBlocks refuses a global.get or global.set of any other. The
+	// globals instrument adds come after the module's own, and its code
+	// must not name them (a loop that refuels itself would never stop).
+	globals      uint64
+	checkGlobals bool
 }
 
 var errShort = errors.New("unexpected end")
@@ -312,7 +318,11 @@ func (r *wasmReader) countBlocks(limit uint64) uint64 {
 			}
 		case op <= 0x01, op == 0x05, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b,
 			op >= 0x45 && op <= 0xc4: // no immediates
-		case op == 0x0c, op == 0x0d, op == 0x10, op >= 0x20 && op <= 0x24: // one index
+		case op == 0x23, op == 0x24: // global.get, global.set
+			if i := r.u32(); r.checkGlobals && r.err == nil && i >= r.globals {
+				r.err = fmt.Errorf("global %d does not exist", i)
+			}
+		case op == 0x0c, op == 0x0d, op == 0x10, op >= 0x20 && op <= 0x22: // one index
 			r.leb()
 		case op == 0x0e: // br_table
 			for range r.u32() + 1 {
