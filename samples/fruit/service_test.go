@@ -308,6 +308,7 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, string(text), `accord_decisions_total{action="retry",resolver="retry"}`)
 	assert.Contains(t, string(text), `accord_decision_duration_seconds_bucket{resolver="retry",le="0.001"}`)
 	assert.Contains(t, string(text), `accord_plugin_instances{resolver="retry"}`)
+	assert.Contains(t, string(text), `accord_plugin_pool_wait_seconds_count{resolver="retry"}`, "the pool's wait per call")
 	assert.Contains(t, string(text), `fruit_http_request_duration_seconds_count{code="200",method="POST",route="tastings"} 8`)
 }
 

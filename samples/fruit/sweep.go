@@ -106,16 +106,20 @@ func OpenSweeper(ctx context.Context, c SweepConfig, db *couch.DB, resolver reso
 type sweepCollector struct{ s *couch.Sweeper }
 
 var descSweep = prometheus.NewDesc("accord_sweep_leaves_total",
-	"Losing leaves of replication conflicts the sweeper handled, by outcome: merged, accepted (settled without their changes), left (for a later sweep).",
+	"Losing leaves of replication conflicts the sweeper handled, by outcome: merged, accepted (settled without their changes), absorbed (already in the winner), left (for a later sweep).",
 	[]string{"outcome"}, nil)
 
 var descSweepDocs = prometheus.NewDesc("accord_sweep_documents_total",
 	"Documents the sweeper read (checked), left without conflicts (settled) or could not settle (failed).",
 	[]string{"outcome"}, nil)
 
+var descSweepPending = prometheus.NewDesc("accord_sweep_pending_documents",
+	"Documents a sweep left in conflict, which every sweep tries again.", nil, nil)
+
 func (c sweepCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSweep
 	ch <- descSweepDocs
+	ch <- descSweepPending
 }
 
 func (c sweepCollector) Collect(ch chan<- prometheus.Metric) {
@@ -123,7 +127,7 @@ func (c sweepCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, kv := range []struct {
 		k string
 		v int64
-	}{{"merged", st.Merged}, {"accepted", st.Accepted}, {"left", st.Left}} {
+	}{{"merged", st.Merged}, {"accepted", st.Accepted}, {"absorbed", st.Absorbed}, {"left", st.Left}} {
 		ch <- prometheus.MustNewConstMetric(descSweep, prometheus.CounterValue, float64(kv.v), kv.k)
 	}
 	for _, kv := range []struct {
@@ -132,4 +136,5 @@ func (c sweepCollector) Collect(ch chan<- prometheus.Metric) {
 	}{{"checked", st.Checked}, {"settled", st.Settled}, {"failed", st.Failed}} {
 		ch <- prometheus.MustNewConstMetric(descSweepDocs, prometheus.CounterValue, float64(kv.v), kv.k)
 	}
+	ch <- prometheus.MustNewConstMetric(descSweepPending, prometheus.GaugeValue, float64(st.Pending))
 }
