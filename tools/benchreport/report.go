@@ -113,6 +113,23 @@ func verdict(ok bool) string {
 	return "not met"
 }
 
+// compare is the row of a duration value against a duration baseline,
+// their ratio shown by show and judged by met; a figure not found is
+// "missing".
+func compare(what, goal string, value float64, okValue bool, label string, base float64, okBase bool, show func(float64) string, met func(float64) bool) row {
+	r := row{What: what, Goal: goal, Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
+	if okValue {
+		r.Value = dur(value)
+	}
+	if okBase {
+		r.Baseline = label + dur(base)
+	}
+	if okValue && okBase {
+		r.Ratio, r.Verdict = show(value/base), verdict(met(value/base))
+	}
+	return r
+}
+
 // rows computes the table from the benchmark results and the loadgen
 // report (nil if there is none). A figure that is not there is
 // "missing", never estimated.
@@ -122,44 +139,13 @@ func rows(rs results, lg *loadgenReport) []row {
 	wasm, _, okWasm := rs.first("ns/op", benchWasm...)
 	deadline, _, okDeadline := rs.first("ns/op", benchDeadline...)
 
-	r := row{What: "built-in decision through the pool, no deadline enforcement (share of a GET)", Goal: "keep (< 1 % of a GET)",
-		Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
-	if okWasm {
-		r.Value = dur(wasm)
-	}
-	if okGet {
-		r.Baseline = "GET " + dur(get)
-	}
-	if okWasm && okGet {
-		r.Ratio, r.Verdict = percent(wasm/get), verdict(wasm/get < 0.01)
-	}
-	out = append(out, r)
-
-	r = row{What: "decision with deadline enforcement, vs the unenforced call", Goal: "≤ 1.5×",
-		Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
-	if okDeadline {
-		r.Value = dur(deadline)
-	}
-	if okWasm {
-		r.Baseline = "unenforced " + dur(wasm)
-	}
-	if okDeadline && okWasm {
-		r.Ratio, r.Verdict = times(deadline/wasm), verdict(deadline/wasm <= 1.5)
-	}
-	out = append(out, r)
-
-	r = row{What: "decision with deadline enforcement (share of a GET)", Goal: "< 1 % of a GET",
-		Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
-	if okDeadline {
-		r.Value = dur(deadline)
-	}
-	if okGet {
-		r.Baseline = "GET " + dur(get)
-	}
-	if okDeadline && okGet {
-		r.Ratio, r.Verdict = percent(deadline/get), verdict(deadline/get < 0.01)
-	}
-	out = append(out, r)
+	out = append(out,
+		compare("built-in decision through the pool, no deadline enforcement (share of a GET)", "keep (< 1 % of a GET)",
+			wasm, okWasm, "GET ", get, okGet, percent, func(r float64) bool { return r < 0.01 }),
+		compare("decision with deadline enforcement, vs the unenforced call", "≤ 1.5×",
+			deadline, okDeadline, "unenforced ", wasm, okWasm, times, func(r float64) bool { return r <= 1.5 }),
+		compare("decision with deadline enforcement (share of a GET)", "< 1 % of a GET",
+			deadline, okDeadline, "GET ", get, okGet, percent, func(r float64) bool { return r < 0.01 }))
 
 	out = append(out, enforcementRows(rs, get, okGet)...)
 
@@ -173,7 +159,7 @@ func rows(rs results, lg *loadgenReport) []row {
 		{benchSvcGet, "service GET vs the same read with the bare client (BenchmarkServiceVsCouch)", true},
 		{benchSvcPut, "service PUT vs the same write with the bare client (BenchmarkServiceVsCouch)", false},
 	} {
-		r = row{What: sv.what, Value: missing, Baseline: missing, Ratio: missing}
+		r := row{What: sv.what, Value: missing, Baseline: missing, Ratio: missing}
 		if sv.goal {
 			r.Goal, r.Verdict = "≤ 1.05×", missing
 		}
@@ -195,7 +181,7 @@ func rows(rs results, lg *loadgenReport) []row {
 		out = append(out, r)
 	}
 
-	r = row{What: "service GET rate vs raw CouchDB GETs under the same load (loadgen -baseline-couch)", Goal: "≥ 0.9×",
+	r := row{What: "service GET rate vs raw CouchDB GETs under the same load (loadgen -baseline-couch)", Goal: "≥ 0.9×",
 		Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
 	if lg != nil && lg.Baseline != nil && lg.Baseline.Skipped == "" && lg.Baseline.Raw.Rate > 0 {
 		b := lg.Baseline
