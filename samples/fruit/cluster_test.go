@@ -171,7 +171,9 @@ func TestClusterContention(t *testing.T) {
 					}
 					return live == 1
 				}, time.Minute, 50*time.Millisecond, "the sweepers leave no conflict")
-				if !settledOK {
+				// dump logs what a failed trial leaves to read: both
+				// sweepers' logs and every leaf.
+				dump := func() {
 					for i := range logs {
 						t.Logf("sweeper %d's log:\n%s", i+1, tail(logs[i].String(), 40))
 					}
@@ -180,6 +182,9 @@ func TestClusterContention(t *testing.T) {
 							t.Logf("leaf %s deleted=%v missing=%v: %.300s", l.Rev, l.Deleted, l.Missing, l.Doc)
 						}
 					}
+				}
+				if !settledOK {
+					dump()
 					return
 				}
 				settled := time.Since(settling)
@@ -206,8 +211,10 @@ func TestClusterContention(t *testing.T) {
 				acked := statuses[200] + statuses[202]
 				// A 503 (the request's time ran out) may come after its
 				// write reached the database: it may be stored or not.
-				assert.GreaterOrEqual(t, winner.Tastings, acked, "the winning revision holds every acknowledged tasting (and those accepted for the sweep)")
-				assert.LessOrEqual(t, winner.Tastings, acked+statuses[503], "and no other, but those answered 503 (indeterminate)")
+				held := assert.GreaterOrEqual(t, winner.Tastings, acked, "the winning revision holds every acknowledged tasting (and those accepted for the sweep)")
+				if !assert.LessOrEqual(t, winner.Tastings, acked+statuses[503], "and no other, but those answered 503 (indeterminate)") || !held {
+					dump()
+				}
 			})
 		}
 	}
