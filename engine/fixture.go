@@ -64,7 +64,9 @@ func ReadFixture(path string) (Fixture, error) {
 		return Fixture{}, fmt.Errorf("engine: fixture %s: more than %d MiB", filepath.Base(path), maxFixtureBytes>>20)
 	}
 	var fx Fixture
-	if err := json.Unmarshal(data, &fx); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // a misspelt field would be a check silently dropped
+	if err := dec.Decode(&fx); err != nil {
 		return Fixture{}, fmt.Errorf("engine: fixture %s: %w", filepath.Base(path), err)
 	}
 	if len(fx.Cases) == 0 {

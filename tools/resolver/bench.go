@@ -45,14 +45,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	desc := r.Describe()
 	if *baseline == "" {
 		*baseline = "basic"
-		if _, err := pdktest.BuiltinTwin(&pdktest.Fixture{Plugin: desc.Name, Params: json.RawMessage(*params)}); err == nil {
+		if _, err := pdktest.BuiltinTwin(&pdktest.Fixture{Fixture: engine.Fixture{Plugin: desc.Name, Params: json.RawMessage(*params)}}); err == nil {
 			*baseline = desc.Name
 		}
 	}
 	if *baselineParams == "" {
 		*baselineParams = *params
 	}
-	native, err := pdktest.BuiltinTwin(&pdktest.Fixture{Plugin: *baseline, Params: json.RawMessage(*baselineParams)})
+	native, err := pdktest.BuiltinTwin(&pdktest.Fixture{Fixture: engine.Fixture{Plugin: *baseline, Params: json.RawMessage(*baselineParams)}})
 	if err != nil {
 		return fail(stderr, "bench: baseline: %v", err)
 	}

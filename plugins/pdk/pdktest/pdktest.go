@@ -27,7 +27,6 @@
 package pdktest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,35 +43,20 @@ import (
 )
 
 // Fixture is one file of conflict fixtures (the format of the
-// repository's testdata/conflicts): conflicts for one plugin, configured
-// one way, and the decision each must produce.
+// repository's testdata/conflicts, as [engine.ReadFixture] reads it:
+// conflicts for one plugin, configured one way, and the decision each
+// must produce), and the file it was read from. [BuiltinTwin] picks the
+// native twin of a built-in by its Plugin.
 type Fixture struct {
+	engine.Fixture
 	// File is the file the fixture was read from.
-	File string `json:"-"`
-	// About says what the fixture shows.
-	About string `json:"about"`
-	// Plugin names the plugin the fixture is written for; [BuiltinTwin]
-	// picks the native twin of a built-in by it.
-	Plugin string `json:"plugin"`
-	// Params are the plugin's parameters.
-	Params json.RawMessage `json:"params,omitempty"`
-	// RandByte pins the random source: every random byte the plugin
-	// reads (through WASI) is this one.
-	RandByte byte `json:"rand_byte"`
-	// Cases are the conflicts and the decisions wanted.
-	Cases []Case `json:"cases"`
+	File string
 }
 
 // Case is one conflict of a fixture and the decision it must produce.
 // A Want with no action wants nothing in particular: the case only runs
 // the store's rules, the twin and the determinism check.
-type Case struct {
-	Conflict resolve.Conflict `json:"conflict"`
-	Want     resolve.Decision `json:"want"`
-}
-
-// maxFixtureBytes bounds a fixture file.
-const maxFixtureBytes = 16 << 20
+type Case = engine.FixtureCase
 
 // ReadFixtures reads fixture files: each path is a .json file, or a
 // directory whose *.json files are read (sorted).
@@ -109,42 +93,11 @@ func ReadFixtures(paths ...string) ([]Fixture, error) {
 }
 
 func readFixture(file string) (Fixture, error) {
-	fi, err := os.Stat(file)
+	f, err := engine.ReadFixture(file)
 	if err != nil {
 		return Fixture{}, fmt.Errorf("pdktest: %w", err)
 	}
-	if fi.Size() > maxFixtureBytes {
-		return Fixture{}, fmt.Errorf("pdktest: %s: %d bytes, at most %d", file, fi.Size(), maxFixtureBytes)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return Fixture{}, fmt.Errorf("pdktest: %w", err)
-	}
-	var f Fixture
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return Fixture{}, fmt.Errorf("pdktest: %s: %w", file, err)
-	}
-	if len(f.Cases) == 0 {
-		return Fixture{}, fmt.Errorf("pdktest: %s: no cases", file)
-	}
-	for i := range f.Cases {
-		if err := f.Cases[i].Conflict.Validate(); err != nil {
-			return Fixture{}, fmt.Errorf("pdktest: %s: case %d: %w", file, i, err)
-		}
-		if doc := f.Cases[i].Want.Doc; doc != nil {
-			// A merged document is compared compact, as a resolver
-			// writes it.
-			var b bytes.Buffer
-			if err := json.Compact(&b, doc); err != nil {
-				return Fixture{}, fmt.Errorf("pdktest: %s: case %d: want.doc: %w", file, i, err)
-			}
-			f.Cases[i].Want.Doc = b.Bytes()
-		}
-	}
-	f.File = file
-	return f, nil
+	return Fixture{Fixture: f, File: file}, nil
 }
 
 // ErrStoreRule is matched by the errors of [StoreRules].
