@@ -67,7 +67,9 @@ func TestClientReusesConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// At most one connection per caller (and the first PUT's); a client
-	// that kept only 2 idle would open hundreds.
-	assert.LessOrEqual(t, conns.Load(), int64(callers+1), "connections opened for %d requests", callers*each+1)
+	// About one connection per caller (and the first PUT's), with some
+	// slack: a request that starts while another's connection is being
+	// put back dials a new one (27 seen once on Apache CouchDB). A client
+	// that kept only Go's default of 2 idle opened 51.
+	assert.LessOrEqual(t, conns.Load(), int64(callers*3/2), "connections opened for %d requests", callers*each+1)
 }
