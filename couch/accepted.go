@@ -267,6 +267,7 @@ func (s *Store[T]) settledBySweep(ctx context.Context, a attempt, rev string) (w
 	var last error
 	for _, wait := range sweepWaits {
 		if err := sleep(ctx, wait); err != nil {
+			s.stats.accepted(acceptedUnsettled)
 			return "", true, fmt.Errorf("%q: revision %s answered 202 Accepted: %w: %w: %w", a.id, rev, ErrUnsettled, ErrAmbiguous, err)
 		}
 		if _, err := s.sweeper.Settle(ctx, a.id); err != nil {

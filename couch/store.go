@@ -425,6 +425,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		default:
 			id, base, err = loc.locate(ctx, s.db)
 		}
+		stored := base
 		if err == nil && !opened {
 			base, err = s.open(ctx, id, base)
 		}
@@ -435,6 +436,9 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		cur, err := s.decode(id, base)
 		if err != nil {
 			return res, fmt.Errorf("%q: %w", id, err)
+		}
+		if !opened {
+			s.db.c.revs.put(s.db.name, id, cur.Rev, stored)
 		}
 		before, err := json.Marshal(cur.Value)
 		if err != nil {
@@ -611,6 +615,7 @@ func (s *Store[T]) conflict(ctx context.Context, op resolve.Op, a attempt, n int
 			return nil, nil, err
 		}
 		if err == nil {
+			s.db.c.revs.put(s.db.name, a.id, revOf(theirs), theirs)
 			if theirs, err = s.open(ctx, a.id, theirs); err != nil {
 				return nil, nil, err
 			}

@@ -459,6 +459,20 @@ type sweepTree struct {
 	bodies map[string]json.RawMessage
 	// baseMerges counts the resolver calls that merged common ancestors.
 	baseMerges int
+	// bases remembers the base made for each set of common ancestors
+	// (see [Sweeper.mergeBase]), under the holds known when it was made
+	// (version): criss-cross histories need the same virtual ancestor
+	// many times, and making it again each time costs resolver calls
+	// exponential in the depth of the nesting.
+	bases   map[string]madeBase
+	version int
+}
+
+// madeBase is a base [Sweeper.mergeBase] made.
+type madeBase struct {
+	version int
+	body    json.RawMessage
+	missing bool
 }
 
 // losers returns the live leaves other than the winner, in revision
@@ -502,6 +516,7 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 			return nil, fmt.Errorf("couch: sweep %q: %w", id, err)
 		}
 		if !l.deleted {
+			s.db.c.revs.put(s.db.name, id, l.rev, l.body)
 			if l.body, err = s.open(ctx, id, l.body); err != nil {
 				return nil, fmt.Errorf("couch: sweep %q: leaf %s: %w", id, resolve.Clip(l.rev), err)
 			}
@@ -640,6 +655,7 @@ func (s *Sweeper) readAll(ctx context.Context, q url.Values) url.Values {
 func (t *sweepTree) addHold(rev, held string) {
 	if !slices.Contains(t.holds[rev], held) {
 		t.holds[rev] = append(t.holds[rev], held)
+		t.version++
 	}
 }
 
@@ -762,12 +778,12 @@ func (t *sweepTree) maximal(rev string, held map[string]bool) []string {
 // maxBaseDepth bounds the recursion of [Sweeper.mergeBase], and
 // maxBaseMerges the resolver calls it makes for one document's sweep.
 // Two sweepers merging what each has seen, over and over (a cluster's
-// two coordinators under contention), nest criss-cross merges deeply,
-// and 8 levels leave some conflicts. With 64, a cluster trial lost an
-// acknowledged tasting (not yet explained), so the bound stays at 8: a
-// conflict left loses nothing.
+// two coordinators under contention), nest criss-cross merges deeply.
+// Each virtual ancestor is made once per sweep (sweepTree.bases), so
+// the calls grow with the number of distinct ancestor sets, not with
+// the paths through them.
 const (
-	maxBaseDepth  = 8
+	maxBaseDepth  = 32
 	maxBaseMerges = 1024
 )
 
@@ -783,6 +799,23 @@ func (s *Sweeper) mergeBase(ctx context.Context, t *sweepTree, held map[string]b
 	if len(cands) == 0 {
 		return nil, false, nil
 	}
+	key := strings.Join(cands, " ")
+	if m, ok := t.bases[key]; ok && m.version == t.version {
+		return m.body, m.missing, nil
+	}
+	base, missing, err = s.makeBase(ctx, t, cands, depth)
+	if err == nil {
+		if t.bases == nil {
+			t.bases = map[string]madeBase{}
+		}
+		t.bases[key] = madeBase{version: t.version, body: base, missing: missing}
+	}
+	return base, missing, err
+}
+
+// makeBase returns the base of [Sweeper.mergeBase] for the common
+// ancestors cands, latest first.
+func (s *Sweeper) makeBase(ctx context.Context, t *sweepTree, cands []string, depth int) (base json.RawMessage, missing bool, err error) {
 	if depth > maxBaseDepth || t.baseMerges >= maxBaseMerges {
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: the common ancestors nest too deep to merge",
 			slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.Int("depth", depth), slog.Int("merges", t.baseMerges))
@@ -855,6 +888,15 @@ func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawM
 				slog.String("db", p.name), slog.String("id", resolve.Clip(t.id)), slog.String("error", resolve.Clip(err.Error())))
 			err = ErrNotFound
 		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		// Compacted away (the server keeps the bodies of leaves only):
+		// this client may have seen it.
+		if doc = s.db.c.revs.get(s.db.name, t.id, rev); doc != nil {
+			doc, err = setMeta(doc, t.id, rev)
+		}
+	} else if err == nil {
+		s.db.c.revs.put(s.db.name, t.id, rev, doc)
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -982,6 +1024,9 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 			return sweepPlan{}, fmt.Errorf("couch: sweep %q: %w", t.id, err)
 		}
 		merged, p.rev = doc, rev
+		if b, err := json.Marshal(doc); err == nil {
+			s.db.c.revs.put(s.db.name, t.id, rev, b)
+		}
 	}
 	// The tombstones go first. CouchDB writes the revisions of one
 	// document in one _bulk_docs at once; pouchdb-server writes them one

@@ -182,6 +182,13 @@ func TestClusterContention(t *testing.T) {
 							t.Logf("leaf %s deleted=%v missing=%v: %.300s", l.Rev, l.Deleted, l.Missing, l.Doc)
 						}
 					}
+					a, err := auditTree(ctx, db, docID)
+					if err != nil {
+						t.Logf("audit of the revision tree: %v", err)
+						return
+					}
+					t.Logf("revision tree: %d revisions, %d store writes, %d merges, %d tombstones, %d without a body; %d disagree:\n%s",
+						a.revisions, a.writes, a.merges, a.tombstones, a.bodiless, len(a.wrong), strings.Join(a.wrong, "\n"))
 				}
 				if !settledOK {
 					dump()
@@ -211,6 +218,12 @@ func TestClusterContention(t *testing.T) {
 				acked := statuses[200] + statuses[202]
 				// A 503 (the request's time ran out) may come after its
 				// write reached the database: it may be stored or not.
+				if a, err := auditTree(ctx, db, docID); err != nil {
+					t.Logf("audit of the revision tree: %v", err)
+				} else {
+					t.Logf("revision tree: %d revisions, %d store writes, %d merges, %d tombstones, %d without a body; %d disagree:\n%s",
+						a.revisions, a.writes, a.merges, a.tombstones, a.bodiless, len(a.wrong), strings.Join(a.wrong, "\n"))
+				}
 				held := assert.GreaterOrEqual(t, winner.Tastings, acked, "the winning revision holds every acknowledged tasting (and those accepted for the sweep)")
 				if !assert.LessOrEqual(t, winner.Tastings, acked+statuses[503], "and no other, but those answered 503 (indeterminate)") || !held {
 					dump()
