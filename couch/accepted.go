@@ -271,8 +271,9 @@ func (s *Store[T]) settledBySweep(ctx context.Context, a attempt, rev string) (w
 			return "", true, fmt.Errorf("%q: revision %s answered 202 Accepted: %w: %w: %w", a.id, rev, ErrUnsettled, ErrAmbiguous, err)
 		}
 		if _, err := s.sweeper.Settle(ctx, a.id); err != nil {
+			// Still in conflict, or an error: the winner may hold our
+			// revision all the same (another sweeper merged it).
 			last = err
-			continue
 		}
 		t, err := s.sweeper.readTree(ctx, a.id)
 		if err != nil {

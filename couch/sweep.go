@@ -162,6 +162,8 @@ type Sweeper struct {
 	// resolver left, or an error): the changes feed shows a document
 	// again only when it changes, so each sweep tries these again first.
 	pending map[string]bool
+	// settling holds the documents a Settle is settling now.
+	settling map[string]*settleCall
 }
 
 // MaxSweepPending bounds how many unsettled documents a [Sweeper]
@@ -198,7 +200,7 @@ func NewSweeper(db *DB, cfg SweepConfig) (*Sweeper, error) {
 	if cfg.Resolver == nil {
 		return nil, errors.New("couch: sweeper: no resolver")
 	}
-	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}, peers: cfg.Peers}
+	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}, settling: map[string]*settleCall{}, peers: cfg.Peers}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -367,7 +369,42 @@ type Settled struct {
 // Settle settles the replication conflicts of document id, if it has
 // any. It writes nothing when the resolver fails (the error matches
 // [ErrResolver]) or decides to leave every losing leaf.
+//
+// A call while another is settling the same document waits for that
+// one and returns its outcome: concurrent sweeps of one document, each
+// merging what it saw, would make merges of merges (a criss-cross) for
+// the next sweep to unpick. Stores whose writes a cluster answered 202
+// Accepted call Settle, many at once under contention.
 func (s *Sweeper) Settle(ctx context.Context, id string) (Settled, error) {
+	s.mu.Lock()
+	if c, ok := s.settling[id]; ok {
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.out, c.err
+		case <-ctx.Done():
+			return Settled{}, fmt.Errorf("couch: sweep %q: %w", id, ctx.Err())
+		}
+	}
+	c := &settleCall{done: make(chan struct{})}
+	s.settling[id] = c
+	s.mu.Unlock()
+	c.out, c.err = s.settle(ctx, id)
+	s.mu.Lock()
+	delete(s.settling, id)
+	s.mu.Unlock()
+	close(c.done)
+	return c.out, c.err
+}
+
+// settleCall is a [Sweeper.Settle] under way, for others to wait on.
+type settleCall struct {
+	done chan struct{}
+	out  Settled
+	err  error
+}
+
+func (s *Sweeper) settle(ctx context.Context, id string) (Settled, error) {
 	var out Settled
 	for round := 1; ; round++ {
 		t, err := s.readTree(ctx, id)

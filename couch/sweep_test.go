@@ -750,3 +750,47 @@ func TestSweepCrissCrossLadder(t *testing.T) {
 	assert.LessOrEqual(t, r.calls.Load(), int64(4*levels*len(lines)), "resolver calls")
 	t.Logf("%d resolver calls", r.calls.Load())
 }
+
+// gated is a resolver that counts its calls and answers none before
+// open is closed.
+type gated struct {
+	resolve.Resolver
+	open  chan struct{}
+	calls atomic.Int64
+}
+
+func (g *gated) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	g.calls.Add(1)
+	<-g.open
+	return g.Resolver.Resolve(ctx, c)
+}
+
+// TestSweepSettlesADocumentOnceAtATime checks that Settle calls for a
+// document another call is settling wait for it and share its outcome,
+// instead of each merging what it saw (stores whose writes a cluster
+// answered 202 Accepted all call Settle at once; their merges of merges
+// nest into criss-crosses).
+func TestSweepSettlesADocumentOnceAtATime(t *testing.T) {
+	db := newDB(t)
+	conflictedApple(t, db)
+	r := &gated{Resolver: fruitMerge(), open: make(chan struct{})}
+	s := newSweeper(t, db, r)
+	const callers = 5
+	var wg sync.WaitGroup
+	outs := make([]couch.Settled, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { outs[i], errs[i] = s.Settle(ctx, "apple") })
+	}
+	require.Eventually(t, func() bool { return r.calls.Load() >= 1 }, 10*time.Second, time.Millisecond)
+	assert.Never(t, func() bool { return r.calls.Load() > 1 }, 200*time.Millisecond, time.Millisecond, "one sweep asks the resolver")
+	close(r.open)
+	wg.Wait()
+	for i := range callers {
+		require.NoError(t, errs[i])
+		assert.Equal(t, outs[0], outs[i], "every caller gets the sweep's outcome")
+	}
+	assert.Equal(t, int64(1), r.calls.Load(), "one losing leaf, one resolver call")
+	tastings, _ := settledFruit(t, db, "apple")
+	assert.Equal(t, 3+2, tastings)
+}
