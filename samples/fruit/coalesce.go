@@ -226,15 +226,25 @@ func (c *coalescer) write(id string, batch []*pending) {
 	// within the time one request may take.
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.timeout)
 	defer cancel()
-	var fates []fate
-	var outs []outcome
+	// The fates of the batch as last applied with something to write,
+	// which is what the store writes (or merges); and as last applied
+	// at all, for a batch the store stopped because nothing was left to
+	// write. (The store ignores an error of a re-application it makes
+	// only to show the resolver, and goes on with the write before.)
+	var fates, none []fate
+	var outs, noneOuts []outcome
 	res, err := c.s.store.Update(ctx, byFruitID(id), func(d *doc) error {
-		fates, outs = c.apply(ctx, id, d, batch)
-		if !slices.Contains(fates, fateApplied) {
+		f, o := c.apply(ctx, id, d, batch)
+		if !slices.Contains(f, fateApplied) {
+			none, noneOuts = f, o
 			return errNothingToWrite // every caller has its answer
 		}
+		fates, outs = f, o
 		return nil
 	})
+	if errors.Is(err, errNothingToWrite) {
+		fates, outs = none, noneOuts
+	}
 	for i, p := range batch {
 		switch {
 		case fates == nil || fates[i] == fateApplied:

@@ -233,15 +233,15 @@ func TestCoalesceAbandoned(t *testing.T) {
 	assert.EqualValues(t, 1, m.(map[string]any)["coalesce"].(map[string]any)["writes"])
 }
 
-// TestCoalescedContention is TestContention through the merge sample as
-// it ships (coalescing on): 32 and 64 concurrent tastings, and the same
-// with color changes among them, all land and the counter is exact, with
-// fewer CouchDB writes than requests.
+// TestCoalescedContention is TestContention's merge rows with color
+// changes among the tastings, through the merge sample as it ships
+// (coalescing on): every request lands, the counter is exact, and
+// CouchDB sees fewer writes than requests.
 func TestCoalescedContention(t *testing.T) {
 	cfg, err := fruit.LoadConfig(filepath.Join("..", "merge", "config.yaml"))
 	require.NoError(t, err)
 	require.True(t, cfg.Writes.Coalesce, "the merge sample coalesces")
-	for _, tt := range []struct{ tastings, puts int }{{32, 0}, {64, 0}, {32, 16}} {
+	for _, tt := range []struct{ tastings, puts int }{{32, 16}, {64, 32}} {
 		t.Run(fmt.Sprintf("%d tastings %d puts", tt.tastings, tt.puts), func(t *testing.T) {
 			e := newCoalescedEnv(t, cfg.Resolver, cfg.Writes.MaxBatch)
 			id := e.create("red")["fruit_id"].(string)
