@@ -27,10 +27,15 @@ import (
 // write coalescing on.
 func newCoalescedEnv(t *testing.T, rc fruit.ResolverConfig, maxBatch int) *env {
 	t.Helper()
+	return newCoalescedEnvOn(t, sampletest.NewDB(t, false), rc, maxBatch)
+}
+
+// newCoalescedEnvOn is newCoalescedEnv over the database db.
+func newCoalescedEnvOn(t *testing.T, db *couch.DB, rc fruit.ResolverConfig, maxBatch int) *env {
+	t.Helper()
 	r, closeResolver, err := fruit.OpenResolver(context.Background(), rc, discard)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closeResolver(context.Background()) })
-	db := sampletest.NewDB(t, false)
 	e := &env{t: t, r: r, log: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client, err := couch.New(couch.Config{URL: couchtest.URL(t).String(), Logger: logger})
@@ -272,4 +277,27 @@ func TestCoalescedContention(t *testing.T) {
 			assert.NotContains(t, e.log.String(), "retrying after waiting", "merge merges, it does not retry")
 		})
 	}
+}
+
+// TestCoalescedServices runs 64 tastings of one fruit through two
+// coalescing merge services over one database: each coalesces its own,
+// and the conflicts between the two services' writes are 409s their
+// resolvers merge. Every tasting lands and the counter is exact.
+func TestCoalescedServices(t *testing.T) {
+	cfg, err := fruit.LoadConfig(filepath.Join("..", "merge", "config.yaml"))
+	require.NoError(t, err)
+	db := sampletest.NewDB(t, false)
+	e1 := newCoalescedEnvOn(t, db, cfg.Resolver, cfg.Writes.MaxBatch)
+	e2 := newCoalescedEnvOn(t, db, cfg.Resolver, cfg.Writes.MaxBatch)
+	id := e1.create("red")["fruit_id"].(string)
+	statuses := tasteConcurrently(t, []string{e1.srv.URL, e2.srv.URL}, id, 64)
+	assert.Equal(t, map[int]int{200: 64}, statuses)
+	_, body := e2.do("GET", "/v1.0/fruits/"+id, "", "")
+	assert.EqualValues(t, 64, body.(map[string]any)["tastings"])
+	for i, e := range []*env{e1, e2} {
+		_, m := e.do("GET", "/v1.0/_metrics", "", "")
+		t.Logf("service %d: coalesce %v, resolver decisions %v", i+1, m.(map[string]any)["coalesce"],
+			m.(map[string]any)["resolver"].(map[string]any)["decisions"])
+	}
+	assert.NotContains(t, e1.log.String()+e2.log.String(), "retrying after waiting", "merge merges, it does not retry")
 }
