@@ -42,7 +42,10 @@ import (
 //
 // The batch is written through the store's conflict loop, so a conflict
 // with another writer (another process, a sweeper, a replication) is a
-// 409 the resolver decides as always. Every caller whose change the
+// 409 the resolver decides as always; when the loop applies the batch
+// again (to show the resolver mine, or to retry on the new revision),
+// the resolver is asked again about each conflict inside it, and the
+// callers' answers follow the application that was written. Every caller whose change the
 // batch holds is answered only after the write succeeded, with the
 // fruit as written; if the write fails, each of them gets its error. A
 // caller whose request ends while its change waits is answered at once
@@ -254,8 +257,9 @@ func (c *coalescer) write(id string, batch []*pending) {
 			p.done <- outs[i]
 		default:
 			if outs[i].err == nil {
-				// Superseded: the fruit as it was read, which the
-				// caller's change did not make it into.
+				// Superseded (the resolver kept the others'
+				// changes): the fruit as the batch wrote it, without
+				// this caller's change.
 				outs[i].res = couch.Result[doc]{Doc: couch.Doc[doc]{ID: id, Rev: res.Rev, Value: res.Value}, Status: couch.StatusSuperseded}
 			}
 			p.done <- outs[i]
