@@ -55,6 +55,12 @@ type Config struct {
 	// or proxy cannot exhaust memory. Default 64 MiB (CouchDB's own
 	// limit on a document is 8 MiB); a negative value means no limit.
 	MaxResponseBytes int64
+	// RevisionCacheBytes bounds the bodies of recent revisions the
+	// client's stores and sweepers remember, for a replication-conflict
+	// sweep whose common ancestor the server has compacted away (see
+	// [Sweeper]). Default [DefaultRevisionCacheBytes]; a negative value
+	// turns the cache off.
+	RevisionCacheBytes int
 }
 
 // DefaultMaxResponseBytes is the default of [Config.MaxResponseBytes].
@@ -79,6 +85,7 @@ type Client struct {
 	budget *budget
 	stats  *Stats
 	maxRes int64 // bound on a response body; <0 none
+	revs   *revCache
 }
 
 // New returns a client for the server cfg names. It sends no request; use
@@ -109,6 +116,12 @@ func New(cfg Config) (*Client, error) {
 		maxRes: cfg.MaxResponseBytes}
 	if c.maxRes == 0 {
 		c.maxRes = DefaultMaxResponseBytes
+	}
+	switch n := cfg.RevisionCacheBytes; {
+	case n == 0:
+		c.revs = newRevCache(DefaultRevisionCacheBytes)
+	case n > 0:
+		c.revs = newRevCache(n)
 	}
 	if u.User != nil {
 		c.user = u.User.Username()

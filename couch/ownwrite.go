@@ -53,6 +53,9 @@ func (s *Store[T]) write(ctx context.Context, a attempt, deletion bool) (string,
 	} else {
 		var status int
 		rev, status, err = s.db.put(ctx, a.id, a.mine)
+		if err == nil {
+			s.db.c.revs.put(s.db.name, a.id, rev, a.mine)
+		}
 		if err == nil && status == http.StatusAccepted {
 			// Not yet known to be the winner: see accepted.go.
 			return s.checkAccepted(ctx, a, rev)

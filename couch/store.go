@@ -425,6 +425,7 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		default:
 			id, base, err = loc.locate(ctx, s.db)
 		}
+		stored := base
 		if err == nil && !opened {
 			base, err = s.open(ctx, id, base)
 		}
@@ -435,6 +436,9 @@ func (s *Store[T]) loop(ctx context.Context, loc Locator, op resolve.Op, change 
 		cur, err := s.decode(id, base)
 		if err != nil {
 			return res, fmt.Errorf("%q: %w", id, err)
+		}
+		if !opened {
+			s.db.c.revs.put(s.db.name, id, cur.Rev, stored)
 		}
 		before, err := json.Marshal(cur.Value)
 		if err != nil {
@@ -611,6 +615,7 @@ func (s *Store[T]) conflict(ctx context.Context, op resolve.Op, a attempt, n int
 			return nil, nil, err
 		}
 		if err == nil {
+			s.db.c.revs.put(s.db.name, a.id, revOf(theirs), theirs)
 			if theirs, err = s.open(ctx, a.id, theirs); err != nil {
 				return nil, nil, err
 			}
@@ -889,12 +894,30 @@ func keepUnknown(storedDoc, before, after json.RawMessage, id, rev string) (json
 	} else {
 		delete(out, AbsorbsField)
 	}
+	out[WriteIDField], _ = json.Marshal(newID()[:writeIDLen])
 	out["_id"], _ = json.Marshal(id)
 	if rev != "" {
 		out["_rev"], _ = json.Marshal(rev)
 	}
 	return json.Marshal(out)
 }
+
+// WriteIDField is a field a [Store] sets to a fresh random id in every
+// update it writes. CouchDB computes a revision's id from its parent and
+// its body, so two writers making the same change to the same revision
+// (two tastings merged over one winner take its updated_on and both add
+// one) would write one revision. On a single server the second is
+// refused with 409 and tried again; on a cluster it can land on a copy
+// the first has not reached and be answered 202 Accepted with that same
+// revision, which then reads back as won: a change acknowledged twice
+// and stored once. Measured on a 3-node Apache CouchDB 3.4.3 cluster, 48
+// concurrent tastings through the merge sample: 2 trials in about 30
+// lost one. With the field, every write is a revision of its own.
+const WriteIDField = "accord_write"
+
+// writeIDLen is the length of a [WriteIDField] value: 64 random bits in
+// hex, unique among the writes of one revision's children.
+const writeIDLen = 16
 
 // setMeta sets _id and _rev in the JSON object doc (removing _rev when
 // rev is empty).

@@ -655,3 +655,30 @@ func TestNewStoreRefusesAMergerBlindToTheirs(t *testing.T) {
 		})
 	}
 }
+
+// TestSameChangeOnSameRevisionIsTwoRevisions checks that two stores
+// making the same change to the same revision write two revisions.
+// CouchDB computes a revision's id from its parent and body: without the
+// store's write id ([couch.WriteIDField]) the two would be one revision,
+// and on a cluster the second writer can be answered 202 Accepted with
+// the first one's revision and acknowledge a change stored once.
+func TestSameChangeOnSameRevisionIsTwoRevisions(t *testing.T) {
+	var revs []string
+	for range 2 {
+		db := newDB(t)
+		branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+		s, err := couch.NewStore[tasted](db, couch.StoreConfig{Type: "fruit_v1.0", Resolver: fruitMerge(), Logger: discard})
+		require.NoError(t, err)
+		res, err := s.Update(ctx, couch.ByID("apple"), func(f *tasted) error {
+			f.Tastings++
+			f.UpdatedOn = "2026-01-02"
+			return nil
+		})
+		require.NoError(t, err)
+		revs = append(revs, res.Doc.Rev)
+		var doc map[string]any
+		require.NoError(t, db.Get(ctx, "apple", &doc))
+		assert.Len(t, doc[couch.WriteIDField], 16, "the write's id")
+	}
+	assert.NotEqual(t, revs[0], revs[1], "the same change on the same revision, by two writers")
+}

@@ -162,6 +162,8 @@ type Sweeper struct {
 	// resolver left, or an error): the changes feed shows a document
 	// again only when it changes, so each sweep tries these again first.
 	pending map[string]bool
+	// settling holds the documents a Settle is settling now.
+	settling map[string]*settleCall
 }
 
 // MaxSweepPending bounds how many unsettled documents a [Sweeper]
@@ -198,7 +200,7 @@ func NewSweeper(db *DB, cfg SweepConfig) (*Sweeper, error) {
 	if cfg.Resolver == nil {
 		return nil, errors.New("couch: sweeper: no resolver")
 	}
-	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}, peers: cfg.Peers}
+	s := &Sweeper{db: db, r: cfg.Resolver, logger: cfg.Logger, rounds: cfg.Rounds, name: "resolver", sealer: cfg.Sealer, refused: cfg.Stats, pending: map[string]bool{}, settling: map[string]*settleCall{}, peers: cfg.Peers}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -367,7 +369,42 @@ type Settled struct {
 // Settle settles the replication conflicts of document id, if it has
 // any. It writes nothing when the resolver fails (the error matches
 // [ErrResolver]) or decides to leave every losing leaf.
+//
+// A call while another is settling the same document waits for that
+// one and returns its outcome: concurrent sweeps of one document, each
+// merging what it saw, would make merges of merges (a criss-cross) for
+// the next sweep to unpick. Stores whose writes a cluster answered 202
+// Accepted call Settle, many at once under contention.
 func (s *Sweeper) Settle(ctx context.Context, id string) (Settled, error) {
+	s.mu.Lock()
+	if c, ok := s.settling[id]; ok {
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.out, c.err
+		case <-ctx.Done():
+			return Settled{}, fmt.Errorf("couch: sweep %q: %w", id, ctx.Err())
+		}
+	}
+	c := &settleCall{done: make(chan struct{})}
+	s.settling[id] = c
+	s.mu.Unlock()
+	c.out, c.err = s.settle(ctx, id)
+	s.mu.Lock()
+	delete(s.settling, id)
+	s.mu.Unlock()
+	close(c.done)
+	return c.out, c.err
+}
+
+// settleCall is a [Sweeper.Settle] under way, for others to wait on.
+type settleCall struct {
+	done chan struct{}
+	out  Settled
+	err  error
+}
+
+func (s *Sweeper) settle(ctx context.Context, id string) (Settled, error) {
 	var out Settled
 	for round := 1; ; round++ {
 		t, err := s.readTree(ctx, id)
@@ -459,6 +496,20 @@ type sweepTree struct {
 	bodies map[string]json.RawMessage
 	// baseMerges counts the resolver calls that merged common ancestors.
 	baseMerges int
+	// bases remembers the base made for each set of common ancestors
+	// (see [Sweeper.mergeBase]), under the holds known when it was made
+	// (version): criss-cross histories need the same virtual ancestor
+	// many times, and making it again each time costs resolver calls
+	// exponential in the depth of the nesting.
+	bases   map[string]madeBase
+	version int
+}
+
+// madeBase is a base [Sweeper.mergeBase] made.
+type madeBase struct {
+	version int
+	body    json.RawMessage
+	missing bool
 }
 
 // losers returns the live leaves other than the winner, in revision
@@ -502,6 +553,7 @@ func (s *Sweeper) readTree(ctx context.Context, id string) (*sweepTree, error) {
 			return nil, fmt.Errorf("couch: sweep %q: %w", id, err)
 		}
 		if !l.deleted {
+			s.db.c.revs.put(s.db.name, id, l.rev, l.body)
 			if l.body, err = s.open(ctx, id, l.body); err != nil {
 				return nil, fmt.Errorf("couch: sweep %q: leaf %s: %w", id, resolve.Clip(l.rev), err)
 			}
@@ -640,6 +692,7 @@ func (s *Sweeper) readAll(ctx context.Context, q url.Values) url.Values {
 func (t *sweepTree) addHold(rev, held string) {
 	if !slices.Contains(t.holds[rev], held) {
 		t.holds[rev] = append(t.holds[rev], held)
+		t.version++
 	}
 }
 
@@ -762,12 +815,12 @@ func (t *sweepTree) maximal(rev string, held map[string]bool) []string {
 // maxBaseDepth bounds the recursion of [Sweeper.mergeBase], and
 // maxBaseMerges the resolver calls it makes for one document's sweep.
 // Two sweepers merging what each has seen, over and over (a cluster's
-// two coordinators under contention), nest criss-cross merges deeply,
-// and 8 levels leave some conflicts. With 64, a cluster trial lost an
-// acknowledged tasting (not yet explained), so the bound stays at 8: a
-// conflict left loses nothing.
+// two coordinators under contention), nest criss-cross merges deeply.
+// Each virtual ancestor is made once per sweep (sweepTree.bases), so
+// the calls grow with the number of distinct ancestor sets, not with
+// the paths through them.
 const (
-	maxBaseDepth  = 8
+	maxBaseDepth  = 32
 	maxBaseMerges = 1024
 )
 
@@ -783,6 +836,23 @@ func (s *Sweeper) mergeBase(ctx context.Context, t *sweepTree, held map[string]b
 	if len(cands) == 0 {
 		return nil, false, nil
 	}
+	key := strings.Join(cands, " ")
+	if m, ok := t.bases[key]; ok && m.version == t.version {
+		return m.body, m.missing, nil
+	}
+	base, missing, err = s.makeBase(ctx, t, cands, depth)
+	if err == nil {
+		if t.bases == nil {
+			t.bases = map[string]madeBase{}
+		}
+		t.bases[key] = madeBase{version: t.version, body: base, missing: missing}
+	}
+	return base, missing, err
+}
+
+// makeBase returns the base of [Sweeper.mergeBase] for the common
+// ancestors cands, latest first.
+func (s *Sweeper) makeBase(ctx context.Context, t *sweepTree, cands []string, depth int) (base json.RawMessage, missing bool, err error) {
 	if depth > maxBaseDepth || t.baseMerges >= maxBaseMerges {
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "sweep: the common ancestors nest too deep to merge",
 			slog.String("db", s.db.name), slog.String("id", resolve.Clip(t.id)), slog.Int("depth", depth), slog.Int("merges", t.baseMerges))
@@ -855,6 +925,15 @@ func (s *Sweeper) body(ctx context.Context, t *sweepTree, rev string) (json.RawM
 				slog.String("db", p.name), slog.String("id", resolve.Clip(t.id)), slog.String("error", resolve.Clip(err.Error())))
 			err = ErrNotFound
 		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		// Compacted away (the server keeps the bodies of leaves only):
+		// this client may have seen it.
+		if doc = s.db.c.revs.get(s.db.name, t.id, rev); doc != nil {
+			doc, err = setMeta(doc, t.id, rev)
+		}
+	} else if err == nil {
+		s.db.c.revs.put(s.db.name, t.id, rev, doc)
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -982,6 +1061,9 @@ func (s *Sweeper) plan(ctx context.Context, t *sweepTree, losers []*sweepLeaf, r
 			return sweepPlan{}, fmt.Errorf("couch: sweep %q: %w", t.id, err)
 		}
 		merged, p.rev = doc, rev
+		if b, err := json.Marshal(doc); err == nil {
+			s.db.c.revs.put(s.db.name, t.id, rev, b)
+		}
 	}
 	// The tombstones go first. CouchDB writes the revisions of one
 	// document in one _bulk_docs at once; pouchdb-server writes them one

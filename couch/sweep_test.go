@@ -697,3 +697,100 @@ func TestSweepReadsAMissingBaseFromAPeer(t *testing.T) {
 		})
 	}
 }
+
+// counting is a resolver that counts its calls.
+type counting struct {
+	resolve.Resolver
+	calls atomic.Int64
+}
+
+func (c *counting) Resolve(ctx context.Context, cf *resolve.Conflict) (resolve.Decision, error) {
+	c.calls.Add(1)
+	return c.Resolver.Resolve(ctx, cf)
+}
+
+// TestSweepCrissCrossLadder settles three branches that merged each
+// other at every level (what two sweepers and a cluster's internal
+// replication make under contention): the common ancestors of two
+// revisions of one level are the three of the level below, and so on
+// down. The virtual ancestor of each level is made once: making it again
+// for every path through the ladder took resolver calls exponential in
+// its height, and ran out of the sweep's budget on a cluster.
+func TestSweepCrissCrossLadder(t *testing.T) {
+	const levels = 8
+	lines := []string{"x", "y", "z"}
+	db := newDB(t)
+	branch(t, db, "apple", fruitBody(0, "red", "2026-01-01"), "a")
+	for k := 1; k <= levels; k++ {
+		for _, line := range lines {
+			labels := []string{"a"}
+			for j := 1; j <= k; j++ {
+				labels = append([]string{fmt.Sprintf("%s%d", line, j)}, labels...)
+			}
+			// One tasting of its own, and everything of the level below.
+			body := fruitBody(1+3*(k-1), "red", fmt.Sprintf("2026-01-02T00:00:%02d", k))
+			if k > 1 {
+				var absorbs []string
+				for _, other := range lines {
+					if other != line {
+						absorbs = append(absorbs, rev(k-1+1, fmt.Sprintf("%s%d", other, k-1)))
+					}
+				}
+				body[couch.AbsorbsField] = absorbs
+			}
+			branch(t, db, "apple", body, labels...)
+		}
+	}
+	r := &counting{Resolver: fruitMerge()}
+	settled, err := newSweeper(t, db, r).Settle(ctx, "apple")
+	require.NoError(t, err)
+	assert.Zero(t, settled.Left)
+	tastings, _ := settledFruit(t, db, "apple")
+	assert.Equal(t, 3*levels, tastings, "every tasting of every level once")
+	assert.LessOrEqual(t, r.calls.Load(), int64(4*levels*len(lines)), "resolver calls")
+	t.Logf("%d resolver calls", r.calls.Load())
+}
+
+// gated is a resolver that counts its calls and answers none before
+// open is closed.
+type gated struct {
+	resolve.Resolver
+	open  chan struct{}
+	calls atomic.Int64
+}
+
+func (g *gated) Resolve(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	g.calls.Add(1)
+	<-g.open
+	return g.Resolver.Resolve(ctx, c)
+}
+
+// TestSweepSettlesADocumentOnceAtATime checks that Settle calls for a
+// document another call is settling wait for it and share its outcome,
+// instead of each merging what it saw (stores whose writes a cluster
+// answered 202 Accepted all call Settle at once; their merges of merges
+// nest into criss-crosses).
+func TestSweepSettlesADocumentOnceAtATime(t *testing.T) {
+	db := newDB(t)
+	conflictedApple(t, db)
+	r := &gated{Resolver: fruitMerge(), open: make(chan struct{})}
+	s := newSweeper(t, db, r)
+	const callers = 5
+	var wg sync.WaitGroup
+	outs := make([]couch.Settled, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { outs[i], errs[i] = s.Settle(ctx, "apple") })
+	}
+	require.Eventually(t, func() bool { return r.calls.Load() >= 1 }, 10*time.Second, time.Millisecond)
+	assert.Never(t, func() bool { return r.calls.Load() > 1 }, 200*time.Millisecond, time.Millisecond, "one sweep asks the resolver")
+	close(r.open)
+	wg.Wait()
+	for i := range callers {
+		require.NoError(t, errs[i])
+		assert.Equal(t, outs[0], outs[i], "every caller gets the sweep's outcome")
+	}
+	assert.Equal(t, int64(1), r.calls.Load(), "one losing leaf, one resolver call")
+	tastings, _ := settledFruit(t, db, "apple")
+	assert.Equal(t, 3+2, tastings)
+}
