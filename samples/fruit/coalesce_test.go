@@ -301,3 +301,40 @@ func TestCoalescedServices(t *testing.T) {
 	}
 	assert.NotContains(t, e1.log.String()+e2.log.String(), "retrying after waiting", "merge merges, it does not retry")
 }
+
+// TestCoalesceFailureReachesEveryCaller deletes a fruit while its first
+// write is held and n-1 tastings wait behind it: the write that carries
+// the n-1 fails, and each of them gets the failure (404), not only the
+// first; nothing is written.
+func TestCoalesceFailureReachesEveryCaller(t *testing.T) {
+	const n = 5
+	e := newCoalescedEnv(t, fruit.ResolverConfig{Plugin: "retry"}, 0)
+	id := e.create("red")["fruit_id"].(string)
+	before := len(e.log.String())
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fruit.HoldWrites(e.svc, func(string, int) { once.Do(func() { close(held); <-release }) })
+	var mu sync.Mutex
+	got := map[answer]int{}
+	var wg sync.WaitGroup
+	taste := func() {
+		a := post(t, e.srv.URL, id, "")
+		mu.Lock()
+		got[a]++
+		mu.Unlock()
+	}
+	wg.Go(taste)
+	<-held
+	for range n - 1 {
+		wg.Go(taste)
+	}
+	require.Eventually(t, func() bool { return fruit.Queued(e.svc, id) == n-1 }, 10*time.Second, time.Millisecond)
+	status, _ := e.do("DELETE", "/v1.0/fruits/"+id, "application/json", "")
+	require.Equal(t, http.StatusOK, status)
+	close(release)
+	wg.Wait()
+	assert.Equal(t, map[answer]int{{404, "not_found"}: n}, got)
+	assert.Zero(t, countPUTs(t, e.log.String()[before:]), "the tastings wrote nothing")
+	_, m := e.do("GET", "/v1.0/_metrics", "", "")
+	assert.EqualValues(t, 2, m.(map[string]any)["coalesce"].(map[string]any)["writes"], "the first tasting's, then one for the n-1")
+}
