@@ -625,6 +625,19 @@ func (s *Store[T]) conflict(ctx context.Context, op resolve.Op, a attempt, n int
 	return c, theirs, nil
 }
 
+// Decide asks the store's resolver about c, a conflict its caller found
+// without a write to CouchDB (two changes of one document queued in the
+// same process, say: see samples/fruit's write coalescing), exactly as
+// the conflict loop asks about a 409: the conflict and the decision count
+// in the store's [Stats], the decision is validated against c, and a
+// resolver that fails or answers an invalid decision is a
+// [*ResolverError] (logged). The caller fills in c, leaving out the
+// documents [Store.Resolver] does not need, and acts on the decision
+// itself; nothing is written.
+func (s *Store[T]) Decide(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
+	return s.decide(ctx, c)
+}
+
 // decide asks the resolver about c and validates its answer.
 func (s *Store[T]) decide(ctx context.Context, c *resolve.Conflict) (resolve.Decision, error) {
 	s.stats.conflict(s.desc.Name)

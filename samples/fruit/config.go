@@ -43,6 +43,8 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// Resolver picks the conflict resolver.
 	Resolver ResolverConfig `yaml:"resolver"`
+	// Writes says how the service writes a fruit's changes.
+	Writes WritesConfig `yaml:"writes"`
 	// Server bounds what a client can hold of the service: time to send
 	// a request, connections left idle, requests at once.
 	Server ServerConfig `yaml:"server"`
@@ -82,6 +84,16 @@ type ServerConfig struct {
 	// the service answers 503 at once (see
 	// [Options.MaxConcurrentRequests]). Default 256.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+}
+
+// WritesConfig turns on write coalescing ([Options.Coalesce]).
+type WritesConfig struct {
+	// Coalesce writes the changes of one fruit that arrive while a
+	// write of it is in flight together, in its next write, each decided
+	// by the resolver as the conflict it would have been. Default false.
+	Coalesce bool `yaml:"coalesce"`
+	// MaxBatch caps the changes one write carries. Default 32.
+	MaxBatch int `yaml:"max_batch"`
 }
 
 // Defaults of [ServerConfig].
@@ -191,6 +203,9 @@ func (c Config) Validate() error {
 	if sc.ReadHeaderTimeout < 0 || sc.ReadTimeout < 0 || sc.WriteTimeout < 0 || sc.IdleTimeout < 0 ||
 		sc.MaxHeaderBytes < 0 || sc.MaxConcurrentRequests < 0 || c.RequestTimeout < 0 {
 		return errors.New("request_timeout and the server's timeouts and limits must not be negative")
+	}
+	if c.Writes.MaxBatch < 0 {
+		return fmt.Errorf("writes.max_batch %d must not be negative", c.Writes.MaxBatch)
 	}
 	if err := c.Resolver.validate("resolver"); err != nil {
 		return err

@@ -197,12 +197,19 @@ func (s *Service) tasteFruit(w http.ResponseWriter, r *http.Request, ps httprout
 	})
 }
 
-// update runs change through the conflict loop and answers with the
-// fruit as stored.
+// update runs change through the conflict loop (coalesced with the
+// fruit's other changes in flight, with [Options.Coalesce]) and answers
+// with the fruit as stored.
 func (s *Service) update(w http.ResponseWriter, r *http.Request, id string, change func(*doc) error) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	res, err := s.store.Update(ctx, byFruitID(id), change)
+	var res couch.Result[doc]
+	var err error
+	if s.coalesce != nil {
+		res, err = s.coalesce.update(ctx, id, change)
+	} else {
+		res, err = s.store.Update(ctx, byFruitID(id), change)
+	}
 	if err != nil {
 		s.writeFailure(w, r, id, err)
 		return

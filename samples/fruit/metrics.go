@@ -90,6 +90,9 @@ func (s *Service) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	if s.sweeper != nil {
 		body["sweep"] = s.sweeper.Stats()
 	}
+	if s.coalesce != nil {
+		body["coalesce"] = s.coalesce.metrics()
+	}
 	m, err := s.db.Metrics(ctx)
 	if err != nil {
 		s.logger.Error("metrics: database unavailable", "error", clipErr(err))

@@ -60,6 +60,16 @@ type Options struct {
 	// Sweeper, when the service runs one (see [OpenSweeper]), adds its
 	// counters to the metrics. The caller runs it.
 	Sweeper *couch.Sweeper
+	// Coalesce turns on write coalescing (group commit, see coalesce.go):
+	// the PUTs and tastings of one fruit that arrive while a write of it
+	// is in flight are written together by the next write, each one
+	// after the first decided by the resolver as the conflict it would
+	// have been, instead of racing each other in CouchDB. Default false:
+	// every request writes on its own.
+	Coalesce bool
+	// MaxBatch caps the changes one coalesced write carries. Default
+	// [DefaultMaxBatch].
+	MaxBatch int
 }
 
 // Service is the fruit service, an http.Handler. It is safe for
@@ -80,6 +90,10 @@ type Service struct {
 	signer     *tamper.Signer
 	sensitive  *secure.Properties
 	sweeper    *couch.Sweeper
+	// maxAttempts is the store's cap, which the coalescer applies too;
+	// coalesce is nil unless Options.Coalesce.
+	maxAttempts int
+	coalesce    *coalescer
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -120,6 +134,16 @@ func New(opts Options) (*Service, error) {
 		limit = DefaultMaxConcurrentRequests
 	}
 	s.inFlight = make(chan struct{}, limit)
+	s.maxAttempts = opts.MaxAttempts
+	if s.maxAttempts <= 0 {
+		s.maxAttempts = couch.DefaultMaxAttempts
+	}
+	if opts.MaxBatch < 0 {
+		return nil, errors.New("fruit: new service: MaxBatch must not be negative")
+	}
+	if opts.Coalesce {
+		s.coalesce = newCoalescer(s, opts.MaxBatch)
+	}
 	store, err := couch.NewStore[doc](opts.DB, couch.StoreConfig{
 		Type:        DocType,
 		Resolver:    s.resolver,

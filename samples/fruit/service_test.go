@@ -421,8 +421,9 @@ func countPUTs(t *testing.T, log string) int {
 // must land all 32, backoff and merge all 64; basic (which gives up at
 // once) and retry at 64 (past its 50 retries a writer may give up) answer
 // only 200 or 409, and the counter holds exactly the acknowledged
-// tastings. merge lands every tasting by merging, never by a retry. It
-// logs the CouchDB writes (PUTs) per successful tasting.
+// tastings. merge lands every tasting by merging, never by a retry, and,
+// as its sample coalesces writes, with fewer CouchDB writes than
+// tastings. It logs the CouchDB writes (PUTs) per successful tasting.
 func TestContention(t *testing.T) {
 	tests := []struct {
 		plugin  string
@@ -442,7 +443,12 @@ func TestContention(t *testing.T) {
 			cfg, err := fruit.LoadConfig(filepath.Join("..", tt.plugin, "config.yaml"))
 			require.NoError(t, err)
 			require.Equal(t, tt.plugin, cfg.Resolver.Plugin)
-			e := newEnv(t, cfg.Resolver)
+			var e *env
+			if cfg.Writes.Coalesce {
+				e = newCoalescedEnv(t, cfg.Resolver, cfg.Writes.MaxBatch)
+			} else {
+				e = newEnv(t, cfg.Resolver)
+			}
 			id := e.create("red")["fruit_id"].(string)
 			before := len(e.log.String())
 			statuses := contend(t, e, id, tt.writers)
@@ -457,6 +463,9 @@ func TestContention(t *testing.T) {
 				decisions := m.(map[string]any)["resolver"].(map[string]any)["decisions"].(map[string]any)
 				assert.Positive(t, decisions["merge"], "the conflicts were merged: %v", decisions)
 				assert.Zero(t, decisions["retry"], "and none retried: %v", decisions)
+				// The merge sample coalesces: the tastings that queue
+				// behind a write in flight go in the next one.
+				assert.Less(t, puts, tt.writers, "fewer CouchDB writes than tastings")
 			}
 			if tt.wantAll {
 				if tt.plugin != "merge" {

@@ -199,6 +199,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Signer:         signer,
 		Sensitive:      sensitive,
 		Sweeper:        sweeper,
+		Coalesce:       cfg.Writes.Coalesce,
+		MaxBatch:       cfg.Writes.MaxBatch,
 
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests,
 	})
