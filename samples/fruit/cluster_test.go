@@ -110,7 +110,9 @@ func TestClusterContention(t *testing.T) {
 			done := make(chan struct{})
 			go func() { _ = sw.Run(runCtx, time.Second); close(done) }()
 			t.Cleanup(func() { stop(); <-done })
-			svc, err := fruit.New(fruit.Options{DB: c.DB(name), Resolver: r, Logger: discard, Stats: &stats[i], Sweeper: sw, RequestTimeout: 20 * time.Second})
+			// Each sample as it ships: the merge sample coalesces writes.
+			svc, err := fruit.New(fruit.Options{DB: c.DB(name), Resolver: r, Logger: discard, Stats: &stats[i], Sweeper: sw, RequestTimeout: 20 * time.Second,
+				Coalesce: cfg.Writes.Coalesce, MaxBatch: cfg.Writes.MaxBatch})
 			require.NoError(t, err)
 			srv := httptest.NewServer(svc)
 			t.Cleanup(srv.Close)
