@@ -3,7 +3,6 @@
 package pdk
 
 import (
-	"runtime/debug"
 	"unsafe"
 
 	"github.com/accord-db/accord/resolve"
@@ -26,7 +25,16 @@ var (
 // collections are rare and short.
 const gcPercent = 25
 
-func init() { debug.SetGCPercent(gcPercent) }
+func init() { setGCPercent(gcPercent) }
+
+// setGCPercent is runtime/debug.SetGCPercent without runtime/debug, which
+// imports os, time and fmt: their initialisation alone is 0.4 MB of a
+// module (tools/wasmsize shows it). It is the function the runtime
+// provides to runtime/debug under this name; if a Go release renames it,
+// building a plugin fails at link time, not silently.
+//
+//go:linkname setGCPercent runtime/debug.setGCPercent
+func setGCPercent(int32) int32
 
 //go:wasmexport accord_abi_version
 func abiVersion() int32 { return resolve.ABIVersion }
