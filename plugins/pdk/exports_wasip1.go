@@ -28,8 +28,8 @@ const gcPercent = 25
 func init() { setGCPercent(gcPercent) }
 
 // setGCPercent is runtime/debug.SetGCPercent without runtime/debug, which
-// imports os, time and fmt: their initialisation alone is 0.4 MB of a
-// module (tools/wasmsize shows it). It is the function the runtime
+// imports os, time and fmt: importing it alone adds 0.4 MB to an empty
+// reactor (1.85 MB to 2.26 MB with Go 1.26). It is the function the runtime
 // provides to runtime/debug under this name; if a Go release renames it,
 // building a plugin fails at link time, not silently.
 //
