@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"math/big"
+	"strings"
 	"testing"
 )
 
@@ -22,8 +23,8 @@ func FuzzDecimal(f *testing.F) {
 		var prev decimal
 		var prevRat *big.Rat
 		for i, s := range []string{mine, theirs, base} {
-			if _, ok := validJSON([]byte(s), 1); !ok || len(s) == 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-				return // not a number
+			if _, ok := validJSON([]byte(s), 1); !ok || len(s) == 0 || strings.TrimSpace(s) != s || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+				return // not a number as the merge hands them over
 			}
 			d, sc, err := parseNumber([]byte(s))
 			if err != nil {

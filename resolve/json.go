@@ -501,12 +501,29 @@ func decodeTop(b []byte) ([]byte, error) {
 		case end >= len(b):
 			return nil, wrapError("unexpected EOF: the JSON value is cut short", errJSONSyntax)
 		}
-		return nil, wrapError("not valid JSON at offset "+strconv.Itoa(end), errJSONSyntax)
+		// As encoding/json says it: the byte, not more of the input.
+		return nil, wrapError("invalid character "+quoteByte(b[end])+" at offset "+strconv.Itoa(end), errJSONSyntax)
 	}
 	if skipSpace(b, end) != len(b) {
 		return nil, wrapError("trailing data after the JSON value at offset "+strconv.Itoa(end), errJSONSyntax)
 	}
 	return b[start:end], nil
+}
+
+// quoteByte quotes c in single quotes, as encoding/json's syntax errors
+// quote the byte they stop at.
+func quoteByte(c byte) string {
+	switch c {
+	case '\'':
+		return `'\''`
+	case '"':
+		return `'"'`
+	}
+	s := strconv.Quote(string(rune(c)))
+	if c >= utf8.RuneSelf {
+		s = strconv.Quote(string([]byte{c}))
+	}
+	return "'" + s[1:len(s)-1] + "'"
 }
 
 // jsonHex is the digits of \u escapes.

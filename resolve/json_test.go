@@ -458,3 +458,19 @@ func TestDecimalMatchesTheMergesFormat(t *testing.T) {
 func TestAppendStringIsUTF8(t *testing.T) {
 	assert.True(t, utf8.Valid(appendString(nil, "\xff\xfe")))
 }
+
+func TestSyntaxErrorsNameTheByte(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"a":x}`, `invalid character 'x' at offset 5`},
+		{`{"a":1}}`, `trailing data after the JSON value at offset 7`},
+		{`{'a':1}`, `invalid character '\'' at offset 1`},
+		{"{\xff}", `invalid character '\xff' at offset 1`},
+		{`{"a":`, `unexpected EOF`},
+		{` `, `EOF`},
+	}
+	for _, tt := range tests {
+		_, err := decodeTop([]byte(tt.in))
+		require.ErrorIs(t, err, errJSONSyntax, "decodeTop(%q)", tt.in)
+		assert.Contains(t, err.Error(), tt.want, "decodeTop(%q)", tt.in)
+	}
+}
