@@ -122,11 +122,11 @@ func decodeConflict(b []byte, c *Conflict) error {
 		case 6:
 			err = decodeInt(val, &c.ElapsedMS, 64)
 		case 7:
-			c.Base = decodeRaw(val)
+			c.Base = decodeDoc(val)
 		case 8:
-			c.Mine = decodeRaw(val)
+			c.Mine = decodeDoc(val)
 		case 9:
-			c.Theirs = decodeRaw(val)
+			c.Theirs = decodeDoc(val)
 		case 10:
 			c.Conflicts, err = decodeRawArray(val)
 		case 11:
@@ -154,7 +154,7 @@ func decodeRawArray(v []byte) ([]RawJSON, error) {
 	}
 	docs := []RawJSON{}
 	err := jsonArray(v, func(start, end int) error {
-		docs = append(docs, decodeRaw(v[start:end]))
+		docs = append(docs, decodeDoc(v[start:end]))
 		return nil
 	})
 	if err != nil {
@@ -330,7 +330,7 @@ func decodeDecision(b []byte, d *Decision) error {
 		case 1:
 			err = decodeInt(val, &d.DelayMS, 64)
 		case 2:
-			d.Doc = decodeRaw(val)
+			d.Doc = decodeDoc(val)
 		case 3:
 			err = decodeString(val, &d.Reason)
 		}

@@ -485,6 +485,15 @@ func decodeRaw(v []byte) RawJSON {
 	return append(RawJSON(nil), v...)
 }
 
+// decodeDoc is decodeRaw for a document, where null means none: nil,
+// without a copy (nullToNil's result, a copy of null, would be nil too).
+func decodeDoc(v []byte) RawJSON {
+	if v[0] == 'n' {
+		return nil
+	}
+	return decodeRaw(v)
+}
+
 // decodeTop checks that b is one JSON value with nothing but white space
 // after it, as a json.Decoder reads it, and returns it without the space
 // around it.
