@@ -98,21 +98,24 @@ func DecodeConflictInto(b []byte, c *Conflict) error {
 var conflictKeys = []string{"abi", "kind", "op", "db", "id", "attempt", "elapsed_ms", "base", "mine", "theirs", "conflicts", "base_missing"}
 
 func decodeConflict(b []byte, c *Conflict) error {
-	v, err := decodeTop(b)
-	if err != nil {
-		return err
-	}
-	err = jsonObject(v, func(key []byte, start, end int) error {
-		val := v[start:end]
+	r := objectReader{b: b}
+	for r.next() {
+		val := r.val
 		var err error
-		k := fieldIndex(key, conflictKeys)
+		k := conflictField(r.key)
 		switch k {
 		case 0:
 			err = decodeIntField(val, &c.ABI)
 		case 1:
-			err = decodeEnum(val, func(b []byte) { c.Kind = kindOf(b) })
+			var s []byte
+			if s, err = enumBytes(val); s != nil {
+				c.Kind = kindOf(s)
+			}
 		case 2:
-			err = decodeEnum(val, func(b []byte) { c.Op = opOf(b) })
+			var s []byte
+			if s, err = enumBytes(val); s != nil {
+				c.Op = opOf(s)
+			}
 		case 3:
 			err = decodeString(val, &c.DB)
 		case 4:
@@ -135,16 +138,62 @@ func decodeConflict(b []byte, c *Conflict) error {
 		if err != nil {
 			return wrapError(conflictKeys[k]+": "+err.Error(), err)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	c.Base, c.Mine, c.Theirs = nullToNil(c.Base), nullToNil(c.Mine), nullToNil(c.Theirs)
+	if r.err != nil {
+		return r.err
+	}
 	for i, raw := range c.Conflicts {
 		c.Conflicts[i] = nullToNil(raw)
 	}
 	return nil
+}
+
+// conflictField is fieldIndex(key, conflictKeys), quicker for a key
+// spelt as the host spells it: a plugin decodes a conflict every call.
+func conflictField(key []byte) int {
+	switch string(key[1 : len(key)-1]) { // compiled without allocating
+	case "abi":
+		return 0
+	case "kind":
+		return 1
+	case "op":
+		return 2
+	case "db":
+		return 3
+	case "id":
+		return 4
+	case "attempt":
+		return 5
+	case "elapsed_ms":
+		return 6
+	case "base":
+		return 7
+	case "mine":
+		return 8
+	case "theirs":
+		return 9
+	case "conflicts":
+		return 10
+	case "base_missing":
+		return 11
+	}
+	return fieldIndex(key, conflictKeys)
+}
+
+// decisionField is fieldIndex(key, decisionKeys), quicker for a key
+// spelt as a plugin spells it: a host decodes a decision every call.
+func decisionField(key []byte) int {
+	switch string(key[1 : len(key)-1]) {
+	case "action":
+		return 0
+	case "delay_ms":
+		return 1
+	case "doc":
+		return 2
+	case "reason":
+		return 3
+	}
+	return fieldIndex(key, decisionKeys)
 }
 
 // decodeRawArray decodes null (nil) or an array of raw values.
@@ -153,6 +202,9 @@ func decodeRawArray(v []byte) ([]RawJSON, error) {
 		return nil, nil
 	}
 	docs := []RawJSON{}
+	if string(v) == "[]" {
+		return docs, nil
+	}
 	err := jsonArray(v, func(start, end int) error {
 		docs = append(docs, decodeDoc(v[start:end]))
 		return nil
@@ -163,26 +215,24 @@ func decodeRawArray(v []byte) ([]RawJSON, error) {
 	return docs, nil
 }
 
-// decodeEnum hands set the decoded bytes of a string (null: not called).
-// A string without escapes is handed over without a copy, so that set
+// enumBytes returns the decoded bytes of a string, or nil for null. A
+// string without escapes is returned without a copy, so that the caller
 // can map the known spellings to constants without allocating.
-func decodeEnum(v []byte, set func([]byte)) error {
+func enumBytes(v []byte) ([]byte, error) {
 	switch v[0] {
 	case 'n':
-		return nil
+		return nil, nil
 	case '"':
 	default:
-		return typeError(v, "a string")
+		return nil, typeError(v, "a string")
 	}
 	inner := v[1 : len(v)-1]
 	for _, c := range inner {
 		if c == '\\' || c >= 0x80 {
-			set([]byte(unquote(v)))
-			return nil
+			return []byte(unquote(v)), nil
 		}
 	}
-	set(inner)
-	return nil
+	return inner, nil
 }
 
 // fieldIndex returns the index of the name in names that the key token
@@ -316,17 +366,17 @@ func DecodeDecision(b []byte) (Decision, error) {
 var decisionKeys = []string{"action", "delay_ms", "doc", "reason"}
 
 func decodeDecision(b []byte, d *Decision) error {
-	v, err := decodeTop(b)
-	if err != nil {
-		return err
-	}
-	return jsonObject(v, func(key []byte, start, end int) error {
-		val := v[start:end]
+	r := objectReader{b: b}
+	for r.next() {
+		val := r.val
 		var err error
-		k := fieldIndex(key, decisionKeys)
+		k := decisionField(r.key)
 		switch k {
 		case 0:
-			err = decodeEnum(val, func(b []byte) { d.Action = actionOf(b) })
+			var s []byte
+			if s, err = enumBytes(val); s != nil {
+				d.Action = actionOf(s)
+			}
 		case 1:
 			err = decodeInt(val, &d.DelayMS, 64)
 		case 2:
@@ -337,8 +387,8 @@ func decodeDecision(b []byte, d *Decision) error {
 		if err != nil {
 			return wrapError(decisionKeys[k]+": "+err.Error(), err)
 		}
-		return nil
-	})
+	}
+	return r.err
 }
 
 // Validate checks d against the conflict it answers: a known action; a
@@ -375,27 +425,33 @@ func (d Decision) Validate(c *Conflict) error {
 	if d.Doc == nil {
 		return invalid("merge without a doc")
 	}
-	doc, err := decodeTop(d.Doc)
-	if err != nil {
-		return invalid("merge doc is not a JSON object: "+err.Error(), err)
-	}
-	if doc[0] != '{' {
+	if i := skipSpace(d.Doc, 0); i == len(d.Doc) || d.Doc[i] != '{' {
+		// null too: encoding/json would decode it as no map at all.
+		if _, err := decodeTop(d.Doc); err != nil {
+			return invalid("merge doc is not a JSON object: "+err.Error(), err)
+		}
 		return invalid("merge doc is not a JSON object")
 	}
 	var id []byte // the last _id, as a map would keep it
 	var special string
-	_ = jsonObject(doc, func(key []byte, start, end int) error {
-		switch k := unquote(key); {
+	r := objectReader{b: d.Doc}
+	for r.next() {
+		if r.key[1] != '_' && r.key[1] != '\\' {
+			continue // neither _ nor an escape that could spell it
+		}
+		switch k := unquote(r.key); {
 		case k == "_id":
-			id = doc[start:end]
+			id = r.val
 		case special == "" && len(k) > 0 && k[0] == '_' && k != "_rev":
 			// CouchDB gives the other underscore fields meaning
 			// (_deleted turns a write into a delete, _attachments
 			// adds files): a merge writes content only.
 			special = k
 		}
-		return nil
-	})
+	}
+	if r.err != nil {
+		return invalid("merge doc is not a JSON object: "+r.err.Error(), r.err)
+	}
 	if id != nil {
 		var s string
 		if decodeString(id, &s) != nil || s != c.ID {

@@ -151,6 +151,13 @@ func scanKey(b []byte, i int) (int, bool) {
 // U+FFFD) but no control character.
 func scanString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); {
+		// The plain bytes first, in a tight loop.
+		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, true
@@ -501,22 +508,134 @@ func decodeTop(b []byte) ([]byte, error) {
 	start := skipSpace(b, 0)
 	end, depth, ok := scanValue(b, start, maxJSONDepth)
 	if !ok {
-		if depth > maxJSONDepth {
-			return nil, wrapError("JSON nested deeper than "+strconv.Itoa(maxJSONDepth), errJSONSyntax)
-		}
-		switch {
-		case start == len(b):
-			return nil, wrapError("EOF", errJSONSyntax)
-		case end >= len(b):
-			return nil, wrapError("unexpected EOF: the JSON value is cut short", errJSONSyntax)
-		}
-		// As encoding/json says it: the byte, not more of the input.
-		return nil, wrapError("invalid character "+quoteByte(b[end])+" at offset "+strconv.Itoa(end), errJSONSyntax)
+		return nil, syntaxError(b, start, end, depth, maxJSONDepth)
 	}
 	if skipSpace(b, end) != len(b) {
-		return nil, wrapError("trailing data after the JSON value at offset "+strconv.Itoa(end), errJSONSyntax)
+		return nil, trailingError(end)
 	}
 	return b[start:end], nil
+}
+
+// syntaxError says why scanning the value that starts at b[start]
+// stopped at b[end] (deepest: how deep it got, past maxDepth if too deep).
+func syntaxError(b []byte, start, end, deepest, maxDepth int) error {
+	switch {
+	case deepest > maxDepth:
+		return wrapError("JSON nested deeper than "+strconv.Itoa(maxJSONDepth), errJSONSyntax)
+	case start >= len(b):
+		return wrapError("EOF", errJSONSyntax)
+	case end >= len(b):
+		return wrapError("unexpected EOF: the JSON value is cut short", errJSONSyntax)
+	}
+	// As encoding/json says it: the byte, not more of the input.
+	return wrapError("invalid character "+quoteByte(b[end])+" at offset "+strconv.Itoa(end), errJSONSyntax)
+}
+
+func trailingError(end int) error {
+	return wrapError("trailing data after the JSON value at offset "+strconv.Itoa(end), errJSONSyntax)
+}
+
+// objectReader reads the members of the JSON object that b holds (white
+// space around it) in one pass, checking the syntax as it goes: what a
+// plugin does with every conflict, and a host with every decision. An
+// object that turns out not to be JSON, or anything but an object (a
+// type error) or null (no members), ends the reading with err set; the
+// caller must then discard what it decoded, as encoding/json would
+// return an error for the whole input.
+type objectReader struct {
+	b        []byte
+	i        int
+	started  bool
+	key, val []byte // the current member's key token and value
+	err      error
+}
+
+// next moves to the next member; it reports false at the end of the
+// object, or of the input, and on an error (see err).
+func (r *objectReader) next() bool {
+	b := r.b
+	i := skipSpace(b, r.i)
+	if !r.started {
+		r.started = true
+		switch {
+		case i < len(b) && b[i] == 'n':
+			end, ok := scanLiteral(b, i, "null")
+			if !ok {
+				r.err = syntaxError(b, 0, end, 0, maxJSONDepth)
+				return false
+			}
+			return r.end(end)
+		case i >= len(b) || b[i] != '{':
+			if _, err := decodeTop(b); err != nil {
+				r.err = err
+			} else {
+				r.err = typeError(b[i:], "an object")
+			}
+			return false
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return r.end(i + 1)
+		}
+	} else {
+		switch {
+		case i < len(b) && b[i] == '}':
+			return r.end(i + 1)
+		case i >= len(b) || b[i] != ',':
+			r.err = syntaxError(b, 0, i, 0, maxJSONDepth)
+			return false
+		}
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		r.err = syntaxError(b, 0, i, 0, maxJSONDepth)
+		return false
+	}
+	keyEnd, ok := scanString(b, i)
+	if !ok {
+		r.err = syntaxError(b, 0, keyEnd, 0, maxJSONDepth)
+		return false
+	}
+	r.key = b[i:keyEnd]
+	i = skipSpace(b, keyEnd)
+	if i >= len(b) || b[i] != ':' {
+		r.err = syntaxError(b, 0, i, 0, maxJSONDepth)
+		return false
+	}
+	i = skipSpace(b, i+1)
+	var end, deepest int
+	switch {
+	case i < len(b) && b[i] == '"':
+		end, ok = scanString(b, i)
+	case i < len(b) && (b[i] == '-' || '0' <= b[i] && b[i] <= '9'):
+		end, ok = scanNumber(b, i)
+	case i < len(b) && b[i] == 'n':
+		end, ok = scanLiteral(b, i, "null")
+	case i < len(b) && b[i] == 't':
+		end, ok = scanLiteral(b, i, "true")
+	case i < len(b) && b[i] == 'f':
+		end, ok = scanLiteral(b, i, "false")
+	default:
+		// The object is one level: its values may nest one less.
+		end, deepest, ok = scanValue(b, i, maxJSONDepth-1)
+	}
+	if !ok {
+		r.err = syntaxError(b, 0, end, deepest, maxJSONDepth-1)
+		return false
+	}
+	r.val = b[i:end]
+	r.i = end
+	return true
+}
+
+// end checks that only white space follows the object, which ended
+// before b[i].
+func (r *objectReader) end(i int) bool {
+	r.i = i
+	if skipSpace(r.b, i) != len(r.b) {
+		r.err = trailingError(i)
+	}
+	return false
 }
 
 // quoteByte quotes c in single quotes, as encoding/json's syntax errors

@@ -346,24 +346,21 @@ func decodeParams(raw []byte, fields []paramField) error {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil
 	}
-	v, err := decodeTop(raw)
-	if err != nil {
-		return err
-	}
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.name
 	}
-	return jsonObject(v, func(key []byte, start, end int) error {
-		k := fieldIndex(key, names)
+	r := objectReader{b: raw}
+	for r.next() {
+		k := fieldIndex(r.key, names)
 		if k < 0 {
-			return errors.New("unknown field " + strconv.Quote(Clip(unquote(key))))
+			return errors.New("unknown field " + strconv.Quote(Clip(unquote(r.key))))
 		}
-		if err := fields[k].decode(v[start:end]); err != nil {
+		if err := fields[k].decode(r.val); err != nil {
 			return wrapError(names[k]+": "+err.Error(), err)
 		}
-		return nil
-	})
+	}
+	return r.err
 }
 
 // optInt decodes an optional integer: null sets *p to nil.
