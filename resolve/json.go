@@ -438,12 +438,40 @@ func decodeInt(v []byte, n *int64, bits int) error {
 	case 't', 'f', '"', '[', '{':
 		return typeError(v, "an integer")
 	}
+	if x, ok := smallInt(v); ok && bits == 64 {
+		*n = x
+		return nil
+	}
 	x, err := strconv.ParseInt(string(v), 10, bits)
 	if err != nil {
 		return typeError(v, "an integer of "+strconv.Itoa(bits)+" bits")
 	}
 	*n = x
 	return nil
+}
+
+// smallInt parses a JSON integer of at most 18 digits, which fits 64
+// bits, without strconv (a plugin parses three a conflict). It reports
+// false for anything else, which decodeInt hands to strconv.
+func smallInt(v []byte) (int64, bool) {
+	neg := v[0] == '-'
+	if neg {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var x int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		x = x*10 + int64(c-'0')
+	}
+	if neg {
+		x = -x
+	}
+	return x, true
 }
 
 func decodeIntField(v []byte, n *int) error {
@@ -510,7 +538,7 @@ func decodeTop(b []byte) ([]byte, error) {
 	if !ok {
 		return nil, syntaxError(b, start, end, depth, maxJSONDepth)
 	}
-	if skipSpace(b, end) != len(b) {
+	if !onlySpace(b[end:]) {
 		return nil, trailingError(end)
 	}
 	return b[start:end], nil
@@ -632,10 +660,18 @@ func (r *objectReader) next() bool {
 // before b[i].
 func (r *objectReader) end(i int) bool {
 	r.i = i
-	if skipSpace(r.b, i) != len(r.b) {
+	if !onlySpace(r.b[i:]) {
 		r.err = trailingError(i)
 	}
 	return false
+}
+
+// onlySpace reports whether what follows a JSON value may be ignored:
+// white space, in bytes.TrimSpace's sense (Unicode's, \f and U+00A0
+// too), which is what the package's encoding/json decoder checked after
+// the value it read.
+func onlySpace(rest []byte) bool {
+	return len(bytes.TrimSpace(rest)) == 0
 }
 
 // quoteByte quotes c in single quotes, as encoding/json's syntax errors

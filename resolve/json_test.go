@@ -56,6 +56,7 @@ var jsonSeeds = []string{
 	`{"max_retries":3}`, `{"MAX_RETRIES":3}`, `{"max_retries":"3"}`, `{"max_retries":3.0}`, `{"jitter":"equal","jitter_ms":5}`,
 	`{"fields":{"a":"max"},"fields":{"b":"min"}}`, `{"fields":{"a":{"latest_by":"t"}}}`, `{"fields":{"a":{"LATEST_BY":"t","x":1}}}`,
 	`{"fields":null}`, `{"default":null}`, `{"on_base_missing":null}`, `{"fields":{"a":null}}`, `{"fields":{"a":{}}}`,
+	"{\"action\":\"fail\"}\u00a0", "null\f", "{}\v\u2028", "\u00a0{}", "1\f",
 	strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
 	strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
 	`{"base":` + strings.Repeat(`{"a":`, 200) + `1` + strings.Repeat("}", 200) + `}`,
