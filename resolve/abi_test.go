@@ -30,8 +30,8 @@ func TestDecisionValidate(t *testing.T) {
 		{"retry at the longest delay", resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay}, ""},
 		{"accept", resolve.Decision{Action: resolve.ActionAccept, Reason: "theirs is newer"}, ""},
 		{"fail", resolve.Decision{Action: resolve.ActionFail, Reason: "no"}, ""},
-		{"merge", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":"apple","n":2}`)}, ""},
-		{"merge without _id", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"n":2}`)}, ""},
+		{"merge", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_id":"apple","n":2}`)}, ""},
+		{"merge without _id", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"n":2}`)}, ""},
 		{"reason at the limit", resolve.Decision{Action: resolve.ActionFail, Reason: strings.Repeat("x", resolve.MaxReasonBytes)}, ""},
 
 		{"empty action", resolve.Decision{}, `unknown action ""`},
@@ -39,19 +39,19 @@ func TestDecisionValidate(t *testing.T) {
 		{"negative delay", resolve.Decision{Action: resolve.ActionRetry, DelayMS: -1}, "delay_ms -1 outside"},
 		{"absurd delay", resolve.Decision{Action: resolve.ActionRetry, DelayMS: resolve.MaxDelay + 1}, "outside [0, 60000]"},
 		{"delay on fail", resolve.Decision{Action: resolve.ActionFail, DelayMS: 5}, `delay_ms 5 on action "fail"`},
-		{"delay on merge", resolve.Decision{Action: resolve.ActionMerge, DelayMS: 5, Doc: json.RawMessage(`{}`)}, `on action "merge"`},
+		{"delay on merge", resolve.Decision{Action: resolve.ActionMerge, DelayMS: 5, Doc: resolve.RawJSON(`{}`)}, `on action "merge"`},
 		{"reason too long", resolve.Decision{Action: resolve.ActionFail, Reason: strings.Repeat("x", resolve.MaxReasonBytes+1)}, "reason is 4097 bytes"},
 		{"reason not UTF-8", resolve.Decision{Action: resolve.ActionFail, Reason: "\xff"}, "not valid UTF-8"},
-		{"doc on retry", resolve.Decision{Action: resolve.ActionRetry, Doc: json.RawMessage(`{}`)}, `doc on action "retry"`},
-		{"doc on accept", resolve.Decision{Action: resolve.ActionAccept, Doc: json.RawMessage(`{}`)}, `doc on action "accept"`},
+		{"doc on retry", resolve.Decision{Action: resolve.ActionRetry, Doc: resolve.RawJSON(`{}`)}, `doc on action "retry"`},
+		{"doc on accept", resolve.Decision{Action: resolve.ActionAccept, Doc: resolve.RawJSON(`{}`)}, `doc on action "accept"`},
 		{"merge without doc", resolve.Decision{Action: resolve.ActionMerge}, "merge without a doc"},
-		{"merge doc is an array", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`[1]`)}, "not a JSON object"},
-		{"merge doc is not JSON", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{`)}, "not a JSON object"},
-		{"merge doc with another _id", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":"pear"}`)}, `_id "pear", the conflict is about "apple"`},
-		{"merge doc with a numeric _id", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":7}`)}, "_id 7"},
-		{"merge doc that deletes", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_deleted":true,"n":2}`)}, `special field "_deleted"`},
-		{"merge doc with attachments", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_attachments":{}}`)}, `special field "_attachments"`},
-		{"merge doc with _rev", resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":"apple","_rev":"2-x","n":2}`)}, ""},
+		{"merge doc is an array", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`[1]`)}, "not a JSON object"},
+		{"merge doc is not JSON", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{`)}, "not a JSON object"},
+		{"merge doc with another _id", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_id":"pear"}`)}, `_id "pear", the conflict is about "apple"`},
+		{"merge doc with a numeric _id", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_id":7}`)}, "_id 7"},
+		{"merge doc that deletes", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_deleted":true,"n":2}`)}, `special field "_deleted"`},
+		{"merge doc with attachments", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_attachments":{}}`)}, `special field "_attachments"`},
+		{"merge doc with _rev", resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_id":"apple","_rev":"2-x","n":2}`)}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +78,7 @@ func TestDecodeDecision(t *testing.T) {
 		{"white space around", " \n{\"action\":\"accept\"}\n ", resolve.Decision{Action: resolve.ActionAccept}, ""},
 		{"unknown fields ignored", `{"action":"fail","future":true}`, resolve.Decision{Action: resolve.ActionFail}, ""},
 		{"null doc is no doc", `{"action":"fail","doc":null}`, resolve.Decision{Action: resolve.ActionFail}, ""},
-		{"merge doc kept raw", `{"action":"merge","doc":{"a": 1}}`, resolve.Decision{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"a": 1}`)}, ""},
+		{"merge doc kept raw", `{"action":"merge","doc":{"a": 1}}`, resolve.Decision{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"a": 1}`)}, ""},
 
 		{"empty", ``, resolve.Decision{}, "EOF"},
 		{"bad JSON", `{"action":`, resolve.Decision{}, "unexpected EOF"},
@@ -115,7 +115,7 @@ func TestDecodeConflict(t *testing.T) {
 			name: "write with documents",
 			in:   `{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":2,"elapsed_ms":7,"base":{"a":1},"mine":{"a":2},"theirs":{"a":3},"conflicts":[],"base_missing":false}`,
 			want: &resolve.Conflict{ABI: 1, Kind: resolve.KindWrite, Op: resolve.OpUpdate, DB: "fruits", ID: "apple", Attempt: 2, ElapsedMS: 7,
-				Base: json.RawMessage(`{"a":1}`), Mine: json.RawMessage(`{"a":2}`), Theirs: json.RawMessage(`{"a":3}`), Conflicts: []json.RawMessage{}},
+				Base: resolve.RawJSON(`{"a":1}`), Mine: resolve.RawJSON(`{"a":2}`), Theirs: resolve.RawJSON(`{"a":3}`), Conflicts: []resolve.RawJSON{}},
 		},
 		{
 			name: "null documents are nil",
@@ -152,7 +152,7 @@ func TestDecodeConflict(t *testing.T) {
 
 func TestConflictRoundTrip(t *testing.T) {
 	c := conflict()
-	c.Theirs = json.RawMessage(`{"_id":"apple","color":"red"}`)
+	c.Theirs = resolve.RawJSON(`{"_id":"apple","color":"red"}`)
 	b, err := resolve.EncodeConflict(c)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"base":null`)
@@ -161,14 +161,14 @@ func TestConflictRoundTrip(t *testing.T) {
 	got, err := resolve.DecodeConflict(b)
 	require.NoError(t, err)
 	want := *c
-	want.Conflicts = []json.RawMessage{}
+	want.Conflicts = []resolve.RawJSON{}
 	assert.Equal(t, &want, got)
 }
 
 func TestDecisionRoundTrip(t *testing.T) {
 	for _, d := range []resolve.Decision{
 		{Action: resolve.ActionRetry, DelayMS: 12, Reason: "r"},
-		{Action: resolve.ActionMerge, Doc: json.RawMessage(`{"_id":"apple"}`)},
+		{Action: resolve.ActionMerge, Doc: resolve.RawJSON(`{"_id":"apple"}`)},
 		{Action: resolve.ActionAccept},
 	} {
 		b, err := resolve.EncodeDecision(d)

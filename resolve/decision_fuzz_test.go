@@ -67,7 +67,7 @@ func FuzzDecodeDecision(f *testing.F) {
 }
 
 // sameJSON says whether a and b are the same JSON value (or both absent).
-func sameJSON(a, b json.RawMessage) bool {
+func sameJSON(a, b RawJSON) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}

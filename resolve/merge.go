@@ -2,10 +2,7 @@ package resolve
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,17 +130,37 @@ var MergeDescription = Description{
 // rules and paths past the bounds are errors.
 func ParseMergeParams(raw []byte) (MergeParams, error) {
 	var in struct {
-		Fields      map[string]json.RawMessage `json:"fields"`
-		Default     json.RawMessage            `json:"default"`
-		MaxRetries  *int                       `json:"max_retries"`
-		BaseMissing string                     `json:"on_base_missing"`
+		Fields      map[string]RawJSON
+		Default     RawJSON
+		MaxRetries  *int
+		BaseMissing string
 	}
-	if err := decodeParams(raw, &in); err != nil {
-		return MergeParams{}, fmt.Errorf("merge params: %w", err)
+	err := decodeParams(raw, []paramField{
+		{"fields", func(v []byte) error {
+			if v[0] == 'n' {
+				in.Fields = nil
+				return nil
+			}
+			if in.Fields == nil {
+				in.Fields = map[string]RawJSON{}
+			}
+			// A second "fields" adds to the first, as encoding/json
+			// decodes into the map it already made.
+			return jsonObject(v, func(key []byte, start, end int) error {
+				in.Fields[unquote(key)] = decodeRaw(v[start:end])
+				return nil
+			})
+		}},
+		{"default", func(v []byte) error { in.Default = decodeRaw(v); return nil }},
+		{"max_retries", optInt(&in.MaxRetries)},
+		{"on_base_missing", func(v []byte) error { return decodeString(v, &in.BaseMissing) }},
+	})
+	if err != nil {
+		return MergeParams{}, errorf("merge params: %w", err)
 	}
 	var p MergeParams
 	if len(in.Fields) > MaxMergeFields {
-		return MergeParams{}, fmt.Errorf("merge params: %d fields, at most %d", len(in.Fields), MaxMergeFields)
+		return MergeParams{}, errorf("merge params: %d fields, at most %d", len(in.Fields), MaxMergeFields)
 	}
 	if len(in.Fields) > 0 {
 		p.Fields = make(map[string]FieldRule, len(in.Fields))
@@ -151,14 +168,14 @@ func ParseMergeParams(raw []byte) (MergeParams, error) {
 	for path, rawRule := range in.Fields {
 		r, err := parseRule(rawRule)
 		if err != nil {
-			return MergeParams{}, fmt.Errorf("merge params: field %q: %w", Clip(path), err)
+			return MergeParams{}, errorf("merge params: field %q: %w", Clip(path), err)
 		}
 		p.Fields[path] = r
 	}
 	if in.Default != nil {
 		r, err := parseRule(in.Default)
 		if err != nil {
-			return MergeParams{}, fmt.Errorf("merge params: default: %w", err)
+			return MergeParams{}, errorf("merge params: default: %w", err)
 		}
 		p.Default = r
 	}
@@ -169,52 +186,58 @@ func ParseMergeParams(raw []byte) (MergeParams, error) {
 	return p, p.validate()
 }
 
-// parseRule decodes one rule: "max", or {"latest_by": "path"}.
-func parseRule(raw json.RawMessage) (FieldRule, error) {
-	var name string
-	if err := json.Unmarshal(raw, &name); err == nil {
+// errRuleForm is the error of a rule that is neither a name nor
+// {"latest_by": path}.
+var errRuleForm = errors.New(`a rule is a name ("max", "min", "union", "counter", "mine", "theirs") or {"latest_by": "field"}`)
+
+// parseRule decodes one rule: "max", or {"latest_by": "path"}. raw is a
+// value the params' decoder accepted.
+func parseRule(raw RawJSON) (FieldRule, error) {
+	if raw[0] == '"' || raw[0] == 'n' {
+		// A name; null decodes as no name, which validate refuses, as
+		// encoding/json decoding null into a string leaves it empty.
+		var name string
+		_ = decodeString(raw, &name)
 		if name == string(MergeLatestBy) {
 			return FieldRule{}, errors.New(`latest_by needs its field: {"latest_by": "updated_on"}`)
 		}
 		return FieldRule{Rule: MergeRule(name)}, nil
 	}
-	var obj struct {
-		LatestBy *string `json:"latest_by"`
+	var latestBy *string
+	if err := decodeParams(raw, []paramField{{"latest_by", optString(&latestBy)}}); err != nil || raw[0] != '{' || latestBy == nil {
+		return FieldRule{}, errRuleForm
 	}
-	if err := decodeOne(raw, &obj, true); err != nil || obj.LatestBy == nil {
-		return FieldRule{}, errors.New(`a rule is a name ("max", "min", "union", "counter", "mine", "theirs") or {"latest_by": "field"}`)
-	}
-	return FieldRule{Rule: MergeLatestBy, By: *obj.LatestBy}, nil
+	return FieldRule{Rule: MergeLatestBy, By: *latestBy}, nil
 }
 
 func (p MergeParams) validate() error {
 	switch p.OnBaseMissing {
 	case "", BaseMissingLeave, BaseMissingMerge:
 	default:
-		return fmt.Errorf("merge params: on_base_missing %q is not leave or merge", Clip(p.OnBaseMissing))
+		return errorf("merge params: on_base_missing %q is not leave or merge", Clip(p.OnBaseMissing))
 	}
 	if p.MaxRetries > 1000 {
-		return fmt.Errorf("merge params: max_retries %d is more than 1000", p.MaxRetries)
+		return errorf("merge params: max_retries %d is more than 1000", p.MaxRetries)
 	}
 	if len(p.Fields) > MaxMergeFields {
-		return fmt.Errorf("merge params: %d fields, at most %d", len(p.Fields), MaxMergeFields)
+		return errorf("merge params: %d fields, at most %d", len(p.Fields), MaxMergeFields)
 	}
 	for _, path := range sortedKeys(p.Fields) {
 		if err := checkPath(path); err != nil {
-			return fmt.Errorf("merge params: field %q: %w", Clip(path), err)
+			return errorf("merge params: field %q: %w", Clip(path), err)
 		}
 		if err := p.Fields[path].validate(); err != nil {
-			return fmt.Errorf("merge params: field %q: %w", Clip(path), err)
+			return errorf("merge params: field %q: %w", Clip(path), err)
 		}
 		for other := range p.Fields {
 			if strings.HasPrefix(path, other+".") {
-				return fmt.Errorf("merge params: field %q lies under field %q, which has its own rule", Clip(path), Clip(other))
+				return errorf("merge params: field %q lies under field %q, which has its own rule", Clip(path), Clip(other))
 			}
 		}
 	}
 	if p.Default.Rule != "" {
 		if err := p.Default.validate(); err != nil {
-			return fmt.Errorf("merge params: default: %w", err)
+			return errorf("merge params: default: %w", err)
 		}
 	}
 	return nil
@@ -226,11 +249,11 @@ func (r FieldRule) validate() error {
 		return checkPath(r.By)
 	case MergeMax, MergeMin, MergeUnion, MergeCounter, MergeMine, MergeTheirs:
 		if r.By != "" {
-			return fmt.Errorf("rule %q takes no field", r.Rule)
+			return errorf("rule %q takes no field", string(r.Rule))
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown rule %q (want latest_by, max, min, union, counter, mine or theirs)", Clip(string(r.Rule)))
+	return errorf("unknown rule %q (want latest_by, max, min, union, counter, mine or theirs)", Clip(string(r.Rule)))
 }
 
 // checkPath checks a dotted field path.
@@ -239,13 +262,13 @@ func checkPath(path string) error {
 	case path == "":
 		return errors.New("empty path")
 	case len(path) > MaxMergePathBytes:
-		return fmt.Errorf("path of %d bytes, at most %d", len(path), MaxMergePathBytes)
+		return errorf("path of %d bytes, at most %d", len(path), MaxMergePathBytes)
 	case !utf8.ValidString(path):
 		return errors.New("path is not valid UTF-8")
 	case strings.HasPrefix(path, "_"):
 		return errors.New("fields starting with _ are CouchDB's: they come from theirs")
 	case strings.Count(path, ".") >= MaxMergeDepth:
-		return fmt.Errorf("path deeper than %d", MaxMergeDepth)
+		return errorf("path deeper than %d", MaxMergeDepth)
 	}
 	if slices.Contains(strings.Split(path, "."), "") {
 		return errors.New("empty segment in path")
@@ -301,9 +324,6 @@ func (p MergeParams) Decide(c *Conflict) Decision {
 	return Decision{Action: ActionMerge, Doc: doc, Reason: reason}
 }
 
-// Merge returns the native merge strategy.
-func Merge(p MergeParams) *Strategy { return NewStrategy(MergeDescription, p.Decide) }
-
 // maxMergeNotes bounds how many notes MergeDocs returns.
 const maxMergeNotes = 8
 
@@ -323,7 +343,7 @@ const maxMergeNotes = 8
 // # Errors
 //
 // Every error matches [ErrMerge].
-func MergeDocs(base, mine, theirs json.RawMessage, p MergeParams) (doc json.RawMessage, notes []string, err error) {
+func MergeDocs(base, mine, theirs RawJSON, p MergeParams) (doc RawJSON, notes []string, err error) {
 	m := merger{p: p}
 	var b, mi, th *jsonValue
 	if base != nil {
@@ -348,13 +368,13 @@ func MergeDocs(base, mine, theirs json.RawMessage, p MergeParams) (doc json.RawM
 	return buf.Bytes(), m.notes, nil
 }
 
-func parseObject(raw json.RawMessage, side string) (*jsonValue, error) {
+func parseObject(raw RawJSON, side string) (*jsonValue, error) {
 	v, err := parseJSON(raw)
 	if err != nil {
-		return nil, fmt.Errorf("resolve: %w: %s: %w", ErrMerge, side, err)
+		return nil, errorf("resolve: %w: %s: %w", ErrMerge, side, err)
 	}
 	if v.kind != kindObject {
-		return nil, fmt.Errorf("resolve: %w: %s is not a JSON object", ErrMerge, side)
+		return nil, errorf("resolve: %w: %s is not a JSON object", ErrMerge, side)
 	}
 	return v, nil
 }
@@ -385,7 +405,7 @@ func (m *merger) hasRulesUnder(prefix string) bool {
 // object merges three objects (base may be nil) found at path.
 func (m *merger) object(path string, base, mine, theirs *jsonValue, depth int) (*jsonValue, error) {
 	if depth >= MaxMergeDepth {
-		return nil, fmt.Errorf("resolve: %w: objects nested deeper than %d", ErrMerge, MaxMergeDepth)
+		return nil, errorf("resolve: %w: objects nested deeper than %d", ErrMerge, MaxMergeDepth)
 	}
 	var keys []string
 	for _, v := range []*jsonValue{base, mine, theirs} {
@@ -478,7 +498,7 @@ func (m *merger) apply(path string, r FieldRule, base, mine, theirs *jsonValue) 
 	case MergeMax, MergeMin:
 		c, err := compareJSON(mine, theirs)
 		if err != nil {
-			return nil, fmt.Errorf("resolve: %w: field %q: %w", ErrMerge, Clip(path), err)
+			return nil, errorf("resolve: %w: field %q: %w", ErrMerge, Clip(path), err)
 		}
 		if (c > 0) == (r.Rule == MergeMax) && c != 0 {
 			return mine, nil
@@ -493,7 +513,7 @@ func (m *merger) apply(path string, r FieldRule, base, mine, theirs *jsonValue) 
 			c, err = compareJSON(mine, theirs)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("resolve: %w: field %q: %w", ErrMerge, Clip(path), err)
+			return nil, errorf("resolve: %w: field %q: %w", ErrMerge, Clip(path), err)
 		}
 		if c > 0 {
 			return mine, nil
@@ -504,7 +524,7 @@ func (m *merger) apply(path string, r FieldRule, base, mine, theirs *jsonValue) 
 	case MergeUnion:
 		return m.union(path, base, mine, theirs)
 	}
-	return nil, fmt.Errorf("resolve: %w: field %q: unknown rule %q", ErrMerge, Clip(path), Clip(string(r.Rule)))
+	return nil, errorf("resolve: %w: field %q: unknown rule %q", ErrMerge, Clip(path), Clip(string(r.Rule)))
 }
 
 // counter is mine + theirs - base, absent values counting as 0.
@@ -512,32 +532,26 @@ func (m *merger) counter(path string, base, mine, theirs *jsonValue) (*jsonValue
 	if base == nil {
 		m.note("counter " + path + " had no base value, counted from 0")
 	}
-	var sum big.Rat
+	var sum decimal
 	scale := 0
 	for i, v := range []*jsonValue{mine, theirs, base} {
 		if v == nil {
 			continue
 		}
 		if v.kind != kindNumber {
-			return nil, fmt.Errorf("resolve: %w: counter %q is not a number", ErrMerge, Clip(path))
+			return nil, errorf("resolve: %w: counter %q is not a number", ErrMerge, Clip(path))
 		}
 		r, s, err := parseNumber(v.raw)
 		if err != nil {
-			return nil, fmt.Errorf("resolve: %w: counter %q: %w", ErrMerge, Clip(path), err)
+			return nil, errorf("resolve: %w: counter %q: %w", ErrMerge, Clip(path), err)
 		}
 		scale = max(scale, s)
-		if i == 2 {
-			r.Neg(r)
+		if i == 2 && len(r.digits) > 0 {
+			r.neg = !r.neg
 		}
-		sum.Add(&sum, r)
+		sum = addDecimal(sum, r)
 	}
-	var text string
-	if sum.IsInt() {
-		text = sum.Num().String()
-	} else {
-		text = sum.FloatString(scale)
-	}
-	return &jsonValue{kind: kindNumber, raw: []byte(text)}, nil
+	return &jsonValue{kind: kindNumber, raw: []byte(sum.format(scale))}, nil
 }
 
 // union merges arrays as sets.
@@ -548,7 +562,7 @@ func (m *merger) union(path string, base, mine, theirs *jsonValue) (*jsonValue, 
 			continue
 		}
 		if v.kind != kindArray {
-			return nil, fmt.Errorf("resolve: %w: union %q is not an array", ErrMerge, Clip(path))
+			return nil, errorf("resolve: %w: union %q is not an array", ErrMerge, Clip(path))
 		}
 		v.expand()
 		elems[i] = v.elems
@@ -578,7 +592,7 @@ func (m *merger) union(path string, base, mine, theirs *jsonValue) (*jsonValue, 
 		return c
 	})
 	if cmpErr != nil {
-		return nil, fmt.Errorf("resolve: %w: union %q: %w", ErrMerge, Clip(path), cmpErr)
+		return nil, errorf("resolve: %w: union %q: %w", ErrMerge, Clip(path), cmpErr)
 	}
 	if out == nil {
 		out = []*jsonValue{}

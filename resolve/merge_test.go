@@ -28,7 +28,7 @@ func raw(s string) json.RawMessage {
 	if s == "" {
 		return nil
 	}
-	return json.RawMessage(s)
+	return resolve.RawJSON(s)
 }
 
 // TestMergeDocs checks each rule, the default and nesting, on base, mine

@@ -3,10 +3,7 @@ package resolve
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,8 +60,7 @@ func (v *jsonValue) get(key string) *jsonValue {
 
 // text returns a string's decoded text.
 func (v *jsonValue) text() string {
-	s, _ := unquote(v.raw) // json.Valid accepted it
-	return s
+	return unquote(v.raw) // validJSON accepted it
 }
 
 // sameBytes reports whether a and b were written as the same bytes, which
@@ -91,7 +87,7 @@ func (v *jsonValue) at(path string) *jsonValue {
 func parseJSON(b []byte) (*jsonValue, error) {
 	if depth, ok := validJSON(b, MaxMergeDepth); !ok {
 		if depth > MaxMergeDepth {
-			return nil, fmt.Errorf("nested deeper than %d", MaxMergeDepth)
+			return nil, errorf("nested deeper than %d", MaxMergeDepth)
 		}
 		return nil, errors.New("not valid JSON")
 	}
@@ -217,7 +213,7 @@ func (v *jsonValue) expand() {
 			p.i++
 			p.ws()
 		}
-		key, _ := unquote(p.stringToken()) // json.Valid accepted it
+		key := unquote(p.stringToken()) // validJSON accepted it
 		p.ws()
 		p.i++ // ':'
 		val := p.value()
@@ -240,19 +236,6 @@ func (p *valueParser) stringToken() []byte {
 	}
 	p.i++
 	return p.b[start:p.i]
-}
-
-// unquote decodes a string token.
-func unquote(tok []byte) (string, error) {
-	inner := tok[1 : len(tok)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
-	}
-	var s string
-	if err := json.Unmarshal(tok, &s); err != nil {
-		return "", err
-	}
-	return s, nil
 }
 
 // encode appends the compact encoding of v: what it was written as,
@@ -283,7 +266,7 @@ func (v *jsonValue) encode(buf *bytes.Buffer) {
 	case v.kind == kindString && !utf8.Valid(v.raw):
 		appendJSONString(buf, v.text())
 	case v.kind == kindObject || v.kind == kindArray:
-		writeCompact(buf, v.raw)
+		buf.Write(appendCompact(buf.AvailableBuffer(), v.raw, false))
 	default:
 		buf.Write(v.raw)
 	}
@@ -322,22 +305,22 @@ func appendJSONString(buf *bytes.Buffer, s string) {
 //
 // Comparing a number longer than [MaxMergeNumberBytes] fails, as does
 // anything that is not one JSON value; every error matches [ErrMerge].
-func CompareJSON(a, b json.RawMessage) (int, error) {
+func CompareJSON(a, b RawJSON) (int, error) {
 	var va, vb *jsonValue
 	var err error
 	if a != nil {
 		if va, err = parseJSON(a); err != nil {
-			return 0, fmt.Errorf("resolve: %w: %w", ErrMerge, err)
+			return 0, errorf("resolve: %w: %w", ErrMerge, err)
 		}
 	}
 	if b != nil {
 		if vb, err = parseJSON(b); err != nil {
-			return 0, fmt.Errorf("resolve: %w: %w", ErrMerge, err)
+			return 0, errorf("resolve: %w: %w", ErrMerge, err)
 		}
 	}
 	c, err := compareJSON(va, vb)
 	if err != nil {
-		return 0, fmt.Errorf("resolve: %w: %w", ErrMerge, err)
+		return 0, errorf("resolve: %w: %w", ErrMerge, err)
 	}
 	return c, nil
 }
@@ -434,16 +417,16 @@ func compareNumbers(a, b []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return x.Cmp(y), nil
+	return cmpDecimal(x, y), nil
 }
 
 // parseNumber parses a JSON number exactly, and says how many decimal
 // places it has. Numbers longer than MaxMergeNumberBytes, or with an
-// exponent beyond ±999, are refused: math/big would spend memory and
-// time on them.
-func parseNumber(b []byte) (*big.Rat, int, error) {
+// exponent beyond ±999, are refused: their digits would cost memory and
+// time.
+func parseNumber(b []byte) (decimal, int, error) {
 	if len(b) > MaxMergeNumberBytes {
-		return nil, 0, fmt.Errorf("number of %d bytes, at most %d", len(b), MaxMergeNumberBytes)
+		return decimal{}, 0, errorf("number of %d bytes, at most %d", len(b), MaxMergeNumberBytes)
 	}
 	s := string(b)
 	mant, exp := s, 0
@@ -451,7 +434,7 @@ func parseNumber(b []byte) (*big.Rat, int, error) {
 		mant = s[:i]
 		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
 		if err != nil || e > 999 || e < -999 {
-			return nil, 0, fmt.Errorf("number %s has an exponent beyond ±999", Clip(s))
+			return decimal{}, 0, errorf("number %s has an exponent beyond ±999", Clip(s))
 		}
 		exp = e
 	}
@@ -460,9 +443,5 @@ func parseNumber(b []byte) (*big.Rat, int, error) {
 		scale = len(frac)
 	}
 	scale = max(scale-exp, 0)
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return nil, 0, fmt.Errorf("%s is not a number", Clip(s))
-	}
-	return r, scale, nil
+	return parseDecimal(s, exp), scale, nil
 }

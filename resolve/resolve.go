@@ -19,14 +19,24 @@
 // [DecodeDecision] and [Decision.Validate] return errors that match
 // [ErrInvalidDecision] with [errors.Is]; a host must treat such a decision
 // as a failure of the resolver and write nothing it returned.
+//
+// # In a plugin
+//
+// Built for a plugin (GOOS=wasip1), the package links only small parts of
+// the standard library (strconv, strings, bytes, slices, errors, io,
+// unicode/utf8): its JSON is its own, written and fuzzed to decode and
+// encode what encoding/json does, and it does not use fmt, reflect,
+// math/big, context, time or crypto/rand, which made half of a Go
+// plugin's module (and a module's size is what loading it costs). So
+// that it can, a guest's build leaves out what only a host uses —
+// [Resolver], [Strategy] and the native strategies ([Basic], [Retry],
+// [Backoff], [Merge]), [Decision.Delay] — and [RawJSON], encoding/json's
+// RawMessage on a host, is there a []byte type of its own that encodes
+// and decodes as RawMessage does. A plugin that decodes documents with
+// encoding/json itself still can; it then links encoding/json.
 package resolve
 
-import (
-	"context"
-	"encoding/json"
-	"slices"
-	"time"
-)
+import "slices"
 
 // ABIVersion is the version of the guest/host contract this package
 // speaks. A plugin's accord_abi_version export must return it.
@@ -99,13 +109,13 @@ type Conflict struct {
 	// ElapsedMS is the time since the write began, in milliseconds.
 	ElapsedMS int64 `json:"elapsed_ms"`
 	// Base is the revision the caller's change was applied to.
-	Base json.RawMessage `json:"base"`
+	Base RawJSON `json:"base"`
 	// Mine is the document the caller tried to write.
-	Mine json.RawMessage `json:"mine"`
+	Mine RawJSON `json:"mine"`
 	// Theirs is the current revision, the one that won.
-	Theirs json.RawMessage `json:"theirs"`
+	Theirs RawJSON `json:"theirs"`
 	// Conflicts holds the losing revisions of a replication conflict.
-	Conflicts []json.RawMessage `json:"conflicts"`
+	Conflicts []RawJSON `json:"conflicts"`
 	// BaseMissing is true when the base revision was asked for but could
 	// not be read (compacted away, say).
 	BaseMissing bool `json:"base_missing"`
@@ -119,23 +129,9 @@ type Decision struct {
 	// be zero for every other action.
 	DelayMS int64 `json:"delay_ms,omitempty"`
 	// Doc is the merged document, for ActionMerge only.
-	Doc json.RawMessage `json:"doc,omitempty"`
+	Doc RawJSON `json:"doc,omitempty"`
 	// Reason explains the decision, for logs and error messages.
 	Reason string `json:"reason,omitempty"`
-}
-
-// Delay is DelayMS as a duration.
-func (d Decision) Delay() time.Duration { return time.Duration(d.DelayMS) * time.Millisecond }
-
-// Resolver decides what to do about a conflict. Implementations must be
-// safe for concurrent use.
-//
-// An error means the resolver itself failed (it trapped, timed out,
-// answered garbage); a host fails the write closed and writes nothing.
-// Giving up on a conflict is not an error: it is a Decision with
-// [ActionFail].
-type Resolver interface {
-	Resolve(ctx context.Context, c *Conflict) (Decision, error)
 }
 
 // Need names a part of a [Conflict] that costs the host work to fill in.

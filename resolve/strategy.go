@@ -2,11 +2,7 @@ package resolve
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 )
@@ -15,34 +11,6 @@ import (
 // built-in plugins are Funcs compiled to WebAssembly; the same Funcs run
 // natively through [NewStrategy] as their reference twins.
 type Func func(*Conflict) Decision
-
-// Strategy is a native Go [Resolver] built from a [Func] and its
-// [Description]. It is safe for concurrent use if its Func is.
-type Strategy struct {
-	desc   Description
-	decide Func
-}
-
-var (
-	_ Resolver  = (*Strategy)(nil)
-	_ Describer = (*Strategy)(nil)
-)
-
-// NewStrategy returns a native resolver that answers with decide.
-func NewStrategy(desc Description, decide Func) *Strategy {
-	return &Strategy{desc: desc, decide: decide}
-}
-
-// Resolve answers c with the strategy's function, unless ctx is done.
-func (s *Strategy) Resolve(ctx context.Context, c *Conflict) (Decision, error) {
-	if err := ctx.Err(); err != nil {
-		return Decision{}, fmt.Errorf("resolve: %s: %w", s.desc.Name, err)
-	}
-	return s.decide(c), nil
-}
-
-// Describe returns the strategy's description.
-func (s *Strategy) Describe() Description { return s.desc }
 
 // noDocuments is the Needs of a resolver that reads no document.
 var noDocuments = []Need{}
@@ -59,9 +27,6 @@ var BasicDescription = Description{
 func DecideBasic(c *Conflict) Decision {
 	return Decision{Action: ActionFail, Reason: "conflict on " + strconv.Quote(c.ID) + ": basic gives up on the first conflict"}
 }
-
-// Basic returns the native basic strategy.
-func Basic() *Strategy { return NewStrategy(BasicDescription, DecideBasic) }
 
 // DefaultMaxRetries is how many times retry and backoff retry by default.
 const DefaultMaxRetries = 20
@@ -86,10 +51,10 @@ var RetryDescription = Description{
 // defaults, an explicit 0 means never retry, unknown ones are an error.
 func ParseRetryParams(raw []byte) (RetryParams, error) {
 	var in struct {
-		MaxRetries *int `json:"max_retries"`
+		MaxRetries *int
 	}
-	if err := decodeParams(raw, &in); err != nil {
-		return RetryParams{}, fmt.Errorf("retry params: %w", err)
+	if err := decodeParams(raw, []paramField{{"max_retries", optInt(&in.MaxRetries)}}); err != nil {
+		return RetryParams{}, wrapError("retry params: "+err.Error(), err)
 	}
 	p := RetryParams{}
 	if in.MaxRetries != nil {
@@ -100,7 +65,7 @@ func ParseRetryParams(raw []byte) (RetryParams, error) {
 
 func (p RetryParams) validate() error {
 	if p.MaxRetries > 1000 {
-		return fmt.Errorf("retry params: max_retries %d is more than 1000", p.MaxRetries)
+		return errors.New("retry params: max_retries " + strconv.Itoa(p.MaxRetries) + " is more than 1000")
 	}
 	return nil
 }
@@ -120,9 +85,6 @@ func (p RetryParams) Decide(c *Conflict) Decision {
 	r = strconv.AppendInt(r, int64(p.maxRetries()), 10)
 	return Decision{Action: ActionRetry, Reason: string(r)}
 }
-
-// Retry returns the native retry strategy.
-func Retry(p RetryParams) *Strategy { return NewStrategy(RetryDescription, p.Decide) }
 
 // BackoffParams configures the exponential backoff strategy. Before retry
 // n (counted from 1) the exponential wait is BaseMS * 2^n ms, capped at
@@ -191,14 +153,18 @@ var BackoffDescription = Description{
 // "equal", which alone uses it.
 func ParseBackoffParams(raw []byte) (BackoffParams, error) {
 	var in struct {
-		MaxRetries *int    `json:"max_retries"`
-		BaseMS     *int    `json:"base_ms"`
-		Jitter     *string `json:"jitter"`
-		JitterMS   *int    `json:"jitter_ms"`
-		MaxDelayMS *int    `json:"max_delay_ms"`
+		MaxRetries, BaseMS, JitterMS, MaxDelayMS *int
+		Jitter                                   *string
 	}
-	if err := decodeParams(raw, &in); err != nil {
-		return BackoffParams{}, fmt.Errorf("backoff params: %w", err)
+	err := decodeParams(raw, []paramField{
+		{"max_retries", optInt(&in.MaxRetries)},
+		{"base_ms", optInt(&in.BaseMS)},
+		{"jitter", optString(&in.Jitter)},
+		{"jitter_ms", optInt(&in.JitterMS)},
+		{"max_delay_ms", optInt(&in.MaxDelayMS)},
+	})
+	if err != nil {
+		return BackoffParams{}, wrapError("backoff params: "+err.Error(), err)
 	}
 	var p BackoffParams
 	if in.MaxRetries != nil {
@@ -206,7 +172,7 @@ func ParseBackoffParams(raw []byte) (BackoffParams, error) {
 	}
 	if in.BaseMS != nil {
 		if *in.BaseMS <= 0 {
-			return BackoffParams{}, fmt.Errorf("backoff params: base_ms %d must be positive", *in.BaseMS)
+			return BackoffParams{}, errors.New("backoff params: base_ms " + strconv.Itoa(*in.BaseMS) + " must be positive")
 		}
 		p.BaseMS = *in.BaseMS
 	}
@@ -218,13 +184,13 @@ func ParseBackoffParams(raw []byte) (BackoffParams, error) {
 	}
 	if in.JitterMS != nil {
 		if p.jitter() != JitterEqual {
-			return BackoffParams{}, fmt.Errorf(`backoff params: jitter_ms applies only to jitter "equal", not %q`, p.jitter())
+			return BackoffParams{}, errors.New(`backoff params: jitter_ms applies only to jitter "equal", not ` + strconv.Quote(string(p.jitter())))
 		}
 		p.JitterMS = explicit(*in.JitterMS)
 	}
 	if in.MaxDelayMS != nil {
 		if *in.MaxDelayMS <= 0 {
-			return BackoffParams{}, fmt.Errorf("backoff params: max_delay_ms %d must be positive", *in.MaxDelayMS)
+			return BackoffParams{}, errors.New("backoff params: max_delay_ms " + strconv.Itoa(*in.MaxDelayMS) + " must be positive")
 		}
 		p.MaxDelayMS = *in.MaxDelayMS
 	}
@@ -234,20 +200,20 @@ func ParseBackoffParams(raw []byte) (BackoffParams, error) {
 func (p BackoffParams) validate() error {
 	switch {
 	case p.MaxRetries > 1000:
-		return fmt.Errorf("backoff params: max_retries %d is more than 1000", p.MaxRetries)
+		return errors.New("backoff params: max_retries " + strconv.Itoa(p.MaxRetries) + " is more than 1000")
 	case p.BaseMS < 0 || p.BaseMS > MaxDelay:
-		return fmt.Errorf("backoff params: base_ms %d outside [1, %d]", p.BaseMS, MaxDelay)
+		return errors.New("backoff params: base_ms " + strconv.Itoa(p.BaseMS) + " outside [1, " + strconv.Itoa(MaxDelay) + "]")
 	case p.JitterMS > MaxDelay:
-		return fmt.Errorf("backoff params: jitter_ms %d is more than %d", p.JitterMS, MaxDelay)
+		return errors.New("backoff params: jitter_ms " + strconv.Itoa(p.JitterMS) + " is more than " + strconv.Itoa(MaxDelay))
 	case p.MaxDelayMS < 0 || p.MaxDelayMS > MaxDelay:
-		return fmt.Errorf("backoff params: max_delay_ms %d outside [1, %d]", p.MaxDelayMS, MaxDelay)
+		return errors.New("backoff params: max_delay_ms " + strconv.Itoa(p.MaxDelayMS) + " outside [1, " + strconv.Itoa(MaxDelay) + "]")
 	}
 	switch p.jitter() {
 	case JitterEqual, JitterFull, JitterDecorrelated:
 		return nil
 	}
 	// The name is the caller's input: quote a bounded prefix of it.
-	return fmt.Errorf(`backoff params: jitter %q is not "full", "equal" or "decorrelated"`, Clip(string(p.Jitter)))
+	return errors.New("backoff params: jitter " + strconv.Quote(Clip(string(p.Jitter))) + ` is not "full", "equal" or "decorrelated"`)
 }
 
 func (p BackoffParams) jitter() Jitter {
@@ -258,11 +224,12 @@ func (p BackoffParams) jitter() Jitter {
 }
 
 // Decide is the backoff strategy, drawing its randomness from rnd (8 bytes
-// a decision; nil means crypto/rand; a failed read means no jitter: the
-// exponential wait itself).
+// a decision; nil means the platform's cryptographic source: crypto/rand,
+// or in a WebAssembly guest the host's, through WASI's random_get; a
+// failed read means no jitter: the exponential wait itself).
 func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 	if rnd == nil {
-		rnd = rand.Reader
+		rnd = defaultRandom
 	}
 	maxRetries := orDefault(p.MaxRetries, DefaultMaxRetries)
 	if c.Attempt > maxRetries {
@@ -278,7 +245,8 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 	}
 	var b [8]byte
 	if _, err := io.ReadFull(rnd, b[:]); err == nil {
-		r := binary.LittleEndian.Uint64(b[:])
+		r := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56 // little-endian
 		switch p.jitter() {
 		case JitterEqual:
 			if jitter := int64(orDefault(p.JitterMS, DefaultBackoffJitterMS)); jitter > 0 {
@@ -338,16 +306,6 @@ func retryReason(attempt, of int, delay int64) string {
 	return string(r)
 }
 
-// Backoff returns the native backoff strategy. Its jitter comes from rnd,
-// or from crypto/rand when rnd is nil; rnd must be safe for concurrent use
-// if the strategy is used concurrently.
-func Backoff(p BackoffParams, rnd io.Reader) *Strategy {
-	if rnd == nil {
-		rnd = rand.Reader
-	}
-	return NewStrategy(BackoffDescription, func(c *Conflict) Decision { return p.Decide(c, rnd) })
-}
-
 func giveUp(c *Conflict, retries int) Decision {
 	return Decision{Action: ActionFail, Reason: "conflict on " + strconv.Quote(c.ID) + ": giving up after " + strconv.Itoa(retries) + " retries"}
 }
@@ -372,12 +330,67 @@ func explicit(v int) int {
 	return v
 }
 
-// decodeParams decodes a plugin's JSON parameters strictly: one object,
-// no unknown fields. Empty input or null means no parameters.
-func decodeParams(raw []byte, v any) error {
+// paramField is a key a plugin's parameters may hold, and what decodes
+// its value.
+type paramField struct {
+	name   string
+	decode func(v []byte) error
+}
+
+// decodeParams decodes a plugin's JSON parameters strictly, as
+// encoding/json decodes them into a struct with DisallowUnknownFields: one
+// object whose keys match fields' names regardless of case, no other key.
+// Empty input or null means no parameters.
+func decodeParams(raw []byte, fields []paramField) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil
 	}
-	return decodeOne(raw, v, true)
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.name
+	}
+	r := objectReader{b: raw}
+	for r.next() {
+		k := fieldIndex(r.key, names)
+		if k < 0 {
+			return errors.New("unknown field " + strconv.Quote(Clip(unquote(r.key))))
+		}
+		if err := fields[k].decode(r.val); err != nil {
+			return wrapError(names[k]+": "+err.Error(), err)
+		}
+	}
+	return r.err
+}
+
+// optInt decodes an optional integer: null sets *p to nil.
+func optInt(p **int) func([]byte) error {
+	return func(v []byte) error {
+		if v[0] == 'n' {
+			*p = nil
+			return nil
+		}
+		var n int
+		if err := decodeIntField(v, &n); err != nil {
+			return err
+		}
+		*p = &n
+		return nil
+	}
+}
+
+// optString decodes an optional string: null sets *p to nil.
+func optString(p **string) func([]byte) error {
+	return func(v []byte) error {
+		if v[0] == 'n' {
+			*p = nil
+			return nil
+		}
+		var s string
+		if err := decodeString(v, &s); err != nil {
+			return err
+		}
+		*p = &s
+		return nil
+	}
 }

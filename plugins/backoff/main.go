@@ -6,14 +6,13 @@
 // strategy: "full" (the default, uniform in [0, exp]), "equal" (the seed's,
 // exp ± jitter_ms) or "decorrelated"; it gives up after max_retries (20).
 // It reads no document. Its decisions come from
-// resolve.BackoffParams.Decide with crypto/rand as the jitter source (the
-// host's random source, through WASI) and its parameters from
+// resolve.BackoffParams.Decide with the host's random source (WASI's
+// random_get, which crypto/rand reads too, read without linking it) as
+// the jitter source and its parameters from
 // resolve.ParseBackoffParams, the same code as its native twin.
 package main
 
 import (
-	"crypto/rand"
-
 	"github.com/accord-db/accord/plugins/pdk"
 	"github.com/accord-db/accord/resolve"
 )
@@ -22,7 +21,7 @@ var params resolve.BackoffParams
 
 func init() {
 	pdk.Register(resolve.BackoffDescription, func(c *resolve.Conflict) resolve.Decision {
-		return params.Decide(c, rand.Reader)
+		return params.Decide(c, nil) // the host's random source, through WASI
 	})
 	pdk.OnConfigure(func(raw []byte) error {
 		p, err := resolve.ParseBackoffParams(raw)
