@@ -25,6 +25,18 @@ type treeAudit struct {
 	wrong                                           []string
 }
 
+// maxDisagreements bounds the revisions a treeAudit lists: the first
+// is where a count went wrong, the rest follow from it.
+const maxDisagreements = 20
+
+// disagree notes a revision whose count is wrong, the first
+// maxDisagreements of them.
+func (a *treeAudit) disagree(what string) {
+	if len(a.wrong) < maxDisagreements {
+		a.wrong = append(a.wrong, what)
+	}
+}
+
 // auditTree reads every revision of document id (every copy: r=3) and
 // checks each revision's tastings against the store writes its content
 // holds, unless compaction removed a body on every copy. It is a
@@ -177,7 +189,7 @@ func auditTree(ctx context.Context, db *couch.DB, id string) (treeAudit, error) 
 		case r.parent != "":
 			a.writes++
 			if p := revs[r.parent]; p.body != nil && !p.deleted && r.tastings != p.tastings+1 {
-				a.wrong = append(a.wrong, fmt.Sprintf("%s: a store write of %d tastings over %s of %d", name, r.tastings, r.parent, p.tastings))
+				a.disagree(fmt.Sprintf("%s: a store write of %d tastings over %s of %d", name, r.tastings, r.parent, p.tastings))
 			}
 		}
 		if a.bodiless > 0 {
@@ -191,12 +203,12 @@ func auditTree(ctx context.Context, db *couch.DB, id string) (treeAudit, error) 
 				held++
 			}
 		}
-		if held != r.tastings && len(a.wrong) < 20 {
+		if held != r.tastings {
 			kind := "write"
 			if r.merge {
 				kind = "merge"
 			}
-			a.wrong = append(a.wrong, fmt.Sprintf("%s (%s, parent %s, absorbs %v): %d tastings, holds %d store writes", name, kind, r.parent, r.claims, r.tastings, held))
+			a.disagree(fmt.Sprintf("%s (%s, parent %s, absorbs %d leaves): %d tastings, holds %d store writes", name, kind, r.parent, len(r.claims), r.tastings, held))
 		}
 	}
 	return a, nil
