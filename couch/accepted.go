@@ -66,7 +66,7 @@ import (
 // two fruit services on two coordinators, 48 concurrent tastings of one
 // fruit (samples/fruit's TestClusterContention), 5 trials each of the
 // retry, backoff and merge samples on 2026-12-01: every trial exact, 1
-// to 9 writes a trial answered 202, no conflict left 28 ms to 2.2 s
+// to 8 writes a trial answered 202, no conflict left 28 ms to 2.2 s
 // after the last answer. Without a sweeper, 7 of 10 retry and backoff
 // trials lost 1 to 3 tastings to live losing leaves the cluster made
 // from writes it did not answer 202.
