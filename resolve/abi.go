@@ -72,21 +72,31 @@ func EncodeConflict(c *Conflict) ([]byte, error) {
 // the ABI version, kind and op, so a plugin can trust what it receives.
 func DecodeConflict(b []byte) (*Conflict, error) {
 	c := new(Conflict)
-	if err := DecodeConflictInto(b, c); err != nil {
+	if err := decodeConflict(b, c, false); err != nil {
+		return nil, wrapError("resolve: invalid conflict: "+err.Error(), ErrInvalidConflict, err)
+	}
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // DecodeConflictInto is [DecodeConflict] into a Conflict the caller owns,
-// so that a plugin can reuse one from call to call. It overwrites all of c.
+// so that a plugin can reuse one from call to call. It overwrites all of
+// c. Unlike DecodeConflict it does not copy the documents: c's documents
+// and losing revisions are slices of b, valid while b is unchanged. It
+// keeps c's DB and ID strings when they are spelt the same again. A
+// plugin that decodes every conflict into one Conflict so allocates next
+// to nothing per call, and its garbage collector, slow in WebAssembly,
+// seldom runs.
 //
 // It decodes as encoding/json decodes into a Conflict (keys matched to
 // the fields' tags regardless of case, unknown keys ignored, null leaving
 // a field as it is), but that a document given as null is nil.
 func DecodeConflictInto(b []byte, c *Conflict) error {
-	*c = Conflict{}
-	if err := decodeConflict(b, c); err != nil {
+	db, id := c.DB, c.ID
+	*c = Conflict{DB: db, ID: id}
+	if err := decodeConflict(b, c, true); err != nil {
 		*c = Conflict{}
 		return wrapError("resolve: invalid conflict: "+err.Error(), ErrInvalidConflict, err)
 	}
@@ -97,7 +107,16 @@ func DecodeConflictInto(b []byte, c *Conflict) error {
 // switch.
 var conflictKeys = []string{"abi", "kind", "op", "db", "id", "attempt", "elapsed_ms", "base", "mine", "theirs", "conflicts", "base_missing"}
 
-func decodeConflict(b []byte, c *Conflict) error {
+// decodeConflict decodes b into c, which is empty but for the DB and ID
+// strings to keep if spelt the same again. Its documents are copies of
+// b's bytes, or with alias, slices of b.
+func decodeConflict(b []byte, c *Conflict, alias bool) error {
+	db, id := c.DB, c.ID
+	c.DB, c.ID = "", ""
+	doc := decodeDoc
+	if alias {
+		doc = aliasDoc
+	}
 	r := objectReader{b: b}
 	for r.next() {
 		val := r.val
@@ -117,21 +136,21 @@ func decodeConflict(b []byte, c *Conflict) error {
 				c.Op = opOf(s)
 			}
 		case 3:
-			err = decodeString(val, &c.DB)
+			err = decodeStringAgain(val, &c.DB, db)
 		case 4:
-			err = decodeString(val, &c.ID)
+			err = decodeStringAgain(val, &c.ID, id)
 		case 5:
 			err = decodeIntField(val, &c.Attempt)
 		case 6:
 			err = decodeInt(val, &c.ElapsedMS, 64)
 		case 7:
-			c.Base = decodeDoc(val)
+			c.Base = doc(val)
 		case 8:
-			c.Mine = decodeDoc(val)
+			c.Mine = doc(val)
 		case 9:
-			c.Theirs = decodeDoc(val)
+			c.Theirs = doc(val)
 		case 10:
-			c.Conflicts, err = decodeRawArray(val)
+			c.Conflicts, err = decodeRawArray(val, doc)
 		case 11:
 			err = decodeBool(val, &c.BaseMissing)
 		}
@@ -196,8 +215,9 @@ func decisionField(key []byte) int {
 	return fieldIndex(key, decisionKeys)
 }
 
-// decodeRawArray decodes null (nil) or an array of raw values.
-func decodeRawArray(v []byte) ([]RawJSON, error) {
+// decodeRawArray decodes null (nil) or an array of raw values, each by
+// doc.
+func decodeRawArray(v []byte, doc func([]byte) RawJSON) ([]RawJSON, error) {
 	if v[0] == 'n' {
 		return nil, nil
 	}
@@ -206,7 +226,7 @@ func decodeRawArray(v []byte) ([]RawJSON, error) {
 		return docs, nil
 	}
 	err := jsonArray(v, func(start, end int) error {
-		docs = append(docs, decodeDoc(v[start:end]))
+		docs = append(docs, doc(v[start:end]))
 		return nil
 	})
 	if err != nil {

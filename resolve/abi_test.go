@@ -221,3 +221,44 @@ func TestValidateClipsGuestText(t *testing.T) {
 	}
 	assert.Equal(t, "short", resolve.Clip("short"))
 }
+
+// TestDecodeConflictIntoReuses checks what DecodeConflictInto keeps from
+// call to call: the DB and ID strings spelt the same again, documents
+// that are slices of the input, and so no allocation for a conflict like
+// the last.
+func TestDecodeConflictIntoReuses(t *testing.T) {
+	in := []byte(`{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":2,` +
+		`"base":{"a":1},"mine":{"a":2},"theirs":{"a":3},"conflicts":[{"a":4},null],"base_missing":false}`)
+	var c resolve.Conflict
+	require.NoError(t, resolve.DecodeConflictInto(in, &c))
+	assert.Equal(t, resolve.RawJSON(`{"a":2}`), c.Mine)
+	assert.Equal(t, []resolve.RawJSON{resolve.RawJSON(`{"a":4}`), nil}, c.Conflicts)
+	in[len(`{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":2,"base":{"a":1},"mine":{"a":`)] = '7'
+	assert.Equal(t, resolve.RawJSON(`{"a":7}`), c.Mine, "a document is a slice of the input")
+
+	tests := []struct {
+		name, in, db, id string
+	}{
+		{"same db, other id", `{"abi":1,"kind":"write","op":"update","db":"fruits","id":"pear"}`, "fruits", "pear"},
+		{"escaped db", `{"abi":1,"kind":"write","op":"update","db":"fr\u0075its","id":"pear"}`, "fruits", "pear"},
+		{"null db", `{"abi":1,"kind":"write","op":"update","db":null,"id":"pear"}`, "", "pear"},
+		{"no id", `{"abi":1,"kind":"write","op":"update","db":"veg"}`, "veg", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, resolve.DecodeConflictInto([]byte(tt.in), &c))
+			assert.Equal(t, tt.db, c.DB)
+			assert.Equal(t, tt.id, c.ID)
+			assert.Nil(t, c.Mine)
+		})
+	}
+
+	in = []byte(`{"abi":1,"kind":"write","op":"update","db":"fruits","id":"apple","attempt":2,"elapsed_ms":0,` +
+		`"base":{"a":1},"mine":{"a":2},"theirs":{"a":3},"conflicts":[],"base_missing":false}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := resolve.DecodeConflictInto(in, &c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs, "allocations to decode a conflict like the last")
+}

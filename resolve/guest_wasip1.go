@@ -3,6 +3,7 @@
 package resolve
 
 import (
+	"io"
 	"strconv"
 	"unsafe"
 )
@@ -53,3 +54,23 @@ func (wasiRandom) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// random64 is readUint64, but that from the host's random source it reads
+// into a buffer of the package: through the io.Reader interface, or
+// handed to the import as a pointer, a buffer on the stack escapes, which
+// cost each backoff decision an allocation. The bytes are copied out
+// before any function call, where another goroutine could run.
+func random64(rnd io.Reader) (uint64, error) {
+	if _, ok := rnd.(wasiRandom); !ok {
+		return readUint64(rnd)
+	}
+	errno := randomGet(unsafe.Pointer(&randomBuf[0]), uint32(len(randomBuf)))
+	b := randomBuf
+	if errno != 0 {
+		return 0, wrapError("resolve: random_get failed with WASI errno " + strconv.Itoa(int(errno)))
+	}
+	return leUint64(b), nil
+}
+
+// randomBuf is random64's buffer.
+var randomBuf [8]byte

@@ -38,6 +38,9 @@ func (d Decision) Delay() time.Duration { return time.Duration(d.DelayMS) * time
 // defaultRandom is what [BackoffParams.Decide] draws from when given nil.
 var defaultRandom = rand.Reader
 
+// random64 is readUint64: the host has no faster way.
+func random64(rnd io.Reader) (uint64, error) { return readUint64(rnd) }
+
 // Strategy is a native Go [Resolver] built from a [Func] and its
 // [Description]. It is safe for concurrent use if its Func is.
 type Strategy struct {

@@ -529,6 +529,25 @@ func decodeDoc(v []byte) RawJSON {
 	return decodeRaw(v)
 }
 
+// aliasDoc is decodeDoc without the copy: v itself, but for null.
+func aliasDoc(v []byte) RawJSON {
+	if v[0] == 'n' {
+		return nil
+	}
+	return RawJSON(v[:len(v):len(v)])
+}
+
+// decodeStringAgain is decodeString, but that a string spelt as prev,
+// without escapes and in UTF-8 (which it then decodes to), is prev, not a
+// copy of it.
+func decodeStringAgain(v []byte, s *string, prev string) error {
+	if len(v) == len(prev)+2 && v[0] == '"' && string(v[1:len(v)-1]) == prev && !containsByte(v, '\\') && utf8.ValidString(prev) {
+		*s = prev
+		return nil
+	}
+	return decodeString(v, s)
+}
+
 // decodeTop checks that b is one JSON value with nothing but white space
 // after it, as a json.Decoder reads it, and returns it without the space
 // around it.

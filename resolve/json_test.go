@@ -88,7 +88,7 @@ func FuzzDecodeConflictJSON(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got Conflict
-		err := decodeConflict(b, &got)
+		err := decodeConflict(b, &got, false)
 		var want Conflict
 		wantErr := refDecode(b, &want, false)
 		if (err == nil) != (wantErr == nil) {
@@ -103,6 +103,15 @@ func FuzzDecodeConflictJSON(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodeConflict(%q):\n got %#v\nwant %#v", b, got, want)
+		}
+		// Into a Conflict that held another (DecodeConflictInto's case):
+		// the documents are slices of b, the strings kept if the same.
+		again := Conflict{DB: "fruits", ID: "\xff"}
+		if err := decodeConflict(b, &again, true); err != nil {
+			t.Fatalf("decodeConflict(%q) into a used Conflict: %v", b, err)
+		}
+		if !reflect.DeepEqual(again, want) {
+			t.Fatalf("decodeConflict(%q) into a used Conflict:\n got %#v\nwant %#v", b, again, want)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package resolve
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"strconv"
@@ -344,17 +343,25 @@ const maxMergeNotes = 8
 //
 // Every error matches [ErrMerge].
 func MergeDocs(base, mine, theirs RawJSON, p MergeParams) (doc RawJSON, notes []string, err error) {
-	m := merger{p: p}
+	a := getArena()
+	defer putArena(a)
+	m := merger{p: p, a: a}
+	for path := range p.Fields {
+		if strings.IndexByte(path, '.') >= 0 {
+			m.nested = true
+			break
+		}
+	}
 	var b, mi, th *jsonValue
 	if base != nil {
-		if b, err = parseObject(base, "base"); err != nil {
+		if b, err = parseObject(a, base, "base"); err != nil {
 			return nil, nil, err
 		}
 	}
-	if mi, err = parseObject(mine, "mine"); err != nil {
+	if mi, err = parseObject(a, mine, "mine"); err != nil {
 		return nil, nil, err
 	}
-	if th, err = parseObject(theirs, "theirs"); err != nil {
+	if th, err = parseObject(a, theirs, "theirs"); err != nil {
 		return nil, nil, err
 	}
 	m.root = [3]*jsonValue{b, mi, th}
@@ -362,14 +369,11 @@ func MergeDocs(base, mine, theirs RawJSON, p MergeParams) (doc RawJSON, notes []
 	if err != nil {
 		return nil, nil, err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(theirs) + len(mine)/8)
-	out.encode(&buf)
-	return buf.Bytes(), m.notes, nil
+	return out.appendTo(make([]byte, 0, len(theirs)+len(mine)/8)), m.notes, nil
 }
 
-func parseObject(raw RawJSON, side string) (*jsonValue, error) {
-	v, err := parseJSON(raw)
+func parseObject(a *arena, raw RawJSON, side string) (*jsonValue, error) {
+	v, err := parseJSON(a, raw)
 	if err != nil {
 		return nil, errorf("resolve: %w: %s: %w", ErrMerge, side, err)
 	}
@@ -381,9 +385,11 @@ func parseObject(raw RawJSON, side string) (*jsonValue, error) {
 
 // merger holds one merge's state.
 type merger struct {
-	p     MergeParams
-	root  [3]*jsonValue // base, mine, theirs
-	notes []string
+	p      MergeParams
+	a      *arena
+	nested bool          // a rule's path has a dot: hasRulesUnder must look
+	root   [3]*jsonValue // base, mine, theirs
+	notes  []string
 }
 
 func (m *merger) note(s string) {
@@ -394,36 +400,58 @@ func (m *merger) note(s string) {
 
 // hasRulesUnder reports whether a rule names a path under prefix.
 func (m *merger) hasRulesUnder(prefix string) bool {
+	if !m.nested {
+		return false
+	}
 	for path := range m.p.Fields {
-		if strings.HasPrefix(path, prefix+".") {
+		if len(path) > len(prefix) && path[len(prefix)] == '.' && path[:len(prefix)] == prefix {
 			return true
 		}
 	}
 	return false
 }
 
-// object merges three objects (base may be nil) found at path.
+// object merges three objects (base may be nil) found at path. Their
+// fields are sorted and their keys unique (see expand): it walks the
+// three lists in step, in key order.
 func (m *merger) object(path string, base, mine, theirs *jsonValue, depth int) (*jsonValue, error) {
 	if depth >= MaxMergeDepth {
 		return nil, errorf("resolve: %w: objects nested deeper than %d", ErrMerge, MaxMergeDepth)
 	}
-	var keys []string
-	for _, v := range []*jsonValue{base, mine, theirs} {
+	var lists [3][]field
+	n := 0
+	for i, v := range [3]*jsonValue{base, mine, theirs} {
 		if v != nil {
 			v.expand()
-			for _, f := range v.fields {
-				keys = append(keys, f.key)
-			}
+			lists[i] = v.fields
+			n += len(v.fields)
 		}
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	out := &jsonValue{kind: kindObject}
-	for _, key := range keys {
-		bv, mv, tv := base.get(key), mine.get(key), theirs.get(key)
+	out := m.a.value(jsonValue{kind: kindObject, expanded: true})
+	fields := m.a.reserveFields(n)
+	for {
+		// The least key at the head of a list, and each list's value
+		// for it.
+		key, found := "", false
+		for _, l := range lists {
+			if len(l) > 0 && (!found || l[0].key < key) {
+				key, found = l[0].key, true
+			}
+		}
+		if !found {
+			break
+		}
+		var vals [3]*jsonValue
+		for i, l := range lists {
+			if len(l) > 0 && l[0].key == key {
+				vals[i] = l[0].val
+				lists[i] = l[1:]
+			}
+		}
+		bv, mv, tv := vals[0], vals[1], vals[2]
 		if path == "" && strings.HasPrefix(key, "_") {
 			if (key == "_id" || key == "_rev") && tv != nil {
-				out.fields = append(out.fields, field{key, tv})
+				fields = append(fields, field{key, tv})
 			}
 			continue
 		}
@@ -436,9 +464,10 @@ func (m *merger) object(path string, base, mine, theirs *jsonValue, depth int) (
 			return nil, err
 		}
 		if v != nil {
-			out.fields = append(out.fields, field{key, v})
+			fields = append(fields, field{key, v})
 		}
 	}
+	out.fields = fields
 	return out, nil
 }
 
@@ -532,6 +561,14 @@ func (m *merger) counter(path string, base, mine, theirs *jsonValue) (*jsonValue
 	if base == nil {
 		m.note("counter " + path + " had no base value, counted from 0")
 	}
+	if sum, ok := smallCounter(mine, theirs, base); ok {
+		// Integers of up to 18 digits, the usual counters, add as
+		// int64s, which cannot overflow three of them; the sum is what
+		// the decimal below would write.
+		start := len(m.a.bytes)
+		m.a.bytes = strconv.AppendInt(m.a.bytes, sum, 10)
+		return m.a.value(jsonValue{kind: kindNumber, raw: m.a.bytes[start:len(m.a.bytes):len(m.a.bytes)]}), nil
+	}
 	var sum decimal
 	scale := 0
 	for i, v := range []*jsonValue{mine, theirs, base} {
@@ -551,7 +588,29 @@ func (m *merger) counter(path string, base, mine, theirs *jsonValue) (*jsonValue
 		}
 		sum = addDecimal(sum, r)
 	}
-	return &jsonValue{kind: kindNumber, raw: []byte(sum.format(scale))}, nil
+	return m.a.value(jsonValue{kind: kindNumber, raw: []byte(sum.format(scale))}), nil
+}
+
+// smallCounter is mine + theirs - base when each is absent or an integer
+// of at most 18 digits; ok is false otherwise.
+func smallCounter(mine, theirs, base *jsonValue) (sum int64, ok bool) {
+	for i, v := range [3]*jsonValue{mine, theirs, base} {
+		if v == nil {
+			continue
+		}
+		if v.kind != kindNumber {
+			return 0, false
+		}
+		x, ok := smallInt(v.raw)
+		if !ok {
+			return 0, false
+		}
+		if i == 2 {
+			x = -x
+		}
+		sum += x
+	}
+	return sum, true
 }
 
 // union merges arrays as sets.
@@ -570,7 +629,7 @@ func (m *merger) union(path string, base, mine, theirs *jsonValue) (*jsonValue, 
 	contains := func(list []*jsonValue, v *jsonValue) bool {
 		return slices.ContainsFunc(list, func(e *jsonValue) bool { return equalJSON(e, v) })
 	}
-	var out []*jsonValue
+	out := m.a.reserveElems(len(elems[1]) + len(elems[2]))
 	for _, side := range [][]*jsonValue{elems[1], elems[2]} {
 		for _, e := range side {
 			if contains(out, e) {
@@ -594,10 +653,7 @@ func (m *merger) union(path string, base, mine, theirs *jsonValue) (*jsonValue, 
 	if cmpErr != nil {
 		return nil, errorf("resolve: %w: union %q: %w", ErrMerge, Clip(path), cmpErr)
 	}
-	if out == nil {
-		out = []*jsonValue{}
-	}
-	return &jsonValue{kind: kindArray, elems: out}, nil
+	return m.a.value(jsonValue{kind: kindArray, expanded: true, elems: out}), nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -69,6 +70,12 @@ func TestMergeDocs(t *testing.T) {
 			`{"n":1}`, `{"n":12345678901234567890123}`, `{"n":12345678901234567890122.5}`, `{"n":12345678901234567890123}`, ""},
 		{"max keeps the number as written", `{"fields":{"n":"max"}}`,
 			`{"n":1}`, `{"n":1.50}`, `{"n":1.5e0}`, `{"n":1.5e0}`, ""},
+		{"max of an 18-digit and a 19-digit integer", `{"fields":{"n":"max"}}`,
+			`{"n":1}`, `{"n":999999999999999999}`, `{"n":-1000000000000000000}`, `{"n":999999999999999999}`, ""},
+		{"max of strings: an escape decodes before comparing", `{"fields":{"s":"max"}}`,
+			`{"s":""}`, `{"s":"\u0062"}`, `{"s":"a"}`, `{"s":"\u0062"}`, ""},
+		{"max of strings: not UTF-8 compares as U+FFFD", `{"fields":{"s":"max"}}`,
+			`{"s":""}`, "{\"s\":\"\xff\"}", `{"s":"\u00ff"}`, "{\"s\":\"\ufffd\"}", ""},
 		{"min", `{"fields":{"n":"min"}}`,
 			`{"n":5}`, `{"n":3}`, `{"n":-2e1}`, `{"n":-2e1}`, ""},
 		{"max: a number is less than a string", `{"fields":{"n":"max"}}`,
@@ -81,6 +88,14 @@ func TestMergeDocs(t *testing.T) {
 			`{"n":0.1}`, `{"n":0.3}`, `{"n":0.25}`, `{"n":0.45}`, ""},
 		{"counter past int64", `{"fields":{"n":"counter"}}`,
 			`{"n":9223372036854775807}`, `{"n":9223372036854775808}`, `{"n":9223372036854775808}`, `{"n":9223372036854775809}`, ""},
+		{"counter of 18-digit integers, as int64s", `{"fields":{"n":"counter"}}`,
+			`{"n":-999999999999999999}`, `{"n":999999999999999999}`, `{"n":999999999999999999}`, `{"n":2999999999999999997}`, ""},
+		{"counter of a 19-digit integer, as decimals", `{"fields":{"n":"counter"}}`,
+			`{"n":1}`, `{"n":1000000000000000000}`, `{"n":-0}`, `{"n":999999999999999999}`, ""},
+		{"counter: minus zero is zero", `{"fields":{"n":"counter"}}`,
+			`{"n":-0}`, `{"n":-0}`, `{"n":0}`, `{"n":0}`, ""},
+		{"counter: an integer and an exponent", `{"fields":{"n":"counter"}}`,
+			`{"n":1}`, `{"n":1e2}`, `{"n":3}`, `{"n":102}`, ""},
 		{"counter without a base counts from 0 and says so", `{"fields":{"n":"counter"}}`,
 			``, `{"n":1}`, `{"n":2}`, `{"n":3}`, "counter n had no base value, counted from 0"},
 		{"counter: field absent from base", `{"fields":{"n":"counter"}}`,
@@ -112,6 +127,9 @@ func TestMergeDocs(t *testing.T) {
 			`{"_id":"a","_rev":"2-b","x":1}`, ""},
 		{"keys are escaped as JSON", `{}`, `{}`, `{"a\"b\u0001":"\u00e9<"}`, `{}`, `{"a\"b\u0001":"\u00e9<"}`, ""},
 		{"duplicate keys: the last counts", `{}`, `{}`, `{"a":1,"a":2}`, `{}`, `{"a":2}`, ""},
+		{"keys unsorted, escaped and not, merge in order", `{}`,
+			`{"b":1,"\u0061":1,"c":{"y":1,"x":1}}`, `{"c":{"x":2,"y":1},"a":2,"b":1}`, `{"a":1,"b":3,"c":{"y":3,"x":1}}`,
+			`{"a":2,"b":3,"c":{"x":2,"y":3}}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,4 +335,58 @@ func FuzzMergeDocs(f *testing.F) {
 		require.NoError(t, dec.Decode(&have))
 		require.Equal(t, want, have)
 	})
+}
+
+// TestMergeDocsReuse checks that merges one after the other and at the
+// same time, which share the storage MergeDocs reuses, each give what a
+// merge alone gives.
+func TestMergeDocsReuse(t *testing.T) {
+	p := mustParams(t, `{"fields":{"tags":"union","n":"counter","o.m":"max"}}`)
+	inputs := [][3]string{
+		{`{"n":1,"tags":["a"],"o":{"m":1}}`, `{"n":2,"tags":["a","b"],"o":{"m":3}}`, `{"n":5,"tags":["c"],"o":{"m":2,"z":[1,{"k":"v"}]}}`},
+		{`{"x":{"y":{"z":1}}}`, `{"x":{"y":{"z":2}},"n":0.5}`, `{"x":{"y":{"z":1,"w":2}},"n":0.25}`},
+		{`{}`, `{"s":"` + strings.Repeat("é", 300) + `"}`, `{"t":[` + strings.Repeat(`{"a":1},`, 200) + `1]}`},
+	}
+	want := make([]string, len(inputs))
+	for i, in := range inputs {
+		got, _, err := resolve.MergeDocs(raw(in[0]), raw(in[1]), raw(in[2]), p)
+		require.NoError(t, err)
+		want[i] = string(got)
+	}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			var err error
+			for k := range 50 {
+				i := (g + k) % len(inputs)
+				in := inputs[i]
+				got, _, mergeErr := resolve.MergeDocs(raw(in[0]), raw(in[1]), raw(in[2]), p)
+				if mergeErr != nil || string(got) != want[i] {
+					err = fmt.Errorf("merge %d of goroutine %d: %s, %v; want %s", k, g, got, mergeErr, want[i])
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		assert.NoError(t, <-done)
+	}
+}
+
+// TestMergeDocsAllocs checks that a merge of small documents allocates
+// its result and the path of a nested field it merges, and not one value
+// per field: garbage collection is what a merge in a WebAssembly guest
+// cost most.
+func TestMergeDocsAllocs(t *testing.T) {
+	p := mustParams(t, fruitParams)
+	base := raw(`{"_id":"f1","_rev":"3-a","tastings":4,"updated_on":"2026-12-01T10:00:01.000000Z","color":"red","notes":{"a":"x"}}`)
+	mine := raw(`{"_id":"f1","_rev":"3-a","tastings":5,"updated_on":"2026-12-01T10:00:03.000000Z","color":"red","notes":{"a":"y"}}`)
+	theirs := raw(`{"_id":"f1","_rev":"4-b","tastings":5,"updated_on":"2026-12-01T10:00:02.000000Z","color":"red","notes":{"a":"x","b":"z"}}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, err := resolve.MergeDocs(base, mine, theirs, p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 3.0, "allocations per merge")
 }

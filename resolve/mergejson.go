@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // jsonKind is the type of a JSON value, in the order CompareJSON sorts
@@ -37,11 +39,83 @@ type jsonValue struct {
 	expanded bool         // elems or fields are parsed
 	elems    []*jsonValue // an array's elements
 	fields   []field      // an object's fields, sorted by key, keys unique
+	a        *arena       // where expand takes its values from
 }
 
+// field is an object's member. A key written without escapes is a string
+// over the document's bytes, not a copy (see expand).
 type field struct {
 	key string
 	val *jsonValue
+}
+
+// arena is where one merge's values, fields and numbers are allocated:
+// in blocks reused from merge to merge (see getArena), so that a merge
+// allocates next to nothing once its arena has grown to its documents'
+// size. Garbage collection is what a merge cost most, natively and
+// above all in a WebAssembly guest, where it is slower still.
+type arena struct {
+	vals   []jsonValue  // the current block of values; earlier ones are the GC's
+	fields []field      // expand's and the merged objects' fields
+	elems  []*jsonValue // expand's and union's elements
+	bytes  []byte       // the counters' sums
+}
+
+// value returns a new value, v.
+func (a *arena) value(v jsonValue) *jsonValue {
+	if len(a.vals) == cap(a.vals) {
+		// A new block: the values handed out stay where they are.
+		a.vals = make([]jsonValue, 0, max(32, 2*cap(a.vals)))
+	}
+	v.a = a
+	a.vals = append(a.vals, v)
+	return &a.vals[len(a.vals)-1]
+}
+
+// reserveFields returns an empty slice with room for n fields, which
+// appending to does not move.
+func (a *arena) reserveFields(n int) []field {
+	start := len(a.fields)
+	a.fields = slices.Grow(a.fields, n)[:start+n]
+	return a.fields[start : start : start+n]
+}
+
+// reserveElems is reserveFields for elements.
+func (a *arena) reserveElems(n int) []*jsonValue {
+	start := len(a.elems)
+	a.elems = slices.Grow(a.elems, n)[:start+n]
+	return a.elems[start : start : start+n]
+}
+
+// The bounds of an arena kept for the next merge: one that a merge of
+// large documents grew past them is left to the garbage collector.
+const (
+	maxArenaValues = 4096
+	maxArenaBytes  = 64 << 10
+)
+
+// spareArena is an arena kept from one merge for the next; merges at the
+// same time get new ones.
+var spareArena atomic.Pointer[arena]
+
+func getArena() *arena {
+	if a := spareArena.Swap(nil); a != nil {
+		return a
+	}
+	return new(arena)
+}
+
+// putArena keeps a for the next merge, emptied (so that it holds on to
+// no document), unless it grew large.
+func putArena(a *arena) {
+	if cap(a.vals) > maxArenaValues || cap(a.fields) > maxArenaValues || cap(a.elems) > maxArenaValues || cap(a.bytes) > maxArenaBytes {
+		return
+	}
+	clear(a.vals)
+	clear(a.fields)
+	clear(a.elems)
+	a.vals, a.fields, a.elems, a.bytes = a.vals[:0], a.fields[:0], a.elems[:0], a.bytes[:0]
+	spareArena.Store(a)
 }
 
 // get returns the value of the field key of an object (nil: absent, or
@@ -83,16 +157,33 @@ func (v *jsonValue) at(path string) *jsonValue {
 }
 
 // parseJSON parses the top level of one JSON value, nested at most
-// MaxMergeDepth deep.
-func parseJSON(b []byte) (*jsonValue, error) {
-	if depth, ok := validJSON(b, MaxMergeDepth); !ok {
+// MaxMergeDepth deep, into a.
+func parseJSON(a *arena, b []byte) (*jsonValue, error) {
+	start := skipSpace(b, 0)
+	end, depth, ok := scanValue(b, start, MaxMergeDepth)
+	if !ok || skipSpace(b, end) != len(b) {
 		if depth > MaxMergeDepth {
 			return nil, errorf("nested deeper than %d", MaxMergeDepth)
 		}
 		return nil, errors.New("not valid JSON")
 	}
-	p := valueParser{b: b}
-	return p.value(), nil
+	// The scan found where the value ends: the parser need not.
+	kind := kindNumber
+	switch b[start] {
+	case '{':
+		kind = kindObject
+	case '[':
+		kind = kindArray
+	case '"':
+		kind = kindString
+	case 't':
+		kind = kindTrue
+	case 'f':
+		kind = kindFalse
+	case 'n':
+		kind = kindNull
+	}
+	return a.value(jsonValue{kind: kind, raw: b[start:end]}), nil
 }
 
 // depthOf is how deep valid JSON nests arrays and objects.
@@ -116,10 +207,11 @@ func depthOf(b []byte) int {
 	return deepest
 }
 
-// valueParser parses JSON that json.Valid accepted.
+// valueParser parses JSON that json.Valid accepted, into a.
 type valueParser struct {
 	b []byte
 	i int
+	a *arena
 }
 
 func (p *valueParser) ws() { p.i = skipSpace(p.b, p.i) }
@@ -150,23 +242,23 @@ func (p *valueParser) value() *jsonValue {
 		if c == '[' {
 			kind = kindArray
 		}
-		return &jsonValue{kind: kind, raw: p.b[start:p.i]}
+		return p.a.value(jsonValue{kind: kind, raw: p.b[start:p.i]})
 	case '"':
-		return &jsonValue{kind: kindString, raw: p.stringToken()}
+		return p.a.value(jsonValue{kind: kindString, raw: p.stringToken()})
 	case 't':
 		p.i += 4
-		return &jsonValue{kind: kindTrue, raw: p.b[start:p.i]}
+		return p.a.value(jsonValue{kind: kindTrue, raw: p.b[start:p.i]})
 	case 'f':
 		p.i += 5
-		return &jsonValue{kind: kindFalse, raw: p.b[start:p.i]}
+		return p.a.value(jsonValue{kind: kindFalse, raw: p.b[start:p.i]})
 	case 'n':
 		p.i += 4
-		return &jsonValue{kind: kindNull, raw: p.b[start:p.i]}
+		return p.a.value(jsonValue{kind: kindNull, raw: p.b[start:p.i]})
 	default:
 		for p.i < len(p.b) && strings.IndexByte("+-0123456789.eE", p.b[p.i]) >= 0 {
 			p.i++
 		}
-		return &jsonValue{kind: kindNumber, raw: p.b[start:p.i]}
+		return p.a.value(jsonValue{kind: kindNumber, raw: p.b[start:p.i]})
 	}
 }
 
@@ -176,25 +268,31 @@ func (v *jsonValue) expand() {
 		return
 	}
 	v.expanded = true
-	p := valueParser{b: v.raw, i: 1}
+	a := v.a
+	p := valueParser{b: v.raw, i: 1, a: a}
+	// The elements or fields go to the end of the arena's, where nothing
+	// else is appended until this value's are all there.
 	if v.kind == kindArray {
-		v.elems = []*jsonValue{}
+		start := len(a.elems)
 		for {
 			p.ws()
 			switch p.b[p.i] {
 			case ']':
+				v.elems = a.elems[start:len(a.elems):len(a.elems)]
 				return
 			case ',':
 				p.i++
 			}
-			v.elems = append(v.elems, p.value())
+			a.elems = append(a.elems, p.value())
 		}
 	}
+	start := len(a.fields)
 	sorted := true
 	for {
 		p.ws()
 		switch p.b[p.i] {
 		case '}':
+			v.fields = a.fields[start:len(a.fields):len(a.fields)]
 			if !sorted {
 				// Sort, keeping the last of duplicate keys as
 				// encoding/json does.
@@ -213,15 +311,28 @@ func (v *jsonValue) expand() {
 			p.i++
 			p.ws()
 		}
-		key := unquote(p.stringToken()) // validJSON accepted it
+		key := keyString(p.stringToken()) // validJSON accepted it
 		p.ws()
 		p.i++ // ':'
 		val := p.value()
-		if n := len(v.fields); n > 0 && v.fields[n-1].key >= key {
+		if n := len(a.fields); n > start && a.fields[n-1].key >= key {
 			sorted = false
 		}
-		v.fields = append(v.fields, field{key, val})
+		a.fields = append(a.fields, field{key, val})
 	}
+}
+
+// keyString decodes a key token as unquote does. A key without escapes
+// and in UTF-8 is its bytes as a string, not a copy: a merge's keys live
+// no longer than the merge, which copies what it keeps (a merged
+// document's keys are encoded, a path in a note or an error is built by
+// concatenation), and the documents are not written while it runs.
+func keyString(tok []byte) string {
+	inner := tok[1 : len(tok)-1]
+	if len(inner) == 0 || containsByte(inner, '\\') || !utf8.Valid(inner) {
+		return unquote(tok)
+	}
+	return unsafe.String(&inner[0], len(inner))
 }
 
 // stringToken returns the string token at p.i, quotes included.
@@ -238,59 +349,55 @@ func (p *valueParser) stringToken() []byte {
 	return p.b[start:p.i]
 }
 
-// encode appends the compact encoding of v: what it was written as,
+// appendTo appends the compact encoding of v: what it was written as,
 // compacted, but for the objects the merge built, whose keys are sorted,
 // and strings that were not valid UTF-8, which are re-encoded.
-func (v *jsonValue) encode(buf *bytes.Buffer) {
+func (v *jsonValue) appendTo(b []byte) []byte {
 	switch {
 	case v.kind == kindObject && v.raw == nil:
-		buf.WriteByte('{')
+		b = append(b, '{')
 		for i, f := range v.fields {
 			if i > 0 {
-				buf.WriteByte(',')
+				b = append(b, ',')
 			}
-			appendJSONString(buf, f.key)
-			buf.WriteByte(':')
-			f.val.encode(buf)
+			b = appendJSONString(b, f.key)
+			b = append(b, ':')
+			b = f.val.appendTo(b)
 		}
-		buf.WriteByte('}')
+		return append(b, '}')
 	case v.kind == kindArray && v.raw == nil:
-		buf.WriteByte('[')
+		b = append(b, '[')
 		for i, e := range v.elems {
 			if i > 0 {
-				buf.WriteByte(',')
+				b = append(b, ',')
 			}
-			e.encode(buf)
+			b = e.appendTo(b)
 		}
-		buf.WriteByte(']')
+		return append(b, ']')
 	case v.kind == kindString && !utf8.Valid(v.raw):
-		appendJSONString(buf, v.text())
+		return appendJSONString(b, v.text())
 	case v.kind == kindObject || v.kind == kindArray:
-		buf.Write(appendCompact(buf.AvailableBuffer(), v.raw, false))
-	default:
-		buf.Write(v.raw)
+		return appendCompact(b, v.raw, false)
 	}
+	return append(b, v.raw...)
 }
 
 // appendJSONString appends s as a JSON string.
-func appendJSONString(buf *bytes.Buffer, s string) {
+func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
-	buf.WriteByte('"')
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
-			buf.WriteByte('\\')
-			buf.WriteByte(c)
+			b = append(b, '\\', c)
 		case c < 0x20:
-			buf.WriteString(`\u00`)
-			buf.WriteByte(hex[c>>4])
-			buf.WriteByte(hex[c&0xf])
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		default:
-			buf.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	buf.WriteByte('"')
+	return append(b, '"')
 }
 
 // CompareJSON orders two JSON values as the merge rules max, min,
@@ -308,13 +415,15 @@ func appendJSONString(buf *bytes.Buffer, s string) {
 func CompareJSON(a, b RawJSON) (int, error) {
 	var va, vb *jsonValue
 	var err error
+	ar := getArena()
+	defer putArena(ar)
 	if a != nil {
-		if va, err = parseJSON(a); err != nil {
+		if va, err = parseJSON(ar, a); err != nil {
 			return 0, errorf("resolve: %w: %w", ErrMerge, err)
 		}
 	}
 	if b != nil {
-		if vb, err = parseJSON(b); err != nil {
+		if vb, err = parseJSON(ar, b); err != nil {
 			return 0, errorf("resolve: %w: %w", ErrMerge, err)
 		}
 	}
@@ -347,6 +456,11 @@ func compareJSON(a, b *jsonValue) (int, error) {
 	case kindNumber:
 		return compareNumbers(a.raw, b.raw)
 	case kindString:
+		// A string without escapes, in UTF-8, decodes to its bytes.
+		x, y := a.raw[1:len(a.raw)-1], b.raw[1:len(b.raw)-1]
+		if !containsByte(x, '\\') && !containsByte(y, '\\') && utf8.Valid(x) && utf8.Valid(y) {
+			return bytes.Compare(x, y), nil
+		}
 		return strings.Compare(a.text(), b.text()), nil
 	case kindArray:
 		for i := range min(len(a.elems), len(b.elems)) {
@@ -392,10 +506,7 @@ func equalJSON(a, b *jsonValue) bool {
 	}
 	c, err := compareJSON(a, b)
 	if err != nil {
-		var ba, bb bytes.Buffer
-		a.encode(&ba)
-		b.encode(&bb)
-		return bytes.Equal(ba.Bytes(), bb.Bytes())
+		return bytes.Equal(a.appendTo(nil), b.appendTo(nil))
 	}
 	return c == 0
 }
@@ -404,8 +515,10 @@ func compareNumbers(a, b []byte) (int, error) {
 	if bytes.Equal(a, b) {
 		return 0, nil
 	}
-	if x, err := strconv.ParseInt(string(a), 10, 64); err == nil {
-		if y, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+	// Integers of up to 18 digits compare as int64s; the others, exactly
+	// as decimals.
+	if x, ok := smallInt(a); ok {
+		if y, ok := smallInt(b); ok {
 			return cmp.Compare(x, y), nil
 		}
 	}

@@ -243,10 +243,7 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 	if n < 32 {
 		delay = min(base<<n, maxDelay)
 	}
-	var b [8]byte
-	if _, err := io.ReadFull(rnd, b[:]); err == nil {
-		r := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56 // little-endian
+	if r, err := random64(rnd); err == nil {
 		switch p.jitter() {
 		case JitterEqual:
 			if jitter := int64(orDefault(p.JitterMS, DefaultBackoffJitterMS)); jitter > 0 {
@@ -264,6 +261,20 @@ func (p BackoffParams) Decide(c *Conflict, rnd io.Reader) Decision {
 		DelayMS: delay,
 		Reason:  retryReason(c.Attempt, maxRetries, delay),
 	}
+}
+
+// readUint64 reads 8 bytes from rnd, a little-endian uint64.
+func readUint64(rnd io.Reader) (uint64, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return 0, err
+	}
+	return leUint64(b), nil
+}
+
+func leUint64(b [8]byte) uint64 {
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // decorrelated draws the n-th wait of the chain w0 = base,

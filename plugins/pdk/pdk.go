@@ -69,8 +69,10 @@ var (
 // in desc.Needs the documents decide reads (an empty, non-nil list for
 // none), so that the host reads no document only to hand it over.
 //
-// The *Conflict handed to decide is reused from call to call: it is
-// valid until decide returns, so copy what you keep.
+// The *Conflict handed to decide is reused from call to call, and its
+// documents are slices of the buffer the host wrote the conflict into,
+// which the next conflict overwrites (see [resolve.DecodeConflictInto]):
+// it is valid until decide returns, so copy what you keep.
 func Register(desc resolve.Description, fn resolve.Func) {
 	description, decide = desc, fn
 }

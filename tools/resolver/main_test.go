@@ -160,6 +160,14 @@ func TestFromEmptyFolder(t *testing.T) {
 			wasm := filepath.Join(dir, tt.name+".wasm")
 			assert.Regexp(t, `^built .+\.wasm: \d+ bytes, sha256 [0-9a-f]{64}\n$`, stdout)
 			first := stdout
+			if tt.lang == "go" {
+				// The template's plugin parses JSON as the built-ins do,
+				// so it is as small as they are.
+				module, err := os.ReadFile(wasm)
+				require.NoError(t, err)
+				assert.False(t, bytes.Contains(module, []byte("encoding/json.")), "the plugin links encoding/json")
+				assert.Less(t, len(module), 2_500_000, "module size")
+			}
 
 			code, stdout, stderr = runTool("build", dir)
 			require.Equal(t, exitOK, code, stderr)

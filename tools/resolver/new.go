@@ -189,10 +189,7 @@ func main() {}
 	{"decide.go", `package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
-	"strings"
 
 	"[[.Module]]/resolve"
 )
@@ -208,19 +205,27 @@ var Description = resolve.Description{
 	Needs:       []resolve.Need{resolve.NeedBase, resolve.NeedMine, resolve.NeedTheirs},
 }
 
-// counters are the fields that count events: concurrent increments add
-// up (theirs + mine - base) instead of one overwriting the other.
-var counters = map[string]bool{"tastings": true}
+// rules merge the documents field by field with resolve.MergeDocs, the
+// merge built-in's engine: "tastings" counts events, so concurrent
+// increments add up (theirs + mine - base) instead of one overwriting
+// the other; a field only one side changed takes that side's value, and
+// one both changed takes ours (the default rule, mine). Other rules:
+// max, min, union, latest_by, theirs (see resolve.MergeRule).
+//
+// The plugin parses no JSON with encoding/json, which with reflect
+// would make its module some 3.5 MB instead of 2 MB: resolve's own JSON
+// is what the built-ins use.
+var rules = resolve.MergeParams{
+	Fields: map[string]resolve.FieldRule{"tastings": {Rule: resolve.MergeCounter}},
+}
 
 // maxRetries bounds the retries of what the plugin does not merge.
 const maxRetries = 20
 
 // Decide merges our change into the revision that won, three-way
-// against base: a counter becomes theirs + (mine - base); another field
-// we changed since base takes our value, one we did not change keeps
-// theirs. A delete, a document deleted meanwhile, a base compacted away
-// (base_missing: a counter could not be merged without counting twice)
-// and a replication conflict are retried instead.
+// against base, by rules. A delete, a document deleted meanwhile, a base
+// compacted away (base_missing: a counter could not be merged without
+// counting twice) and a replication conflict are retried instead.
 func Decide(c *resolve.Conflict) resolve.Decision {
 	if c.Attempt > maxRetries {
 		return resolve.Decision{Action: resolve.ActionFail, Reason: "giving up after " + strconv.Itoa(maxRetries) + " retries"}
@@ -238,56 +243,13 @@ func Decide(c *resolve.Conflict) resolve.Decision {
 	case c.Base == nil || c.Mine == nil:
 		return retry("no base to merge against")
 	}
-	var base, mine, theirs map[string]json.RawMessage
-	if json.Unmarshal(c.Base, &base) != nil || json.Unmarshal(c.Mine, &mine) != nil || json.Unmarshal(c.Theirs, &theirs) != nil {
-		return resolve.Decision{Action: resolve.ActionFail, Reason: "a document is not a JSON object"}
-	}
-	out := theirs
-	for k, m := range mine {
-		if strings.HasPrefix(k, "_") {
-			continue // _id and _rev stay theirs: the merge is written on their revision
-		}
-		b, inBase := base[k]
-		switch {
-		case counters[k]:
-			n, ok := add(theirs[k], m, b)
-			if !ok {
-				return resolve.Decision{Action: resolve.ActionFail, Reason: k + " is not an integer"}
-			}
-			out[k] = n
-		case !inBase || !bytes.Equal(m, b):
-			out[k] = m // we changed it: ours
-		}
-	}
-	for k := range base {
-		if _, kept := mine[k]; !kept && !strings.HasPrefix(k, "_") {
-			delete(out, k) // we removed it
-		}
-	}
-	doc, err := json.Marshal(out)
+	// _id and _rev come from theirs: the merge is written on their
+	// revision. The error, if any, quotes a bounded clip of the input.
+	doc, _, err := resolve.MergeDocs(c.Base, c.Mine, c.Theirs, rules)
 	if err != nil {
 		return resolve.Decision{Action: resolve.ActionFail, Reason: err.Error()}
 	}
 	return resolve.Decision{Action: resolve.ActionMerge, Doc: doc, Reason: "three-way merge"}
-}
-
-// add returns theirs + mine - base, a missing value counting as 0.
-func add(theirs, mine, base json.RawMessage) (json.RawMessage, bool) {
-	var sum int64
-	for i, v := range []json.RawMessage{theirs, mine, base} {
-		if v == nil {
-			continue
-		}
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return nil, false
-		}
-		if i == 2 {
-			n = -n
-		}
-		sum += n
-	}
-	return json.RawMessage(strconv.FormatInt(sum, 10)), true
 }
 `},
 	{"decide_test.go", `package main
