@@ -66,15 +66,26 @@ func prepareCacheDir(dir string) error {
 // This detects corruption and tampering by whoever can write the cache
 // but not the record beside it; the cache is as trusted as its directory,
 // which New requires to be writable only by its owner.
+//
+// A warm load (every entry recorded, the module's matching their sums)
+// holds the cache directory's lock shared, so that warm loads, of this
+// process and of others, run side by side; only a load that has to
+// delete entries or record new ones (a compile) holds it exclusively,
+// from its check to its record, so that no one deletes as unrecorded the
+// entry it has written and not yet recorded.
 func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
 	if rt.cfg.NoCache || rt.cfg.CacheDir == "" {
 		return w.CompileModule(ctx, wasm)
 	}
 	sum := sha256.Sum256(wasm)
 	module := hex.EncodeToString(sum[:])
+	compiled, ok, err := rt.compileRecorded(ctx, w, wasm, module)
+	if ok || err != nil {
+		return compiled, err
+	}
 	rt.cacheMu.Lock()
 	defer rt.cacheMu.Unlock()
-	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir))
+	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir), true)
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: lock: %w", err)
 	}
@@ -83,7 +94,7 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
 	}
-	compiled, err := w.CompileModule(ctx, wasm)
+	compiled, err = w.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +113,98 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (
 		_ = rt.writeRecord(rt.modulePath(module), strings.Join(mine, "\n")+"\n")
 	}
 	return compiled, nil
+}
+
+// compileRecorded is compile's warm path, under the cache directory's
+// lock held shared: if every cache entry is recorded as some module's,
+// and module has entries, all of which match their recorded SHA-256, it
+// compiles wasm (which wazero then reads from the cache) and reports ok.
+// Otherwise it reports !ok, having deleted nothing: compile then checks
+// the cache under the exclusive lock. (An unrecorded entry could be this
+// module's, which wazero would use unchecked; a mismatch is deleted
+// there.)
+func (rt *Runtime) compileRecorded(ctx context.Context, w wazero.Runtime, wasm []byte, module string) (_ wazero.CompiledModule, ok bool, _ error) {
+	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir), false)
+	if err != nil {
+		return nil, false, fmt.Errorf("compilation cache: lock: %w", err)
+	}
+	defer unlock()
+	owner, entries, err := rt.cacheOwners(module)
+	if err != nil || len(entries) == 0 {
+		return nil, false, nil
+	}
+	var mine int
+	for _, e := range entries {
+		isMine, recorded := owner[e]
+		if !recorded {
+			return nil, false, nil
+		}
+		if isMine {
+			if !rt.sumMatches(e) {
+				return nil, false, nil
+			}
+			mine++
+		}
+	}
+	if mine == 0 {
+		return nil, false, nil
+	}
+	compiled, err := w.CompileModule(ctx, wasm)
+	return compiled, true, err
+}
+
+// cacheOwners lists the cache entries and, for each recorded one, whether
+// it is module's (true) or only another module's (false).
+func (rt *Runtime) cacheOwners(module string) (map[string]bool, []string, error) {
+	entries, err := rt.cacheEntries()
+	if err != nil {
+		return nil, nil, err
+	}
+	owner := make(map[string]bool)
+	records, err := filepath.Glob(filepath.Join(rt.cfg.CacheDir, sumsDir, "module-*"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range records {
+		b, err := readSmall(rec)
+		if err != nil {
+			continue
+		}
+		mine := rec == rt.modulePath(module)
+		for _, e := range strings.Fields(string(b)) {
+			owner[e] = owner[e] || mine
+		}
+	}
+	return owner, entries, nil
+}
+
+// sumMatches reports whether the cache entry e matches the SHA-256
+// recorded for it.
+func (rt *Runtime) sumMatches(e string) bool {
+	want, err := readSmall(rt.sumPath(e))
+	if err != nil {
+		return false
+	}
+	got, err := fileSum(filepath.Join(rt.cfg.CacheDir, e))
+	return err == nil && strings.TrimSpace(string(want)) == got
+}
+
+// maxCacheRecordBytes bounds a file of the record read back: a module's list
+// of entries or an entry's sum.
+const maxCacheRecordBytes = 64 << 10
+
+// readSmall reads a file of the record, at most maxCacheRecordBytes of it.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCacheRecordBytes+1))
+	if err == nil && len(b) > maxCacheRecordBytes {
+		err = fmt.Errorf("%s: more than %d bytes", filepath.Base(path), maxCacheRecordBytes)
+	}
+	return b, err
 }
 
 // cacheEntries lists wazero's cache entries, as paths relative to the
@@ -133,25 +236,9 @@ func (rt *Runtime) cacheEntries() ([]string, error) {
 // recorded one; it leaves the other modules' entries to be checked when
 // they are loaded. It returns the entries left, and module's among them.
 func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, error) {
-	entries, err := rt.cacheEntries()
+	owner, entries, err := rt.cacheOwners(module)
 	if err != nil {
 		return nil, nil, err
-	}
-	// owner[e] is true for module's entries, false for another's.
-	owner := make(map[string]bool)
-	records, err := filepath.Glob(filepath.Join(rt.cfg.CacheDir, sumsDir, "module-*"))
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, rec := range records {
-		b, err := os.ReadFile(rec)
-		if err != nil {
-			continue
-		}
-		mine := rec == rt.modulePath(module)
-		for _, e := range strings.Fields(string(b)) {
-			owner[e] = owner[e] || mine
-		}
 	}
 	ok := make(map[string]struct{}, len(entries))
 	var mine []string
@@ -163,13 +250,10 @@ func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, er
 			ok[e] = struct{}{} // another module's: checked when it is loaded
 			continue
 		case recorded:
-			want, err := os.ReadFile(rt.sumPath(e))
-			if err == nil {
-				if got, err := fileSum(path); err == nil && strings.TrimSpace(string(want)) == got {
-					ok[e] = struct{}{}
-					mine = append(mine, e)
-					continue
-				}
+			if rt.sumMatches(e) {
+				ok[e] = struct{}{}
+				mine = append(mine, e)
+				continue
 			}
 			rt.cfg.Logger.Warn("engine: compilation cache entry does not match its recorded SHA-256; deleting it", "entry", e)
 		default:

@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +121,75 @@ func TestCacheDirPermissions(t *testing.T) {
 	}
 	_, err = engine.New(context.Background(), engine.Config{CacheDir: theirs})
 	assert.ErrorIs(t, err, engine.ErrUnsafeCache, "a cache owned by uid 65534")
+}
+
+// TestCacheConcurrentLoads loads different modules at once, each from
+// runtimes of its own on one cache directory: cold (compiling), warm
+// (reading the cache side by side), and after accept's entry was
+// tampered with. Every load answers as its module, a warm round adds no
+// entry, and the tampered entry is rebuilt.
+func TestCacheConcurrentLoads(t *testing.T) {
+	dir := t.TempDir()
+	quiet := slog.New(slog.DiscardHandler)
+	modules := []struct {
+		name   string
+		params string
+		want   resolve.Action
+	}{
+		{"accept", "", resolve.ActionAccept},
+		{"parrot", `{"action":"fail","reason":"parrot"}`, resolve.ActionFail},
+		{"hello", "", resolve.ActionAccept},
+		{"planted", "", ""}, // loaded only: its resolve never returns
+	}
+	round := func(t *testing.T) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for _, m := range modules {
+			for range 2 {
+				wg.Go(func() {
+					ctx := context.Background()
+					rt, err := engine.New(ctx, engine.Config{CacheDir: dir, Logger: quiet})
+					if !assert.NoError(t, err) {
+						return
+					}
+					defer rt.Close(ctx)
+					r, err := rt.Load(ctx, engine.Plugin{Path: testModule(m.name), Params: []byte(m.params)})
+					if !assert.NoError(t, err, m.name) || m.want == "" {
+						return
+					}
+					d, err := r.Resolve(ctx, conflictOn("fruits", 1))
+					if assert.NoError(t, err, m.name) {
+						assert.Equal(t, m.want, d.Action, m.name)
+					}
+				})
+			}
+		}
+		wg.Wait()
+	}
+	round(t)
+	cold := cacheEntries(t, dir)
+	require.Len(t, cold, len(modules))
+	round(t)
+	assert.Equal(t, cold, cacheEntries(t, dir), "a warm round writes no entry")
+
+	// Plant planted's code in accept's entry: found by accept's loads.
+	_, accept := loadIn(t, t.TempDir(), "accept")
+	var entry, planted string
+	for e := range cold {
+		if filepath.Base(e) == filepath.Base(accept[0]) {
+			entry = e
+		}
+	}
+	_, plantedIn := loadIn(t, t.TempDir(), "planted")
+	for e := range cold {
+		if filepath.Base(e) == filepath.Base(plantedIn[0]) {
+			planted = e
+		}
+	}
+	require.NotEmpty(t, entry, "accept's entry is named as in any directory")
+	require.NotEmpty(t, planted)
+	require.NoError(t, os.WriteFile(entry, must(os.ReadFile(planted)), 0o600))
+	round(t)
+	round(t)
+	assert.Equal(t, cold, cacheEntries(t, dir), "the tampered entry is rebuilt under its name")
 }

@@ -7,17 +7,23 @@ import (
 	"syscall"
 )
 
-// lockCache takes an exclusive lock on the cache directory shared by
-// every process using it, so that one process does not delete as
-// unrecorded the entry another has just written and not yet recorded.
-// It returns the function that releases it.
-func lockCache(dir string) (func(), error) {
+// lockCache takes a lock on the cache directory shared by every process
+// using it (and by every runtime of this one: each takes it on a file of
+// its own), exclusive or shared, so that one load does not delete as
+// unrecorded the entry another has just written and not yet recorded:
+// a load that deletes or records entries holds it exclusive, a load that
+// only reads entries shared. It returns the function that releases it.
+func lockCache(dir string, exclusive bool) (func(), error) {
 	f, err := os.OpenFile(dir+"/lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err = syscall.Flock(int(f.Fd()), how)
 		if err != syscall.EINTR {
 			break
 		}
