@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -73,12 +74,15 @@ func prepareCacheDir(dir string) error {
 // delete entries or record new ones (a compile) holds it exclusively,
 // from its check to its record, so that no one deletes as unrecorded the
 // entry it has written and not yet recorded.
-func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
-	if rt.cfg.NoCache || rt.cfg.CacheDir == "" {
+//
+// module is the hex SHA-256 of wasm, if the caller knows it, or "".
+func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, module string) (wazero.CompiledModule, error) {
+	if !rt.cacheOn() {
 		return w.CompileModule(ctx, wasm)
 	}
-	sum := sha256.Sum256(wasm)
-	module := hex.EncodeToString(sum[:])
+	if module == "" {
+		module = hexSum(wasm)
+	}
 	compiled, ok, err := rt.compileRecorded(ctx, w, wasm, module)
 	if ok || err != nil {
 		return compiled, err
@@ -110,7 +114,7 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (
 		}
 	}
 	if added {
-		_ = rt.writeRecord(rt.modulePath(module), strings.Join(mine, "\n")+"\n")
+		_ = rt.writeRecord(rt.modulePath(module), []byte(strings.Join(mine, "\n")+"\n"))
 	}
 	return compiled, nil
 }
@@ -281,16 +285,21 @@ func (rt *Runtime) recordSum(entry string) error {
 	if err != nil {
 		return err
 	}
-	return rt.writeRecord(rt.sumPath(entry), sum+"\n")
+	return rt.writeRecord(rt.sumPath(entry), []byte(sum+"\n"))
 }
 
 // writeRecord writes a file of the record beside the cache, atomically.
-func (rt *Runtime) writeRecord(path, content string) error {
+func (rt *Runtime) writeRecord(path string, content ...[]byte) error {
 	f, err := os.CreateTemp(filepath.Join(rt.cfg.CacheDir, sumsDir), "record-*.tmp")
 	if err != nil {
 		return err
 	}
-	_, werr := f.WriteString(content)
+	var werr error
+	for _, c := range content {
+		if _, werr = f.Write(c); werr != nil {
+			break
+		}
+	}
 	if cerr := f.Close(); werr != nil || cerr != nil {
 		_ = os.Remove(f.Name())
 		return errors.Join(werr, cerr)
@@ -319,4 +328,84 @@ func fileSum(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// cacheOn reports whether the runtime uses a compilation cache on disk.
+func (rt *Runtime) cacheOn() bool { return !rt.cfg.NoCache && rt.cfg.CacheDir != "" }
+
+// hexSum is the hex SHA-256 of b.
+func hexSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// decompress returns the WebAssembly module raw, gunzipped if it is
+// gzip-compressed, and its hex SHA-256 (that of raw, sum, if it is not
+// compressed).
+//
+// With a compilation cache on disk, the decompressed bytes of a
+// compressed module are kept in the record beside it, in plain-SUM (SUM
+// being sum, that of the compressed bytes): the hex SHA-256 of the
+// decompressed bytes, a newline, and the bytes. A load reads them instead
+// of decompressing if they match that SHA-256 (which is the module's
+// key in the record: computing it is no extra cost); if they do not, it
+// decompresses, and keepPlain writes them afresh once the module compiled. They are as trusted as the
+// record, which vouches for the compiled code too; the record maps bytes
+// a pin vouches for to what they decompress to.
+//
+// kept reports whether the bytes were read from the record.
+func (rt *Runtime) decompress(raw []byte, sum string) (wasm []byte, wasmSum string, kept bool, err error) {
+	if !bytes.HasPrefix(raw, gzipMagic) {
+		return raw, sum, false, nil
+	}
+	if rt.cacheOn() {
+		if wasm, wasmSum, ok := readPlain(rt.plainPath(sum)); ok {
+			return wasm, wasmSum, true, nil
+		}
+	}
+	if wasm, err = gunzip(raw); err != nil {
+		return nil, "", false, err
+	}
+	return wasm, hexSum(wasm), false, nil
+}
+
+func (rt *Runtime) plainPath(sum string) string {
+	return filepath.Join(rt.cfg.CacheDir, sumsDir, "plain-"+sum)
+}
+
+// keepPlain keeps the decompressed bytes of the compressed module raw
+// (of SHA-256 sum), of SHA-256 wasmSum, in the record: see decompress.
+// It is called once the module has compiled, so that modules that do not
+// (refused by checkBinary, say) take no room.
+func (rt *Runtime) keepPlain(raw []byte, sum string, wasm []byte, wasmSum string) {
+	if rt.cacheOn() && bytes.HasPrefix(raw, gzipMagic) {
+		_ = rt.writeRecord(rt.plainPath(sum), []byte(wasmSum+"\n"), wasm)
+	}
+}
+
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// readPlain reads a module's decompressed bytes kept in the record, and
+// reports whether they are there and match the SHA-256 they are kept
+// with.
+func readPlain(path string) (wasm []byte, sum string, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, "", false
+	}
+	const header = 2*sha256.Size + 1
+	b, err := readAll(io.LimitReader(f, header+maxModuleBytes), fi.Size())
+	if err != nil || len(b) < header || b[header-1] != '\n' {
+		return nil, "", false
+	}
+	want, wasm := string(b[:header-1]), b[header:]
+	if got := hexSum(wasm); got != want {
+		return nil, "", false
+	}
+	return wasm, want, true
 }

@@ -1,7 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -192,4 +196,68 @@ func TestCacheConcurrentLoads(t *testing.T) {
 	round(t)
 	round(t)
 	assert.Equal(t, cold, cacheEntries(t, dir), "the tampered entry is rebuilt under its name")
+}
+
+// TestCachePlain checks the decompressed bytes of a compressed module
+// that the cache keeps: written once the module compiled (not for a
+// module refused), read by the next load, and when they were tampered
+// with, not used but written afresh.
+func TestCachePlain(t *testing.T) {
+	accept := must(os.ReadFile(testModule("accept")))
+	gz := gzipped(t, accept)
+	plainPath := func(dir string, gz []byte) string {
+		return filepath.Join(dir, "accord-sums", "plain-"+hexSum(gz))
+	}
+	want := append([]byte(hexSum(accept)+"\n"), accept...)
+	tests := []struct {
+		name   string
+		tamper func(b []byte) []byte
+	}{
+		{"one byte of the module", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
+		{"another module's bytes", func(b []byte) []byte {
+			return append(b[:65], must(os.ReadFile(testModule("planted")))...)
+		}},
+		{"truncated", func(b []byte) []byte { return b[:70] }},
+		{"empty", func([]byte) []byte { return nil }},
+		{"no newline", func(b []byte) []byte { b[64] = ' '; return b }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rt := newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond})
+			load(t, rt, engine.Plugin{Wasm: gz})
+			require.Equal(t, want, must(os.ReadFile(plainPath(dir, gz))))
+			require.NoError(t, os.WriteFile(plainPath(dir, gz), tt.tamper(must(os.ReadFile(plainPath(dir, gz)))), 0o600))
+
+			r := load(t, newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond}), engine.Plugin{Wasm: gz})
+			d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+			require.NoError(t, err)
+			assert.Equal(t, resolve.ActionAccept, d.Action)
+			assert.Equal(t, want, must(os.ReadFile(plainPath(dir, gz))), "written afresh")
+		})
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		dir := t.TempDir()
+		rt := newRuntime(t, engine.Config{CacheDir: dir})
+		bad := gzipped(t, must(os.ReadFile(testModule("globals"))))
+		_, err := rt.Load(context.Background(), engine.Plugin{Wasm: bad})
+		require.ErrorIs(t, err, engine.ErrInvalidModule)
+		assert.NoFileExists(t, plainPath(dir, bad))
+	})
+}
+
+func hexSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
 }

@@ -143,7 +143,9 @@ type Config struct {
 	// world-writable, or owned by another user, is refused with
 	// ErrUnsafeCache). Every entry is checked against the SHA-256
 	// recorded when it was written before it is used, and rebuilt if it
-	// does not match. Default:
+	// does not match. It also keeps the decompressed bytes of the
+	// gzip-compressed modules that compiled (the built-ins are), checked
+	// the same way, so that a warm load need not decompress. Default:
 	// accord/wazero-VERSION under [os.UserCacheDir], VERSION being the
 	// wazero release the engine is built with, or an in-memory cache when
 	// there is no such directory. (wazero keys its entries by its version

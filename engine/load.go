@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -134,7 +135,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		return fail(err)
 	}
 	build := func() (wazero.CompiledModule, int64, error) {
-		return rt.build(ctx, w, raw, p.enforce())
+		return rt.build(ctx, w, raw, sum, p.enforce())
 	}
 	var compiled wazero.CompiledModule
 	var overhead int64
@@ -200,11 +201,12 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 // instruments it if enforce, and compiles it with w (or takes it from the
 // compilation cache). It returns the compiled module and the host memory
 // an instance of it takes besides its linear memory.
-func (rt *Runtime) build(ctx context.Context, w wazero.Runtime, raw []byte, enforce bool) (wazero.CompiledModule, int64, error) {
-	wasm, err := decompress(raw)
+func (rt *Runtime) build(ctx context.Context, w wazero.Runtime, raw []byte, sum string, enforce bool) (wazero.CompiledModule, int64, error) {
+	wasm, wasmSum, kept, err := rt.decompress(raw, sum)
 	if err != nil {
 		return nil, 0, err
 	}
+	plain, plainSum := wasm, wasmSum
 	shape, err := checkBinary(wasm, limits)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidModule, err)
@@ -213,6 +215,7 @@ func (rt *Runtime) build(ctx context.Context, w wazero.Runtime, raw []byte, enfo
 		if wasm, err = instrument(wasm); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrInvalidModule, err)
 		}
+		wasmSum = ""
 	}
 	// wazero stops compiling between functions when its context is done,
 	// if it compiles with more than one worker; checkBinary bounds what
@@ -221,12 +224,15 @@ func (rt *Runtime) build(ctx context.Context, w wazero.Runtime, raw []byte, enfo
 	defer cancel()
 	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
 	began := time.Now()
-	compiled, err := rt.compile(cctx, w, wasm)
+	compiled, err := rt.compile(cctx, w, wasm, wasmSum)
 	if err != nil {
 		if cctx.Err() != nil && ctx.Err() == nil {
 			return nil, 0, errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err())
 		}
 		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	if !kept {
+		rt.keepPlain(raw, sum, plain, plainSum)
 	}
 	return compiled, shape.hostBytes(), nil
 }
@@ -311,8 +317,9 @@ func (p Plugin) displayName() string {
 }
 
 // pinned returns the plugin's module bytes as given, checked against its
-// pin, and their hex SHA-256. (The decompressed bytes are not cached on
-// disk: what is compiled must be what the pin vouches for.)
+// pin, and their hex SHA-256. (Their decompressed bytes, if the cache
+// keeps them, are checked against what the record says they decompress
+// to: see Runtime.decompress.)
 func (p Plugin) pinned() (raw []byte, sum string, err error) {
 	raw, err = p.raw()
 	if err != nil {
@@ -324,15 +331,6 @@ func (p Plugin) pinned() (raw []byte, sum string, err error) {
 		return nil, "", fmt.Errorf("%w: the module's is %s, pinned %s", ErrHashMismatch, sum, resolve.Clip(p.SHA256))
 	}
 	return raw, sum, nil
-}
-
-// decompress returns the WebAssembly module raw, gunzipped if it is
-// gzip-compressed.
-func decompress(raw []byte) ([]byte, error) {
-	if !bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
-		return raw, nil
-	}
-	return gunzip(raw)
 }
 
 // raw returns the plugin's module bytes as given: compressed or not, not
@@ -367,12 +365,25 @@ func readModule(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, err
-	} else if !fi.Mode().IsRegular() {
+	}
+	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidModule, filepath.Base(path))
 	}
-	return io.ReadAll(io.LimitReader(f, maxModuleBytes+1))
+	return readAll(f, fi.Size())
+}
+
+// readAll reads r to its end, or to one byte past maxModuleBytes, into a
+// buffer allocated for size bytes (a hint, bounded by maxModuleBytes):
+// io.ReadAll would copy a module of 3.5 MB through some twenty growing
+// buffers.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	size = max(0, min(size, maxModuleBytes))
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(r, maxModuleBytes+1))
+	return buf.Bytes(), err
 }
 
 func gunzip(raw []byte) ([]byte, error) {
@@ -380,7 +391,13 @@ func gunzip(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: gunzip: %w", ErrInvalidModule, err)
 	}
-	wasm, err := io.ReadAll(io.LimitReader(zr, maxModuleBytes+1))
+	// A gzip stream ends with the size of what it holds, modulo 2^32 (of
+	// its last member): the size to read into, if it tells the truth.
+	var size int64
+	if len(raw) >= 4 {
+		size = int64(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+	}
+	wasm, err := readAll(zr, size)
 	if err != nil {
 		return nil, fmt.Errorf("%w: gunzip: %w", ErrInvalidModule, err)
 	}
