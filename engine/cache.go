@@ -318,10 +318,15 @@ func fileSum(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return "", err
-	} else if !fi.Mode().IsRegular() {
+	}
+	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if sum, ok := sumMapped(f, fi.Size()); ok {
+		return hex.EncodeToString(sum[:]), nil
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {

@@ -24,3 +24,6 @@ var processCacheLock sync.RWMutex
 
 // ownedByOther cannot tell owners apart here; it says no.
 func ownedByOther(os.FileInfo) bool { return false }
+
+// sumMapped cannot map files here: it says no.
+func sumMapped(*os.File, int64) ([32]byte, bool) { return [32]byte{}, false }

@@ -3,7 +3,9 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"os"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -44,4 +46,27 @@ func lockCache(dir string, exclusive bool) (func(), error) {
 func ownedByOther(fi os.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) != os.Getuid()
+}
+
+// sumMapped returns the SHA-256 of the first size bytes of f, read
+// through a read-only mapping (no copy through a buffer), or ok false if
+// f cannot be mapped or shrank while it was read.
+func sumMapped(f *os.File, size int64) (sum [32]byte, ok bool) {
+	if size <= 0 || int64(int(size)) != size {
+		return sum, false
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return sum, false
+	}
+	defer syscall.Munmap(b)
+	// A file truncated while it is read faults past its new end: that is
+	// a panic here, recovered as a file that cannot be read so.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			sum, ok = [32]byte{}, false
+		}
+	}()
+	return sha256.Sum256(b), true
 }
