@@ -106,15 +106,18 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, m
 	if err != nil {
 		return compiled, nil // the cache is an optimisation
 	}
-	var added bool
 	for _, e := range entries {
 		if _, ok := before[e]; !ok && rt.recordSum(e) == nil {
 			mine = append(mine, e)
-			added = true
 		}
 	}
-	if added {
-		_ = rt.writeRecord(rt.modulePath(module), []byte(strings.Join(mine, "\n")+"\n"))
+	// The record lists what is there: entries added, and no longer those
+	// deleted (else every load would come here).
+	if len(mine) > 0 {
+		record := []byte(strings.Join(mine, "\n") + "\n")
+		if old, err := readSmall(rt.modulePath(module)); err != nil || !bytes.Equal(old, record) {
+			_ = rt.writeRecord(rt.modulePath(module), record)
+		}
 	}
 	return compiled, nil
 }
@@ -123,6 +126,7 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, m
 // lock held shared: if every cache entry is recorded as some module's,
 // and module has entries, all of which match their recorded SHA-256, it
 // compiles wasm (which wazero then reads from the cache) and reports ok.
+// (Every entry the record lists as module's must be there.)
 // Otherwise it reports !ok, having deleted nothing: compile then checks
 // the cache under the exclusive lock. (An unrecorded entry could be this
 // module's, which wazero would use unchecked; a mismatch is deleted
@@ -137,7 +141,14 @@ func (rt *Runtime) compileRecorded(ctx context.Context, w wazero.Runtime, wasm [
 	if err != nil || len(entries) == 0 {
 		return nil, false, nil
 	}
-	var mine int
+	// listed counts the entries the record lists as the module's, mine
+	// those of them that are there and match their sums.
+	var mine, listed int
+	for _, isMine := range owner {
+		if isMine {
+			listed++
+		}
+	}
 	for _, e := range entries {
 		isMine, recorded := owner[e]
 		if !recorded {
@@ -150,7 +161,10 @@ func (rt *Runtime) compileRecorded(ctx context.Context, w wazero.Runtime, wasm [
 			mine++
 		}
 	}
-	if mine == 0 {
+	// Every entry listed must be there: else wazero might not find the
+	// one it looks for and compile, writing an entry under the shared
+	// lock that no one records.
+	if mine == 0 || mine != listed {
 		return nil, false, nil
 	}
 	compiled, err := w.CompileModule(ctx, wasm)

@@ -261,3 +261,29 @@ func gzipped(t *testing.T, b []byte) []byte {
 	require.NoError(t, zw.Close())
 	return buf.Bytes()
 }
+
+// TestCacheRecordListsMissingEntry checks a module's record that lists
+// an entry no longer there (deleted, or wazero's key changed): the load
+// does not trust the record as it is (it may lack the entry wazero looks
+// for, which wazero would then write unrecorded) but checks the cache
+// under the exclusive lock, and records what is there.
+func TestCacheRecordListsMissingEntry(t *testing.T) {
+	dir := t.TempDir()
+	_, added := loadIn(t, dir, "accept")
+	require.Len(t, added, 1)
+	records, err := filepath.Glob(filepath.Join(dir, "accord-sums", "module-*"))
+	require.NoError(t, err)
+	require.Len(t, records, 1)
+	gone := filepath.Join(filepath.Base(filepath.Dir(added[0])), "0000000000000000000000000000000000000000000000000000000000000000")
+	f, err := os.OpenFile(records[0], os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(gone + "\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	r, added := loadIn(t, dir, "accept")
+	assert.Empty(t, added)
+	_, err = r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.NotContains(t, string(must(os.ReadFile(records[0]))), gone, "the record lists what is there")
+}
