@@ -376,9 +376,9 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 		m.refused, m.asked = true, size
 		return nil
 	}
-	if c := uint64(cap(m.buf)); size > c {
+	if n := uint64(len(m.buf)); size > uint64(cap(m.buf)) {
 		// Grown as append grows a slice (by a quarter for large ones).
-		m.buf = append(m.buf[:c], make([]byte, size-c)...)
+		m.buf = append(m.buf, make([]byte, size-n)...)
 	}
 	// Memory never shrinks, and the guest cannot write past its length:
 	// the bytes up to the capacity are still the zeros they were
