@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -66,15 +67,29 @@ func prepareCacheDir(dir string) error {
 // This detects corruption and tampering by whoever can write the cache
 // but not the record beside it; the cache is as trusted as its directory,
 // which New requires to be writable only by its owner.
-func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
-	if rt.cfg.NoCache || rt.cfg.CacheDir == "" {
+//
+// A warm load (every entry recorded, the module's matching their sums)
+// holds the cache directory's lock shared, so that warm loads, of this
+// process and of others, run side by side; only a load that has to
+// delete entries or record new ones (a compile) holds it exclusively,
+// from its check to its record, so that no one deletes as unrecorded the
+// entry it has written and not yet recorded.
+//
+// module is the hex SHA-256 of wasm, if the caller knows it, or "".
+func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte, module string) (wazero.CompiledModule, error) {
+	if !rt.cacheOn() {
 		return w.CompileModule(ctx, wasm)
 	}
-	sum := sha256.Sum256(wasm)
-	module := hex.EncodeToString(sum[:])
+	if module == "" {
+		module = hexSum(wasm)
+	}
+	compiled, ok, err := rt.compileRecorded(ctx, w, wasm, module)
+	if ok || err != nil {
+		return compiled, err
+	}
 	rt.cacheMu.Lock()
 	defer rt.cacheMu.Unlock()
-	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir))
+	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir), true)
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: lock: %w", err)
 	}
@@ -83,7 +98,7 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
 	}
-	compiled, err := w.CompileModule(ctx, wasm)
+	compiled, err = w.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}
@@ -91,17 +106,123 @@ func (rt *Runtime) compile(ctx context.Context, w wazero.Runtime, wasm []byte) (
 	if err != nil {
 		return compiled, nil // the cache is an optimisation
 	}
-	var added bool
 	for _, e := range entries {
 		if _, ok := before[e]; !ok && rt.recordSum(e) == nil {
 			mine = append(mine, e)
-			added = true
 		}
 	}
-	if added {
-		_ = rt.writeRecord(rt.modulePath(module), strings.Join(mine, "\n")+"\n")
+	// The record lists what is there: entries added, and no longer those
+	// deleted (else every load would come here).
+	if len(mine) > 0 {
+		record := []byte(strings.Join(mine, "\n") + "\n")
+		if old, err := readSmall(rt.modulePath(module)); err != nil || !bytes.Equal(old, record) {
+			_ = rt.writeRecord(rt.modulePath(module), record)
+		}
 	}
 	return compiled, nil
+}
+
+// compileRecorded is compile's warm path, under the cache directory's
+// lock held shared: if every cache entry is recorded as some module's,
+// and module has entries, all of which match their recorded SHA-256, it
+// compiles wasm (which wazero then reads from the cache) and reports ok.
+// (Every entry the record lists as module's must be there.)
+// Otherwise it reports !ok, having deleted nothing: compile then checks
+// the cache under the exclusive lock. (An unrecorded entry could be this
+// module's, which wazero would use unchecked; a mismatch is deleted
+// there.)
+func (rt *Runtime) compileRecorded(ctx context.Context, w wazero.Runtime, wasm []byte, module string) (_ wazero.CompiledModule, ok bool, _ error) {
+	unlock, err := lockCache(filepath.Join(rt.cfg.CacheDir, sumsDir), false)
+	if err != nil {
+		return nil, false, fmt.Errorf("compilation cache: lock: %w", err)
+	}
+	defer unlock()
+	owner, entries, err := rt.cacheOwners(module)
+	if err != nil || len(entries) == 0 {
+		return nil, false, nil
+	}
+	// listed counts the entries the record lists as the module's, mine
+	// those of them that are there and match their sums.
+	var mine, listed int
+	for _, isMine := range owner {
+		if isMine {
+			listed++
+		}
+	}
+	for _, e := range entries {
+		isMine, recorded := owner[e]
+		if !recorded {
+			return nil, false, nil
+		}
+		if isMine {
+			if !rt.sumMatches(e) {
+				return nil, false, nil
+			}
+			mine++
+		}
+	}
+	// Every entry listed must be there: else wazero might not find the
+	// one it looks for and compile, writing an entry under the shared
+	// lock that no one records.
+	if mine == 0 || mine != listed {
+		return nil, false, nil
+	}
+	compiled, err := w.CompileModule(ctx, wasm)
+	return compiled, true, err
+}
+
+// cacheOwners lists the cache entries and, for each recorded one, whether
+// it is module's (true) or only another module's (false).
+func (rt *Runtime) cacheOwners(module string) (map[string]bool, []string, error) {
+	entries, err := rt.cacheEntries()
+	if err != nil {
+		return nil, nil, err
+	}
+	owner := make(map[string]bool)
+	records, err := filepath.Glob(filepath.Join(rt.cfg.CacheDir, sumsDir, "module-*"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range records {
+		b, err := readSmall(rec)
+		if err != nil {
+			continue
+		}
+		mine := rec == rt.modulePath(module)
+		for _, e := range strings.Fields(string(b)) {
+			owner[e] = owner[e] || mine
+		}
+	}
+	return owner, entries, nil
+}
+
+// sumMatches reports whether the cache entry e matches the SHA-256
+// recorded for it.
+func (rt *Runtime) sumMatches(e string) bool {
+	want, err := readSmall(rt.sumPath(e))
+	if err != nil {
+		return false
+	}
+	got, err := fileSum(filepath.Join(rt.cfg.CacheDir, e))
+	return err == nil && strings.TrimSpace(string(want)) == got
+}
+
+// maxCacheRecordBytes bounds a file of the record read back: a module's list
+// of entries or an entry's sum.
+const maxCacheRecordBytes = 64 << 10
+
+// readSmall reads a file of the record, at most maxCacheRecordBytes of it.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCacheRecordBytes+1))
+	if err == nil && len(b) > maxCacheRecordBytes {
+		err = fmt.Errorf("%s: more than %d bytes", filepath.Base(path), maxCacheRecordBytes)
+	}
+	return b, err
 }
 
 // cacheEntries lists wazero's cache entries, as paths relative to the
@@ -133,25 +254,9 @@ func (rt *Runtime) cacheEntries() ([]string, error) {
 // recorded one; it leaves the other modules' entries to be checked when
 // they are loaded. It returns the entries left, and module's among them.
 func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, error) {
-	entries, err := rt.cacheEntries()
+	owner, entries, err := rt.cacheOwners(module)
 	if err != nil {
 		return nil, nil, err
-	}
-	// owner[e] is true for module's entries, false for another's.
-	owner := make(map[string]bool)
-	records, err := filepath.Glob(filepath.Join(rt.cfg.CacheDir, sumsDir, "module-*"))
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, rec := range records {
-		b, err := os.ReadFile(rec)
-		if err != nil {
-			continue
-		}
-		mine := rec == rt.modulePath(module)
-		for _, e := range strings.Fields(string(b)) {
-			owner[e] = owner[e] || mine
-		}
 	}
 	ok := make(map[string]struct{}, len(entries))
 	var mine []string
@@ -163,13 +268,10 @@ func (rt *Runtime) verifyCache(module string) (map[string]struct{}, []string, er
 			ok[e] = struct{}{} // another module's: checked when it is loaded
 			continue
 		case recorded:
-			want, err := os.ReadFile(rt.sumPath(e))
-			if err == nil {
-				if got, err := fileSum(path); err == nil && strings.TrimSpace(string(want)) == got {
-					ok[e] = struct{}{}
-					mine = append(mine, e)
-					continue
-				}
+			if rt.sumMatches(e) {
+				ok[e] = struct{}{}
+				mine = append(mine, e)
+				continue
 			}
 			rt.cfg.Logger.Warn("engine: compilation cache entry does not match its recorded SHA-256; deleting it", "entry", e)
 		default:
@@ -197,16 +299,21 @@ func (rt *Runtime) recordSum(entry string) error {
 	if err != nil {
 		return err
 	}
-	return rt.writeRecord(rt.sumPath(entry), sum+"\n")
+	return rt.writeRecord(rt.sumPath(entry), []byte(sum+"\n"))
 }
 
 // writeRecord writes a file of the record beside the cache, atomically.
-func (rt *Runtime) writeRecord(path, content string) error {
+func (rt *Runtime) writeRecord(path string, content ...[]byte) error {
 	f, err := os.CreateTemp(filepath.Join(rt.cfg.CacheDir, sumsDir), "record-*.tmp")
 	if err != nil {
 		return err
 	}
-	_, werr := f.WriteString(content)
+	var werr error
+	for _, c := range content {
+		if _, werr = f.Write(c); werr != nil {
+			break
+		}
+	}
 	if cerr := f.Close(); werr != nil || cerr != nil {
 		_ = os.Remove(f.Name())
 		return errors.Join(werr, cerr)
@@ -225,14 +332,99 @@ func fileSum(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return "", err
-	} else if !fi.Mode().IsRegular() {
+	}
+	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if sum, ok := sumMapped(f, fi.Size()); ok {
+		return hex.EncodeToString(sum[:]), nil
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// cacheOn reports whether the runtime uses a compilation cache on disk.
+func (rt *Runtime) cacheOn() bool { return !rt.cfg.NoCache && rt.cfg.CacheDir != "" }
+
+// hexSum is the hex SHA-256 of b.
+func hexSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// decompress returns the WebAssembly module raw, gunzipped if it is
+// gzip-compressed, and its hex SHA-256 (that of raw, sum, if it is not
+// compressed).
+//
+// With a compilation cache on disk, the decompressed bytes of a
+// compressed module are kept in the record beside it, in plain-SUM (SUM
+// being sum, that of the compressed bytes): the hex SHA-256 of the
+// decompressed bytes, a newline, and the bytes. A load reads them instead
+// of decompressing if they match that SHA-256 (which is the module's
+// key in the record: computing it is no extra cost); if they do not, it
+// decompresses, and keepPlain writes them afresh once the module compiled. They are as trusted as the
+// record, which vouches for the compiled code too; the record maps bytes
+// a pin vouches for to what they decompress to.
+//
+// kept reports whether the bytes were read from the record.
+func (rt *Runtime) decompress(raw []byte, sum string) (wasm []byte, wasmSum string, kept bool, err error) {
+	if !bytes.HasPrefix(raw, gzipMagic) {
+		return raw, sum, false, nil
+	}
+	if rt.cacheOn() {
+		if wasm, wasmSum, ok := readPlain(rt.plainPath(sum)); ok {
+			return wasm, wasmSum, true, nil
+		}
+	}
+	if wasm, err = gunzip(raw); err != nil {
+		return nil, "", false, err
+	}
+	return wasm, hexSum(wasm), false, nil
+}
+
+func (rt *Runtime) plainPath(sum string) string {
+	return filepath.Join(rt.cfg.CacheDir, sumsDir, "plain-"+sum)
+}
+
+// keepPlain keeps the decompressed bytes of the compressed module raw
+// (of SHA-256 sum), of SHA-256 wasmSum, in the record: see decompress.
+// It is called once the module has compiled, so that modules that do not
+// (refused by checkBinary, say) take no room.
+func (rt *Runtime) keepPlain(raw []byte, sum string, wasm []byte, wasmSum string) {
+	if rt.cacheOn() && bytes.HasPrefix(raw, gzipMagic) {
+		_ = rt.writeRecord(rt.plainPath(sum), []byte(wasmSum+"\n"), wasm)
+	}
+}
+
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// readPlain reads a module's decompressed bytes kept in the record, and
+// reports whether they are there and match the SHA-256 they are kept
+// with.
+func readPlain(path string) (wasm []byte, sum string, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, "", false
+	}
+	const header = 2*sha256.Size + 1
+	b, err := readAll(io.LimitReader(f, header+maxModuleBytes), fi.Size())
+	if err != nil || len(b) < header || b[header-1] != '\n' {
+		return nil, "", false
+	}
+	want, wasm := string(b[:header-1]), b[header:]
+	if got := hexSum(wasm); got != want {
+		return nil, "", false
+	}
+	return wasm, want, true
 }

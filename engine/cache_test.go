@@ -1,9 +1,15 @@
 package engine_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +125,165 @@ func TestCacheDirPermissions(t *testing.T) {
 	}
 	_, err = engine.New(context.Background(), engine.Config{CacheDir: theirs})
 	assert.ErrorIs(t, err, engine.ErrUnsafeCache, "a cache owned by uid 65534")
+}
+
+// TestCacheConcurrentLoads loads different modules at once, each from
+// runtimes of its own on one cache directory: cold (compiling), warm
+// (reading the cache side by side), and after accept's entry was
+// tampered with. Every load answers as its module, a warm round adds no
+// entry, and the tampered entry is rebuilt.
+func TestCacheConcurrentLoads(t *testing.T) {
+	dir := t.TempDir()
+	quiet := slog.New(slog.DiscardHandler)
+	modules := []struct {
+		name   string
+		params string
+		want   resolve.Action
+	}{
+		{"accept", "", resolve.ActionAccept},
+		{"parrot", `{"action":"fail","reason":"parrot"}`, resolve.ActionFail},
+		{"hello", "", resolve.ActionAccept},
+		{"planted", "", ""}, // loaded only: its resolve never returns
+	}
+	round := func(t *testing.T) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for _, m := range modules {
+			for range 2 {
+				wg.Go(func() {
+					ctx := context.Background()
+					rt, err := engine.New(ctx, engine.Config{CacheDir: dir, Logger: quiet})
+					if !assert.NoError(t, err) {
+						return
+					}
+					defer rt.Close(ctx)
+					r, err := rt.Load(ctx, engine.Plugin{Path: testModule(m.name), Params: []byte(m.params)})
+					if !assert.NoError(t, err, m.name) || m.want == "" {
+						return
+					}
+					d, err := r.Resolve(ctx, conflictOn("fruits", 1))
+					if assert.NoError(t, err, m.name) {
+						assert.Equal(t, m.want, d.Action, m.name)
+					}
+				})
+			}
+		}
+		wg.Wait()
+	}
+	round(t)
+	cold := cacheEntries(t, dir)
+	require.Len(t, cold, len(modules))
+	round(t)
+	assert.Equal(t, cold, cacheEntries(t, dir), "a warm round writes no entry")
+
+	// Plant planted's code in accept's entry: found by accept's loads.
+	_, accept := loadIn(t, t.TempDir(), "accept")
+	var entry, planted string
+	for e := range cold {
+		if filepath.Base(e) == filepath.Base(accept[0]) {
+			entry = e
+		}
+	}
+	_, plantedIn := loadIn(t, t.TempDir(), "planted")
+	for e := range cold {
+		if filepath.Base(e) == filepath.Base(plantedIn[0]) {
+			planted = e
+		}
+	}
+	require.NotEmpty(t, entry, "accept's entry is named as in any directory")
+	require.NotEmpty(t, planted)
+	require.NoError(t, os.WriteFile(entry, must(os.ReadFile(planted)), 0o600))
+	round(t)
+	round(t)
+	assert.Equal(t, cold, cacheEntries(t, dir), "the tampered entry is rebuilt under its name")
+}
+
+// TestCachePlain checks the decompressed bytes of a compressed module
+// that the cache keeps: written once the module compiled (not for a
+// module refused), read by the next load, and when they were tampered
+// with, not used but written afresh.
+func TestCachePlain(t *testing.T) {
+	accept := must(os.ReadFile(testModule("accept")))
+	gz := gzipped(t, accept)
+	plainPath := func(dir string, gz []byte) string {
+		return filepath.Join(dir, "accord-sums", "plain-"+hexSum(gz))
+	}
+	want := append([]byte(hexSum(accept)+"\n"), accept...)
+	tests := []struct {
+		name   string
+		tamper func(b []byte) []byte
+	}{
+		{"one byte of the module", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
+		{"another module's bytes", func(b []byte) []byte {
+			return append(b[:65], must(os.ReadFile(testModule("planted")))...)
+		}},
+		{"truncated", func(b []byte) []byte { return b[:70] }},
+		{"empty", func([]byte) []byte { return nil }},
+		{"no newline", func(b []byte) []byte { b[64] = ' '; return b }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rt := newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond})
+			load(t, rt, engine.Plugin{Wasm: gz})
+			require.Equal(t, want, must(os.ReadFile(plainPath(dir, gz))))
+			require.NoError(t, os.WriteFile(plainPath(dir, gz), tt.tamper(must(os.ReadFile(plainPath(dir, gz)))), 0o600))
+
+			r := load(t, newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond}), engine.Plugin{Wasm: gz})
+			d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
+			require.NoError(t, err)
+			assert.Equal(t, resolve.ActionAccept, d.Action)
+			assert.Equal(t, want, must(os.ReadFile(plainPath(dir, gz))), "written afresh")
+		})
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		dir := t.TempDir()
+		rt := newRuntime(t, engine.Config{CacheDir: dir})
+		bad := gzipped(t, must(os.ReadFile(testModule("globals"))))
+		_, err := rt.Load(context.Background(), engine.Plugin{Wasm: bad})
+		require.ErrorIs(t, err, engine.ErrInvalidModule)
+		assert.NoFileExists(t, plainPath(dir, bad))
+	})
+}
+
+func hexSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+// TestCacheRecordListsMissingEntry checks a module's record that lists
+// an entry no longer there (deleted, or wazero's key changed): the load
+// does not trust the record as it is (it may lack the entry wazero looks
+// for, which wazero would then write unrecorded) but checks the cache
+// under the exclusive lock, and records what is there.
+func TestCacheRecordListsMissingEntry(t *testing.T) {
+	dir := t.TempDir()
+	_, added := loadIn(t, dir, "accept")
+	require.Len(t, added, 1)
+	records, err := filepath.Glob(filepath.Join(dir, "accord-sums", "module-*"))
+	require.NoError(t, err)
+	require.Len(t, records, 1)
+	gone := filepath.Join(filepath.Base(filepath.Dir(added[0])), "0000000000000000000000000000000000000000000000000000000000000000")
+	f, err := os.OpenFile(records[0], os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(gone + "\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	r, added := loadIn(t, dir, "accept")
+	assert.Empty(t, added)
+	_, err = r.Resolve(context.Background(), conflictOn("fruits", 1))
+	require.NoError(t, err)
+	assert.NotContains(t, string(must(os.ReadFile(records[0]))), gone, "the record lists what is there")
 }

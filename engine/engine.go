@@ -21,7 +21,9 @@
 // instances, so a loaded [Resolver] is safe for concurrent use. Startup
 // uses wazero's compilation cache on disk ([Config.CacheDir]): a Go
 // plugin compiles in about a second cold and loads in tens of
-// milliseconds from the cache.
+// milliseconds from the cache. Runtimes of one process that set
+// [Config.ShareCompiled] share the modules they have loaded: loading one
+// again only starts its instances.
 //
 // # Failing closed
 //
@@ -111,7 +113,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // Config configures a [Runtime]. The zero value is valid: each field
@@ -142,7 +143,9 @@ type Config struct {
 	// world-writable, or owned by another user, is refused with
 	// ErrUnsafeCache). Every entry is checked against the SHA-256
 	// recorded when it was written before it is used, and rebuilt if it
-	// does not match. Default:
+	// does not match. It also keeps the decompressed bytes of the
+	// gzip-compressed modules that compiled (the built-ins are), checked
+	// the same way, so that a warm load need not decompress. Default:
 	// accord/wazero-VERSION under [os.UserCacheDir], VERSION being the
 	// wazero release the engine is built with, or an in-memory cache when
 	// there is no such directory. (wazero keys its entries by its version
@@ -153,6 +156,21 @@ type Config struct {
 	// every module afresh (it still shares compiled code between the
 	// resolvers it loads).
 	NoCache bool
+	// ShareCompiled shares compiled modules with the other runtimes of
+	// this process that set it and use the same compilation cache
+	// (CacheDir, or none with NoCache): a module that a resolver of any
+	// of them has loaded and not closed is not read, decompressed,
+	// checked, decoded, validated nor read from the cache again when it
+	// is loaded again (a second runtime, a reload, tests); a new resolver
+	// of it only starts its instances. Modules are shared only between
+	// loads of the same bytes (as given, before decompression) with the
+	// same deadline enforcement ([Trust]); the memory limit is checked at
+	// every load. Closing a runtime closes its resolvers, not those of
+	// the runtimes it shares with. A shared module is kept as long as a
+	// resolver uses it, so a process that loads a module once, closes it
+	// and loads it again reads the cache again. Default false: each
+	// runtime compiles, or reads from the cache, what it loads.
+	ShareCompiled bool
 	// Logger receives what guests write to stdout and stderr (at info
 	// level, one record a line, within each call's output budget), each
 	// decision (at debug level: plugin, id, attempt, action, delay and
@@ -241,6 +259,9 @@ func DefaultCacheDir() string {
 // Runtime loads plugins and owns what they use: one wazero runtime, its
 // compilation cache, and every [Resolver] it loaded. It is safe for
 // concurrent use. Closing the runtime closes every resolver it loaded.
+// With [Config.ShareCompiled], the wazero runtime and the compiled modules
+// are shared with the process's other runtimes on the same cache, and
+// outlive the runtime as long as one of those uses them.
 type Runtime struct {
 	cfg   Config
 	cache wazero.CompilationCache
@@ -255,7 +276,9 @@ type Runtime struct {
 	// instrumented into the untrusted modules (see interrupt.go), and
 	// watch interrupts their calls; it is started with the first
 	// untrusted plugin.
-	wrt    wazero.Runtime
+	wrt wazero.Runtime
+	// share, with Config.ShareCompiled, is where wrt comes from.
+	share  *share
 	watch  *watcher
 	loaded map[*Resolver]struct{}
 }
@@ -268,12 +291,20 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, err
 	}
 	rt := &Runtime{cfg: cfg, loaded: make(map[*Resolver]struct{})}
+	// With ShareCompiled, the share's wazero runtime holds the cache.
 	if cfg.NoCache || cfg.CacheDir == "" {
-		rt.cache = wazero.NewCompilationCache()
-	} else if err := prepareCacheDir(cfg.CacheDir); err != nil {
+		if !cfg.ShareCompiled {
+			rt.cache = wazero.NewCompilationCache()
+		}
+		return rt, nil
+	}
+	if err := prepareCacheDir(cfg.CacheDir); err != nil {
 		return nil, fmt.Errorf("engine: compilation cache: %w", err)
-	} else if rt.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
-		return nil, fmt.Errorf("engine: compilation cache: %w", err)
+	}
+	if !cfg.ShareCompiled {
+		if rt.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("engine: compilation cache: %w", err)
+		}
 	}
 	return rt, nil
 }
@@ -294,29 +325,35 @@ const coreFeatures = api.CoreFeaturesV1 |
 	api.CoreFeatureNonTrappingFloatToIntConversion |
 	api.CoreFeatureMultiValue
 
-// wazeroRuntime returns the wazero runtime, creating it on first use,
-// and starts the watcher if enforce is true and it is not running.
-func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runtime, error) {
+// wazeroRuntime returns the wazero runtime, creating it (or joining the
+// share, with Config.ShareCompiled) on first use, and the share if any;
+// it starts the watcher if enforce is true and it is not running.
+func (rt *Runtime) wazeroRuntime(ctx context.Context, enforce bool) (wazero.Runtime, *share, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if enforce && rt.watch == nil {
 		rt.watch = newWatcher()
 	}
 	if rt.wrt != nil {
-		return rt.wrt, nil
+		return rt.wrt, rt.share, nil
 	}
-	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
-		WithCompilationCache(rt.cache).
-		WithCoreFeatures(coreFeatures))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, w); err != nil {
-		_ = w.Close(ctx)
-		return nil, fmt.Errorf("wasi: %w", err)
+	if rt.cfg.ShareCompiled {
+		s, err := joinShare(ctx, rt.cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		rt.share, rt.wrt = s, s.wrt
+		return s.wrt, s, nil
+	}
+	w, err := newWazeroRuntime(ctx, rt.cache)
+	if err != nil {
+		return nil, nil, err
 	}
 	rt.wrt = w
-	return w, nil
+	return w, nil, nil
 }
 
 // Close closes every resolver the runtime loaded, then the runtime.
@@ -334,7 +371,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		loaded = append(loaded, r)
 	}
 	rt.loaded = nil
-	wrt, watch := rt.wrt, rt.watch
+	wrt, watch, share := rt.wrt, rt.watch, rt.share
 	rt.mu.Unlock()
 
 	var errs []error
@@ -344,10 +381,15 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if watch != nil {
 		watch.close()
 	}
-	if wrt != nil {
+	switch {
+	case share != nil:
+		errs = append(errs, share.leave(ctx))
+	case wrt != nil:
 		errs = append(errs, wrt.Close(ctx))
 	}
-	errs = append(errs, rt.cache.Close(ctx))
+	if rt.cache != nil {
+		errs = append(errs, rt.cache.Close(ctx))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("engine: close: %w", err)
 	}

@@ -376,9 +376,14 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 		m.refused, m.asked = true, size
 		return nil
 	}
-	if n := uint64(len(m.buf)); size > n {
+	if n := uint64(len(m.buf)); size > uint64(cap(m.buf)) {
+		// Grown as append grows a slice (by a quarter for large ones).
 		m.buf = append(m.buf, make([]byte, size-n)...)
 	}
+	// Memory never shrinks, and the guest cannot write past its length:
+	// the bytes up to the capacity are still the zeros they were
+	// allocated as, so extending the length needs no clearing (which
+	// was a second pass over the whole initial memory of every instance).
 	m.buf = m.buf[:size]
 	return m.buf
 }

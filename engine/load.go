@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
@@ -121,42 +123,37 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		name = "plugin"
 		return fail(fmt.Errorf("%w: Name %q is not 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidModule, resolve.Clip(p.Name), maxNameBytes))
 	}
-	wasm, sum, err := p.module()
+	raw, sum, err := p.pinned()
 	if err != nil {
 		return fail(err)
 	}
 	if p.Trust < TrustDefault || p.Trust > Trusted {
 		return fail(fmt.Errorf("unknown Trust %d", p.Trust))
 	}
-	w, err := rt.wazeroRuntime(ctx, p.enforce())
+	w, share, err := rt.wazeroRuntime(ctx, p.enforce())
 	if err != nil {
 		return fail(err)
 	}
-	shape, err := checkBinary(wasm, limits)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
+	build := func() (wazero.CompiledModule, int64, error) {
+		return rt.build(ctx, w, raw, sum, p.enforce())
 	}
-	if p.enforce() {
-		if wasm, err = instrument(wasm); err != nil {
-			return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
+	var compiled wazero.CompiledModule
+	var overhead int64
+	var release func(context.Context) error
+	if share != nil {
+		m, rel, err := share.module(ctx, shareKey{sum: sum, enforce: p.enforce()}, build)
+		if err != nil {
+			return fail(err)
 		}
-	}
-	// wazero stops compiling between functions when its context is done,
-	// if it compiles with more than one worker; checkBinary bounds what
-	// one function costs.
-	cctx, cancel := context.WithTimeout(ctx, rt.cfg.CompileTimeout)
-	defer cancel()
-	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
-	began := time.Now()
-	compiled, err := rt.compile(cctx, w, wasm)
-	if err != nil {
-		if cctx.Err() != nil && ctx.Err() == nil {
-			return fail(errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err()))
+		compiled, overhead, release = m.compiled, m.overhead, rel
+	} else {
+		if compiled, overhead, err = build(); err != nil {
+			return fail(err)
 		}
-		return fail(fmt.Errorf("%w: %w", ErrInvalidModule, err))
+		release = compiled.Close
 	}
 	if err := rt.checkModule(compiled); err != nil {
-		_ = compiled.Close(ctx)
+		_ = release(ctx)
 		return fail(err)
 	}
 	params := []byte(p.Params)
@@ -164,17 +161,18 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		params = []byte("{}")
 	}
 	r := &Resolver{
-		rt:       rt,
-		name:     name,
-		sha256:   sum,
-		wrt:      w,
-		compiled: compiled,
-		params:   params,
-		enforce:  p.enforce(),
-		overhead: shape.hostBytes(),
-		timeout:  rt.cfg.CallTimeout,
-		slots:    make(chan struct{}, rt.cfg.PoolSize),
-		done:     make(chan struct{}),
+		rt:              rt,
+		name:            name,
+		sha256:          sum,
+		wrt:             w,
+		compiled:        compiled,
+		releaseCompiled: release,
+		params:          params,
+		enforce:         p.enforce(),
+		overhead:        overhead,
+		timeout:         rt.cfg.CallTimeout,
+		slots:           make(chan struct{}, rt.cfg.PoolSize),
+		done:            make(chan struct{}),
 	}
 	r.changed.L = &r.mu
 	_, r.hasConfigure = compiled.ExportedFunctions()[exportConfigure]
@@ -182,7 +180,7 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 		return r.inspect(ctx, inst, p.Name == "" && p.Builtin == "" && p.Path == "")
 	})
 	if err != nil {
-		_ = compiled.Close(ctx)
+		_ = release(ctx)
 		return fail(err)
 	}
 	r.idle = append(r.idle, first)
@@ -197,6 +195,46 @@ func (rt *Runtime) Load(ctx context.Context, p Plugin) (*Resolver, error) {
 	rt.loaded[r] = struct{}{}
 	rt.mu.Unlock()
 	return r, nil
+}
+
+// build decompresses the module raw if it is compressed, checks it,
+// instruments it if enforce, and compiles it with w (or takes it from the
+// compilation cache). It returns the compiled module and the host memory
+// an instance of it takes besides its linear memory.
+func (rt *Runtime) build(ctx context.Context, w wazero.Runtime, raw []byte, sum string, enforce bool) (wazero.CompiledModule, int64, error) {
+	wasm, wasmSum, kept, err := rt.decompress(raw, sum)
+	if err != nil {
+		return nil, 0, err
+	}
+	plain, plainSum := wasm, wasmSum
+	shape, err := checkBinary(wasm, limits)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	if enforce {
+		if wasm, err = instrument(wasm); err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		}
+		wasmSum = ""
+	}
+	// wazero stops compiling between functions when its context is done,
+	// if it compiles with more than one worker; checkBinary bounds what
+	// one function costs.
+	cctx, cancel := context.WithTimeout(ctx, rt.cfg.CompileTimeout)
+	defer cancel()
+	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
+	began := time.Now()
+	compiled, err := rt.compile(cctx, w, wasm, wasmSum)
+	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return nil, 0, errTimeout(fmt.Sprintf("compile: ran %v", time.Since(began).Round(time.Millisecond)), rt.cfg.CompileTimeout, cctx.Err())
+		}
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	if !kept {
+		rt.keepPlain(raw, sum, plain, plainSum)
+	}
+	return compiled, shape.hostBytes(), nil
 }
 
 // The caps on what names a plugin: its name and version (as it describes
@@ -278,12 +316,12 @@ func (p Plugin) displayName() string {
 	return "plugin"
 }
 
-// module returns the plugin's WebAssembly bytes, checked against its pin
-// and decompressed, and the hex SHA-256 of the bytes as given. (The
-// decompressed bytes are not cached on disk: what is compiled must be
-// what the pin vouches for.)
-func (p Plugin) module() (wasm []byte, sum string, err error) {
-	raw, err := p.raw()
+// pinned returns the plugin's module bytes as given, checked against its
+// pin, and their hex SHA-256. (Their decompressed bytes, if the cache
+// keeps them, are checked against what the record says they decompress
+// to: see Runtime.decompress.)
+func (p Plugin) pinned() (raw []byte, sum string, err error) {
+	raw, err = p.raw()
 	if err != nil {
 		return nil, "", err
 	}
@@ -292,11 +330,7 @@ func (p Plugin) module() (wasm []byte, sum string, err error) {
 	if p.SHA256 != "" && !strings.EqualFold(sum, strings.TrimSpace(p.SHA256)) {
 		return nil, "", fmt.Errorf("%w: the module's is %s, pinned %s", ErrHashMismatch, sum, resolve.Clip(p.SHA256))
 	}
-	if !bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
-		return raw, sum, nil
-	}
-	wasm, err = gunzip(raw)
-	return wasm, sum, err
+	return raw, sum, nil
 }
 
 // raw returns the plugin's module bytes as given: compressed or not, not
@@ -331,12 +365,25 @@ func readModule(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, err
-	} else if !fi.Mode().IsRegular() {
+	}
+	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidModule, filepath.Base(path))
 	}
-	return io.ReadAll(io.LimitReader(f, maxModuleBytes+1))
+	return readAll(f, fi.Size())
+}
+
+// readAll reads r to its end, or to one byte past maxModuleBytes, into a
+// buffer allocated for size bytes (a hint, bounded by maxModuleBytes):
+// io.ReadAll would copy a module of 3.5 MB through some twenty growing
+// buffers.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	size = max(0, min(size, maxModuleBytes))
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(r, maxModuleBytes+1))
+	return buf.Bytes(), err
 }
 
 func gunzip(raw []byte) ([]byte, error) {
@@ -344,7 +391,13 @@ func gunzip(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: gunzip: %w", ErrInvalidModule, err)
 	}
-	wasm, err := io.ReadAll(io.LimitReader(zr, maxModuleBytes+1))
+	// A gzip stream ends with the size of what it holds, modulo 2^32 (of
+	// its last member): the size to read into, if it tells the truth.
+	var size int64
+	if len(raw) >= 4 {
+		size = int64(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+	}
+	wasm, err := readAll(zr, size)
 	if err != nil {
 		return nil, fmt.Errorf("%w: gunzip: %w", ErrInvalidModule, err)
 	}

@@ -27,15 +27,18 @@ var errStart = errors.New("start")
 // started in the background, unless the plugin keeps failing: see
 // [Resolver.Health].
 type Resolver struct {
-	rt           *Runtime
-	name         string
-	sha256       string
-	desc         resolve.Description
-	wrt          wazero.Runtime
-	compiled     wazero.CompiledModule
-	params       []byte
-	hasConfigure bool
-	enforce      bool
+	rt       *Runtime
+	name     string
+	sha256   string
+	desc     resolve.Description
+	wrt      wazero.Runtime
+	compiled wazero.CompiledModule
+	// release releases compiled: closes it, or counts the resolver out of
+	// its share (see Config.ShareCompiled).
+	releaseCompiled func(context.Context) error
+	params          []byte
+	hasConfigure    bool
+	enforce         bool
 	// diff is true when the plugin asked for the diff (see diff.go).
 	diff    bool
 	timeout time.Duration
@@ -561,7 +564,7 @@ drain:
 		r.discard(inst)
 	}
 	r.rt.forget(r)
-	if cerr := r.compiled.Close(ctx); cerr != nil && err == nil {
+	if cerr := r.releaseCompiled(ctx); cerr != nil && err == nil {
 		err = fmt.Errorf("engine: %s: close: %w", r.name, cerr)
 	}
 	return err

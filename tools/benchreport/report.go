@@ -79,6 +79,7 @@ var (
 	benchWasm       = []string{"BenchmarkDecision/impl=wasm", "BenchmarkDecision/impl=wasm-trusted"}
 	benchDeadline   = []string{"BenchmarkDecision/impl=wasm-deadline", "BenchmarkDecision/impl=wasm-untrusted", "BenchmarkDecision/impl=wasm-file"}
 	benchLoadWarm   = []string{"BenchmarkLoad/cache=warm"}
+	benchLoadShared = []string{"BenchmarkLoad/cache=in-process"}
 	benchLoadCold   = []string{"BenchmarkLoad/cache=off", "BenchmarkLoad/cache=cold"}
 	benchBuiltins   = []string{"BenchmarkLoadBuiltins/mode=sequential", "BenchmarkLoadBuiltins"}
 	benchMemory     = []string{"BenchmarkMemory"}
@@ -198,12 +199,21 @@ func rows(rs results, lg *loadgenReport) []row {
 		goal  float64
 	}{
 		{benchLoadWarm, "warm load of one Go plugin (vs a cold load)", 20e6},
-		{benchBuiltins, "warm load of all three built-ins (vs a cold load of one)", 50e6},
+		// A faster path than a start's, which only a second load in
+		// one process takes: reported beside the goal, not against it.
+		{benchLoadShared, "load of one Go plugin already loaded in the process, engine.Config.ShareCompiled (vs a cold load)", 0},
+		{benchBuiltins, "warm load of every built-in (vs a cold load of one)", 50e6},
 	} {
 		r = row{What: ld.what, Goal: "< " + dur(ld.goal), Value: missing, Baseline: missing, Ratio: missing, Verdict: missing}
+		if ld.goal == 0 {
+			r.Goal, r.Verdict = "", ""
+		}
 		v, _, ok := rs.first("ns/op", ld.names...)
 		if ok {
-			r.Value, r.Verdict = dur(v), verdict(v < ld.goal)
+			r.Value = dur(v)
+			if ld.goal != 0 {
+				r.Verdict = verdict(v < ld.goal)
+			}
 		}
 		if okCold {
 			r.Baseline = "cold " + dur(cold)
