@@ -1,10 +1,12 @@
 package fruit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"unicode/utf8"
 
@@ -56,16 +58,92 @@ func byFruitID(id string) couch.Locator {
 // would find under id: a fruit (its type) with that fruit_id. The keys
 // are matched exactly, as the view's JavaScript reads them (a struct
 // would also take "Fruit_ID").
+//
+// Every point read asks it, so it decodes into a struct when that is
+// sure to read the same properties as the exact match (see
+// structMatchesExactly), and into a map otherwise.
 func hasFruitID(id string) func(json.RawMessage) bool {
 	return func(raw json.RawMessage) bool {
-		var d map[string]json.RawMessage
-		if json.Unmarshal(raw, &d) != nil {
+		var typ, fruitID json.RawMessage
+		if structMatchesExactly(raw) {
+			var d struct {
+				Type    json.RawMessage `json:"type"`
+				FruitID json.RawMessage `json:"fruit_id"`
+			}
+			if json.Unmarshal(raw, &d) != nil {
+				return false
+			}
+			typ, fruitID = d.Type, d.FruitID
+		} else {
+			var d map[string]json.RawMessage
+			if json.Unmarshal(raw, &d) != nil {
+				return false
+			}
+			typ, fruitID = d["type"], d["fruit_id"]
+		}
+		return isJSONString(fruitID, id, nil) && isJSONString(typ, "", fruitTypePattern)
+	}
+}
+
+// isJSONString reports whether raw is a JSON string equal to want, or,
+// with a pattern, one that matches it.
+func isJSONString(raw json.RawMessage, want string, pattern *regexp.Regexp) bool {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	if pattern != nil {
+		return pattern.MatchString(s)
+	}
+	return s == want
+}
+
+// structMatchesExactly reports whether decoding doc into a struct with
+// the properties "type" and "fruit_id" sets them from exactly those keys,
+// as a map would: encoding/json also gives a struct field the value of a
+// key that differs only in case ("TYPE", or "fruit_\u0049d" escaped, or
+// with the Kelvin sign for a k), so doc must hold no escape and no
+// non-ASCII byte, and no spelling of "type" or "fruit_id" other than the
+// exact one in any case. The test is on all of doc's bytes, values
+// included: a false "no" only costs the slower map.
+func structMatchesExactly(doc []byte) bool {
+	for _, c := range doc {
+		if c == '\\' || c >= utf8.RuneSelf {
 			return false
 		}
-		var typ, fruitID string
-		return json.Unmarshal(d["type"], &typ) == nil && json.Unmarshal(d["fruit_id"], &fruitID) == nil &&
-			fruitID == id && fruitTypePattern.MatchString(typ)
 	}
+	return sameCount(doc, `"type"`) && sameCount(doc, `"fruit_id"`)
+}
+
+// sameCount reports whether word (lower case ASCII) occurs in doc as
+// often spelled exactly as in any case.
+func sameCount(doc []byte, word string) bool {
+	return bytes.Count(doc, []byte(word)) == countFold(doc, word)
+}
+
+// countFold counts the occurrences of word (lower case ASCII) in the
+// ASCII doc in any case.
+func countFold(doc []byte, word string) int {
+	n := 0
+	for i := 0; i+len(word) <= len(doc); i++ {
+		if doc[i] == word[0] && asciiEqualFold(doc[i:i+len(word)], word) {
+			n++
+		}
+	}
+	return n
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := range len(lower) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) createFruit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
