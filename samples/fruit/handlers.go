@@ -59,21 +59,18 @@ func byFruitID(id string) couch.Locator {
 // are matched exactly, as the view's JavaScript reads them (a struct
 // would also take "Fruit_ID").
 //
-// Every point read asks it, so it decodes into a struct when that is
-// sure to read the same properties as the exact match (see
-// structMatchesExactly), and into a map otherwise.
+// Every point read asks it, so a valid document without a backslash
+// (no escape, so every string ends at its next quote) is walked by
+// topMembers rather than decoded into a map; the walk is fuzzed against
+// the map (FuzzHasFruitID).
 func hasFruitID(id string) func(json.RawMessage) bool {
 	return func(raw json.RawMessage) bool {
-		var typ, fruitID json.RawMessage
-		if structMatchesExactly(raw) {
-			var d struct {
-				Type    json.RawMessage `json:"type"`
-				FruitID json.RawMessage `json:"fruit_id"`
-			}
-			if json.Unmarshal(raw, &d) != nil {
+		var typ, fruitID []byte
+		if bytes.IndexByte(raw, '\\') < 0 && json.Valid(raw) {
+			var ok bool
+			if typ, fruitID, ok = topMembers(raw); !ok {
 				return false
 			}
-			typ, fruitID = d.Type, d.FruitID
 		} else {
 			var d map[string]json.RawMessage
 			if json.Unmarshal(raw, &d) != nil {
@@ -87,63 +84,92 @@ func hasFruitID(id string) func(json.RawMessage) bool {
 
 // isJSONString reports whether raw is a JSON string equal to want, or,
 // with a pattern, one that matches it.
-func isJSONString(raw json.RawMessage, want string, pattern *regexp.Regexp) bool {
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return false
+func isJSONString(raw []byte, want string, pattern *regexp.Regexp) bool {
+	var s []byte
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		// Without an escape the string is its bytes (an invalid UTF-8
+		// byte, which decoding would make U+FFFD, neither equals a hex
+		// digit nor matches differently: regexp reads it as U+FFFD too).
+		s = raw[1 : n-1]
+	} else {
+		var str string
+		if json.Unmarshal(raw, &str) != nil {
+			return false
+		}
+		s = []byte(str)
 	}
 	if pattern != nil {
-		return pattern.MatchString(s)
+		return pattern.Match(s)
 	}
-	return s == want
+	return string(s) == want
 }
 
-// structMatchesExactly reports whether decoding doc into a struct with
-// the properties "type" and "fruit_id" sets them from exactly those keys,
-// as a map would: encoding/json also gives a struct field the value of a
-// key that differs only in case ("TYPE", or "fruit_\u0049d" escaped, or
-// with the Kelvin sign for a k), so doc must hold no escape and no
-// non-ASCII byte, and no spelling of "type" or "fruit_id" other than the
-// exact one in any case. The test is on all of doc's bytes, values
-// included: a false "no" only costs the slower map.
-func structMatchesExactly(doc []byte) bool {
-	for _, c := range doc {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return false
-		}
+// topMembers returns the values of the last "type" and "fruit_id"
+// members of doc, as a map would hold them (nil if absent), and false if
+// doc is not an object. doc must be valid JSON without a backslash.
+func topMembers(doc []byte) (typ, fruitID []byte, ok bool) {
+	i := skipSpace(doc, 0)
+	if doc[i] != '{' {
+		return nil, nil, false
 	}
-	return sameCount(doc, `"type"`) && sameCount(doc, `"fruit_id"`)
+	i = skipSpace(doc, i+1)
+	if doc[i] == '}' {
+		return nil, nil, true
+	}
+	for {
+		end := i + 1 + bytes.IndexByte(doc[i+1:], '"') // the key's closing quote
+		key := doc[i+1 : end]
+		i = skipSpace(doc, skipSpace(doc, end+1)+1) // past the colon
+		next := skipValue(doc, i)
+		switch string(key) {
+		case "type":
+			typ = doc[i:next]
+		case "fruit_id":
+			fruitID = doc[i:next]
+		}
+		i = skipSpace(doc, next)
+		if doc[i] == '}' {
+			return typ, fruitID, true
+		}
+		i = skipSpace(doc, i+1) // past the comma
+	}
 }
 
-// sameCount reports whether word (lower case ASCII) occurs in doc as
-// often spelled exactly as in any case.
-func sameCount(doc []byte, word string) bool {
-	return bytes.Count(doc, []byte(word)) == countFold(doc, word)
+// skipSpace returns the index of the first byte from i on that is not
+// JSON white space.
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
 }
 
-// countFold counts the occurrences of word (lower case ASCII) in the
-// ASCII doc in any case.
-func countFold(doc []byte, word string) int {
-	n := 0
-	for i := 0; i+len(word) <= len(doc); i++ {
-		if doc[i] == word[0] && asciiEqualFold(doc[i:i+len(word)], word) {
-			n++
+// skipValue returns the index just past the value that starts at i, in
+// valid JSON without a backslash.
+func skipValue(doc []byte, i int) int {
+	switch doc[i] {
+	case '"':
+		return i + 2 + bytes.IndexByte(doc[i+1:], '"')
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch doc[i] {
+			case '"':
+				i += 1 + bytes.IndexByte(doc[i+1:], '"')
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
 		}
 	}
-	return n
-}
-
-func asciiEqualFold(b []byte, lower string) bool {
-	for i := range len(lower) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
+	for i < len(doc) && doc[i] != ',' && doc[i] != '}' && doc[i] != ']' &&
+		doc[i] != ' ' && doc[i] != '\t' && doc[i] != '\n' && doc[i] != '\r' {
+		i++
 	}
-	return true
+	return i
 }
 
 func (s *Service) createFruit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
