@@ -320,10 +320,15 @@ func (c *Client) send(ctx context.Context, r request, u *url.URL, data []byte) (
 	if data != nil {
 		body = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	// The request is built on a copy of u rather than on u.String(),
+	// which http.NewRequest would parse back into the same URL.
+	req, err := http.NewRequestWithContext(ctx, r.method, "", body)
 	if err != nil {
 		return nil, err
 	}
+	ru := *u
+	ru.Host = strings.TrimSuffix(ru.Host, ":") // as NewRequest does
+	req.URL, req.Host = &ru, ru.Host
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
@@ -347,9 +352,13 @@ func (c *Client) send(ctx context.Context, r request, u *url.URL, data []byte) (
 	if resp.StatusCode >= 500 {
 		level = slog.LevelWarn
 	}
-	c.logger.LogAttrs(ctx, level, "couchdb request",
-		slog.String("method", r.method), slog.String("path", logPath(u)),
-		slog.Int("status", resp.StatusCode), slog.Duration("duration", elapsed))
+	// Enabled first: the line's path is escaped and cut only for a
+	// logger that writes it (every point read goes through here).
+	if c.logger.Enabled(ctx, level) {
+		c.logger.LogAttrs(ctx, level, "couchdb request",
+			slog.String("method", r.method), slog.String("path", logPath(u)),
+			slog.Int("status", resp.StatusCode), slog.Duration("duration", elapsed))
+	}
 	return resp, nil
 }
 

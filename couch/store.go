@@ -748,29 +748,40 @@ func (s *Store[T]) encode(v T, id, rev string) (json.RawMessage, error) {
 // checkType refuses a document without a versioned type, or with another
 // type than the store's.
 func (s *Store[T]) checkType(doc json.RawMessage) error {
-	if err := CheckType(doc); err != nil {
+	var v struct {
+		Type *json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return fmt.Errorf("%w: document is not a JSON object: %w", ErrInvalidType, err)
+	}
+	return s.checkTypeValue(v.Type)
+}
+
+// checkTypeValue is checkType given the document's "type" property as
+// decoded (nil if absent): [CheckType]'s checks, then the store's type.
+func (s *Store[T]) checkTypeValue(raw *json.RawMessage) error {
+	t, err := typeName(raw)
+	if err != nil {
 		return err
 	}
-	var v struct {
-		Type string `json:"type"`
-	}
-	_ = json.Unmarshal(doc, &v)
-	if v.Type != s.typ {
-		return fmt.Errorf("%w: type %q, this store holds %q", ErrInvalidType, v.Type, s.typ)
+	if t != s.typ {
+		return fmt.Errorf("%w: type %q, this store holds %q", ErrInvalidType, t, s.typ)
 	}
 	return nil
 }
 
-// decode reads a stored document into a Doc.
+// decode reads a stored document into a Doc: one pass for its revision
+// and type, one for its content.
 func (s *Store[T]) decode(id string, raw json.RawMessage) (Doc[T], error) {
 	var meta struct {
-		Rev string `json:"_rev"`
+		Rev  string           `json:"_rev"`
+		Type *json.RawMessage `json:"type"`
 	}
 	d := Doc[T]{ID: id}
 	if err := json.Unmarshal(raw, &meta); err != nil {
 		return d, fmt.Errorf("decode: %w", err)
 	}
-	if err := s.checkType(raw); err != nil {
+	if err := s.checkTypeValue(meta.Type); err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal(raw, &d.Value); err != nil {

@@ -22,17 +22,24 @@ func CheckType(doc json.RawMessage) error {
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return fmt.Errorf("%w: document is not a JSON object: %w", ErrInvalidType, err)
 	}
-	if v.Type == nil {
-		return fmt.Errorf(`%w: document has no "type" property (want a versioned type such as "fruit_v1.0")`, ErrInvalidType)
+	_, err := typeName(v.Type)
+	return err
+}
+
+// typeName checks a document's "type" property as decoded (nil if the
+// document has none) the way [CheckType] does, and returns it.
+func typeName(raw *json.RawMessage) (string, error) {
+	if raw == nil {
+		return "", fmt.Errorf(`%w: document has no "type" property (want a versioned type such as "fruit_v1.0")`, ErrInvalidType)
 	}
 	var t string
-	if err := json.Unmarshal(*v.Type, &t); err != nil {
-		return fmt.Errorf(`%w: "type" is %s, not a string`, ErrInvalidType, *v.Type)
+	if err := json.Unmarshal(*raw, &t); err != nil {
+		return "", fmt.Errorf(`%w: "type" is %s, not a string`, ErrInvalidType, *raw)
 	}
 	if !typePattern.MatchString(t) {
-		return fmt.Errorf(`%w: "type" %q does not match %s (such as "fruit_v1.0")`, ErrInvalidType, t, typePattern)
+		return "", fmt.Errorf(`%w: "type" %q does not match %s (such as "fruit_v1.0")`, ErrInvalidType, t, typePattern)
 	}
-	return nil
+	return t, nil
 }
 
 // ValidType reports whether name is a versioned type name.

@@ -8,7 +8,9 @@
 #      BenchmarkEnforcement (the same for every plugin, where the engine
 #      has it), BenchmarkLoad, BenchmarkLoadBuiltins and BenchmarkMemory;
 #   2. samples/fruit's BenchmarkServiceVsCouch (the service against the
-#      bare client doing the same read or write);
+#      bare client doing the same read or write), and BenchmarkLoopbackHop
+#      (what one extra loopback HTTP hop through a trivial Go proxy costs
+#      a document GET: the floor under that ratio; service-hop.txt);
 #   3. loadgen's seed recipe (25 workers, 10 fruit, 20 % GET, 40 %
 #      tastings, 40 % PUT) against fruitsvc running the backoff sample,
 #      with -baseline-couch: service GETs against raw CouchDB GETs.
@@ -115,6 +117,9 @@ fi
 if step service; then
   echo "bench: the service against the bare client" >&2
   bench service.txt -bench '^BenchmarkServiceVsCouch$/op=/via=ratio' -benchtime 300x -count "$count" ./samples/fruit/
+  # The floor under the service/couch ratio: one extra loopback hop
+  # through a trivial Go proxy (kept in BENCH_OUT; not in the table).
+  bench service-hop.txt -bench '^BenchmarkLoopbackHop$/via=ratio' -benchtime 300x -count "$count" ./samples/fruit/
 fi
 
 if step loadgen; then

@@ -1,10 +1,12 @@
 package fruit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"unicode/utf8"
 
@@ -56,16 +58,118 @@ func byFruitID(id string) couch.Locator {
 // would find under id: a fruit (its type) with that fruit_id. The keys
 // are matched exactly, as the view's JavaScript reads them (a struct
 // would also take "Fruit_ID").
+//
+// Every point read asks it, so a valid document without a backslash
+// (no escape, so every string ends at its next quote) is walked by
+// topMembers rather than decoded into a map; the walk is fuzzed against
+// the map (FuzzHasFruitID).
 func hasFruitID(id string) func(json.RawMessage) bool {
 	return func(raw json.RawMessage) bool {
-		var d map[string]json.RawMessage
-		if json.Unmarshal(raw, &d) != nil {
+		var typ, fruitID []byte
+		if bytes.IndexByte(raw, '\\') < 0 && json.Valid(raw) {
+			var ok bool
+			if typ, fruitID, ok = topMembers(raw); !ok {
+				return false
+			}
+		} else {
+			var d map[string]json.RawMessage
+			if json.Unmarshal(raw, &d) != nil {
+				return false
+			}
+			typ, fruitID = d["type"], d["fruit_id"]
+		}
+		return isJSONString(fruitID, id, nil) && isJSONString(typ, "", fruitTypePattern)
+	}
+}
+
+// isJSONString reports whether raw is a JSON string equal to want, or,
+// with a pattern, one that matches it.
+func isJSONString(raw []byte, want string, pattern *regexp.Regexp) bool {
+	var s []byte
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		// Without an escape the string is its bytes (an invalid UTF-8
+		// byte, which decoding would make U+FFFD, neither equals a hex
+		// digit nor matches differently: regexp reads it as U+FFFD too).
+		s = raw[1 : n-1]
+	} else {
+		var str string
+		if json.Unmarshal(raw, &str) != nil {
 			return false
 		}
-		var typ, fruitID string
-		return json.Unmarshal(d["type"], &typ) == nil && json.Unmarshal(d["fruit_id"], &fruitID) == nil &&
-			fruitID == id && fruitTypePattern.MatchString(typ)
+		s = []byte(str)
 	}
+	if pattern != nil {
+		return pattern.Match(s)
+	}
+	return string(s) == want
+}
+
+// topMembers returns the values of the last "type" and "fruit_id"
+// members of doc, as a map would hold them (nil if absent), and false if
+// doc is not an object. doc must be valid JSON without a backslash.
+func topMembers(doc []byte) (typ, fruitID []byte, ok bool) {
+	i := skipSpace(doc, 0)
+	if doc[i] != '{' {
+		return nil, nil, false
+	}
+	i = skipSpace(doc, i+1)
+	if doc[i] == '}' {
+		return nil, nil, true
+	}
+	for {
+		end := i + 1 + bytes.IndexByte(doc[i+1:], '"') // the key's closing quote
+		key := doc[i+1 : end]
+		i = skipSpace(doc, skipSpace(doc, end+1)+1) // past the colon
+		next := skipValue(doc, i)
+		switch string(key) {
+		case "type":
+			typ = doc[i:next]
+		case "fruit_id":
+			fruitID = doc[i:next]
+		}
+		i = skipSpace(doc, next)
+		if doc[i] == '}' {
+			return typ, fruitID, true
+		}
+		i = skipSpace(doc, i+1) // past the comma
+	}
+}
+
+// skipSpace returns the index of the first byte from i on that is not
+// JSON white space.
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the value that starts at i, in
+// valid JSON without a backslash.
+func skipValue(doc []byte, i int) int {
+	switch doc[i] {
+	case '"':
+		return i + 2 + bytes.IndexByte(doc[i+1:], '"')
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch doc[i] {
+			case '"':
+				i += 1 + bytes.IndexByte(doc[i+1:], '"')
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(doc) && doc[i] != ',' && doc[i] != '}' && doc[i] != ']' &&
+		doc[i] != ' ' && doc[i] != '\t' && doc[i] != '\n' && doc[i] != '\r' {
+		i++
+	}
+	return i
 }
 
 func (s *Service) createFruit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {

@@ -196,6 +196,23 @@ func ballast(t *testing.T) string {
 // CouchDB says it is done.
 func compact(t *testing.T, base *url.URL, db *couch.DB) {
 	t.Helper()
+	type dbInfo struct {
+		CompactRunning bool `json:"compact_running"`
+		Sizes          struct {
+			File int64 `json:"file"`
+		} `json:"sizes"`
+	}
+	info := func() (dbInfo, bool) {
+		var info dbInfo
+		resp, err := http.Get(base.JoinPath(db.Name()).String())
+		if err != nil {
+			return info, false
+		}
+		defer resp.Body.Close()
+		return info, decodeJSON(resp, &info) == nil
+	}
+	before, ok := info()
+	require.True(t, ok, "GET /%s", db.Name())
 	u := base.JoinPath(db.Name(), "_compact")
 	req, err := http.NewRequest(http.MethodPost, u.String(), nil)
 	require.NoError(t, err)
@@ -204,15 +221,11 @@ func compact(t *testing.T, base *url.URL, db *couch.DB) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, "POST /%s/_compact", db.Name())
+	// The 202 comes before the shards' compactions start: compact_running
+	// can read false before they have begun. They have run when it reads
+	// false and the file has changed size (the file is fragmented here).
 	require.Eventually(t, func() bool {
-		var info struct {
-			CompactRunning bool `json:"compact_running"`
-		}
-		resp, err := http.Get(base.JoinPath(db.Name()).String())
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		return decodeJSON(resp, &info) == nil && !info.CompactRunning
+		now, ok := info()
+		return ok && !now.CompactRunning && now.Sizes.File != before.Sizes.File
 	}, 60*time.Second, 100*time.Millisecond, "compaction ends")
 }

@@ -72,7 +72,7 @@ func (s *Service) resolverMetrics() ResolverMetrics {
 		if i < len(st.Latency.Counts) {
 			n = st.Latency.Counts[i]
 		}
-		m.DecisionLatency.Buckets = append(m.DecisionLatency.Buckets, LatencyBucket{LeMs: float64(le.Microseconds()) / 1000, Count: n})
+		m.DecisionLatency.Buckets = append(m.DecisionLatency.Buckets, LatencyBucket{LeMs: float64(le.Nanoseconds()) / 1e6, Count: n})
 	}
 	return m
 }

@@ -1,6 +1,7 @@
 package fruit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -220,16 +222,32 @@ func (s *Service) instrument(route string, h httprouter.Handle) httprouter.Handl
 	}
 }
 
-// writeJSON writes v as a JSON answer with status.
+// writeJSON writes v as a JSON answer with status, encoded as
+// json.Marshal does, and a newline.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf := answerBuffers.Get().(*bytes.Buffer)
+	defer putAnswerBuffer(buf)
+	buf.Reset()
+	b := []byte(`{"error":"internal","reason":"encoding the answer failed"}` + "\n")
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":"internal","reason":"encoding the answer failed"}`)
+	} else {
+		b = buf.Bytes()
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+}
+
+// answerBuffers holds the buffers writeJSON encodes into.
+var answerBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putAnswerBuffer returns buf to answerBuffers unless it grew past 64 KiB
+// (a long list), which is left to the garbage collector.
+func putAnswerBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		answerBuffers.Put(buf)
+	}
 }
 
 // writeError writes {"error": name, "reason": reason} with status. The

@@ -297,6 +297,15 @@ func TestMetrics(t *testing.T) {
 	conflicts := r["conflicts"].(float64)
 	assert.Equal(t, conflicts, decisions["retry"], "retry decides retry every time")
 	assert.Equal(t, conflicts, r["decisionLatency"].(map[string]any)["count"])
+	// The buckets' bounds in ms, exactly: 7.5 µs is 0.0075, not 0.007.
+	var bounds []float64
+	for _, b := range r["decisionLatency"].(map[string]any)["buckets"].([]any) {
+		bounds = append(bounds, b.(map[string]any)["leMs"].(float64))
+	}
+	require.Len(t, bounds, len(couch.LatencyBuckets))
+	for i, le := range couch.LatencyBuckets {
+		assert.Equal(t, float64(le.Nanoseconds())/1e6, bounds[i], "bucket %d", i)
+	}
 	t.Logf("8 concurrent tastings: %v conflicts", conflicts)
 
 	resp, err := http.Get(e.srv.URL + "/metrics")
@@ -307,6 +316,7 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, string(text), fmt.Sprintf(`accord_conflicts_total{resolver="retry"} %v`, conflicts))
 	assert.Contains(t, string(text), `accord_decisions_total{action="retry",resolver="retry"}`)
 	assert.Contains(t, string(text), `accord_decision_duration_seconds_bucket{resolver="retry",le="0.001"}`)
+	assert.Contains(t, string(text), `accord_decision_duration_seconds_bucket{resolver="retry",le="7.5e-06"}`)
 	assert.Contains(t, string(text), `accord_plugin_instances{resolver="retry"}`)
 	assert.Contains(t, string(text), `accord_plugin_pool_wait_seconds_count{resolver="retry"}`, "the pool's wait per call")
 	assert.Contains(t, string(text), `fruit_http_request_duration_seconds_count{code="200",method="POST",route="tastings"} 8`)
