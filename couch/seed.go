@@ -52,7 +52,7 @@ func LoadSeedDocs(fsys fs.FS, dir string) ([]SeedDoc, error) {
 		id := strings.TrimSuffix(name, ".json")
 		if raw, ok := obj["_id"]; ok {
 			if json.Unmarshal(raw, &id) != nil {
-				return nil, fmt.Errorf("couch: load seed docs: %s: %w: _id %s is not a string", file, ErrInvalidDocument, raw)
+				return nil, fmt.Errorf("couch: load seed docs: %s: %w: _id %s is not a string", file, ErrInvalidDocument, bounded(string(raw), maxTypeEcho))
 			}
 		}
 		doc := SeedDoc{ID: id, Source: file, Body: body}

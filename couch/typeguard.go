@@ -26,6 +26,11 @@ func CheckType(doc json.RawMessage) error {
 	return err
 }
 
+// maxTypeEcho bounds how much of a bad "type" value an error repeats: the
+// value comes from a client or the database, and errors reach logs and
+// HTTP answers.
+const maxTypeEcho = 64
+
 // typeName checks a document's "type" property as decoded (nil if the
 // document has none) the way [CheckType] does, and returns it.
 func typeName(raw *json.RawMessage) (string, error) {
@@ -34,10 +39,10 @@ func typeName(raw *json.RawMessage) (string, error) {
 	}
 	var t string
 	if err := json.Unmarshal(*raw, &t); err != nil {
-		return "", fmt.Errorf(`%w: "type" is %s, not a string`, ErrInvalidType, *raw)
+		return "", fmt.Errorf(`%w: "type" is %s, not a string`, ErrInvalidType, bounded(string(*raw), maxTypeEcho))
 	}
 	if !typePattern.MatchString(t) {
-		return "", fmt.Errorf(`%w: "type" %q does not match %s (such as "fruit_v1.0")`, ErrInvalidType, t, typePattern)
+		return "", fmt.Errorf(`%w: "type" %q does not match %s (such as "fruit_v1.0")`, ErrInvalidType, bounded(t, maxTypeEcho), typePattern)
 	}
 	return t, nil
 }

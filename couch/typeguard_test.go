@@ -1,9 +1,11 @@
 package couch_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/accord-db/accord/couch"
 )
@@ -36,5 +38,20 @@ func TestCheckType(t *testing.T) {
 		}
 		assert.ErrorIs(t, err, couch.ErrInvalidType, "CheckType(%s)", tt.doc)
 		assert.ErrorContains(t, err, tt.want, "CheckType(%s)", tt.doc)
+	}
+}
+
+// TestCheckTypeBoundsWhatItRepeats: a bad "type" from a client or the
+// database is repeated in the error only in part, since errors reach logs
+// and HTTP answers.
+func TestCheckTypeBoundsWhatItRepeats(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	for _, doc := range []string{
+		`{"type":[` + strings.Repeat(`"`+long[:1000]+`",`, 100) + `1]}`, // not a string
+		`{"type":"` + long + `"}`, // does not match
+	} {
+		err := couch.CheckType([]byte(doc))
+		require.ErrorIs(t, err, couch.ErrInvalidType)
+		assert.Less(t, len(err.Error()), 300, "the error repeats %d bytes of a %d-byte document", len(err.Error()), len(doc))
 	}
 }
