@@ -12,8 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accord-db/accord/couch"
-	"github.com/accord-db/accord/internal/couchtest"
-	"github.com/accord-db/accord/internal/sampletest"
 	"github.com/accord-db/accord/samples/fruit"
 )
 
@@ -34,17 +32,8 @@ import (
 //	benchstat -col /via bench.txt
 func BenchmarkServiceVsCouch(b *testing.B) {
 	ctx := context.Background()
-	db := sampletest.NewDB(b, false)
-	client, err := couch.New(couch.Config{URL: couchtest.URL(b).String(), Logger: discard})
-	require.NoError(b, err)
-	db = client.DB(db.Name())
-	svc, err := fruit.New(fruit.Options{DB: db, Logger: discard})
-	require.NoError(b, err)
-	srv := &http.Server{Handler: svc}
-	ln := listen(b)
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { _ = srv.Close() })
-	base := "http://" + ln.Addr().String()
+	db := benchDB(b)
+	base := serveFruit(b, fruit.Options{DB: db, Logger: discard})
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 
 	// The operations go round nFruit fruit, so that no document's

@@ -248,16 +248,3 @@ func tail(s string, n int) string {
 func quorum(n int) couch.Option {
 	return func(q url.Values) { q.Set("r", fmt.Sprint(n)) }
 }
-
-// createFruit creates a red fruit through the service at base and returns
-// its fruit_id.
-func createFruit(t *testing.T, base string) string {
-	t.Helper()
-	resp, err := http.Post(base+"/v1.0/fruits", "application/json", strings.NewReader(`{"color":"red"}`))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode)
-	var f fruit.Fruit
-	require.NoError(t, decodeJSON(resp, &f))
-	return f.FruitID
-}

@@ -5,15 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/accord-db/accord/couch"
 	"github.com/accord-db/accord/internal/couchtest"
-	"github.com/accord-db/accord/internal/sampletest"
 	"github.com/accord-db/accord/samples/fruit"
 )
 
@@ -30,30 +25,16 @@ import (
 //	go test -run '^$' -bench LoopbackHop -benchtime 2000x ./samples/fruit/
 func BenchmarkLoopbackHop(b *testing.B) {
 	ctx := context.Background()
-	db := sampletest.NewDB(b, false)
-	client, err := couch.New(couch.Config{URL: couchtest.URL(b).String(), Logger: discard})
-	require.NoError(b, err)
-	db = client.DB(db.Name())
-	svc, err := fruit.New(fruit.Options{DB: db, Logger: discard})
-	require.NoError(b, err)
-	srv := &http.Server{Handler: svc}
-	ln := listen(b)
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { _ = srv.Close() })
+	db := benchDB(b)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	var created struct {
-		FruitID string `json:"fruit_id"`
-	}
-	resp, err := hc.Post("http://"+ln.Addr().String()+"/v1.0/fruits", "application/json", strings.NewReader(`{"color":"red"}`))
-	require.NoError(b, err)
-	require.NoError(b, decodeJSON(resp, &created))
+	fruitID := createFruit(b, serveFruit(b, fruit.Options{DB: db, Logger: discard}))
 
 	// The document's URL on the server, credentials apart, as the couch
 	// client sends it.
 	u := couchtest.URL(b)
 	user := u.User
 	u.User = nil
-	docURL := u.JoinPath(db.Name(), created.FruitID)
+	docURL := u.JoinPath(db.Name(), fruitID)
 	auth := func(r *http.Request) {
 		if user != nil {
 			p, _ := user.Password()

@@ -13,11 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accord-db/accord/couch"
 	"github.com/accord-db/accord/couch/keys"
 	"github.com/accord-db/accord/couch/tamper"
-	"github.com/accord-db/accord/internal/couchtest"
-	"github.com/accord-db/accord/internal/sampletest"
 	"github.com/accord-db/accord/samples/fruit"
 )
 
@@ -30,10 +27,7 @@ import (
 //	go test -run '^$' -bench Signing -count 5 ./samples/fruit/
 func BenchmarkSigning(b *testing.B) {
 	ctx := context.Background()
-	db := sampletest.NewDB(b, false)
-	client, err := couch.New(couch.Config{URL: couchtest.URL(b).String(), Logger: discard})
-	require.NoError(b, err)
-	db = client.DB(db.Name())
+	db := benchDB(b)
 	ring, err := keys.New([]string{"k1"}, [][]byte{bytes.Repeat([]byte{1}, keys.Size)})
 	require.NoError(b, err)
 	signer, err := tamper.New(tamper.Config{Keys: ring})
@@ -43,20 +37,8 @@ func BenchmarkSigning(b *testing.B) {
 	type target struct{ base, id string }
 	start := func(opts fruit.Options) target {
 		opts.DB, opts.Logger = db, discard
-		svc, err := fruit.New(opts)
-		require.NoError(b, err)
-		srv := &http.Server{Handler: svc}
-		ln := listen(b)
-		go func() { _ = srv.Serve(ln) }()
-		b.Cleanup(func() { _ = srv.Close() })
-		base := "http://" + ln.Addr().String()
-		resp, err := hc.Post(base+"/v1.0/fruits", "application/json", strings.NewReader(`{"color":"red"}`))
-		require.NoError(b, err)
-		var created struct {
-			FruitID string `json:"fruit_id"`
-		}
-		require.NoError(b, decodeJSON(resp, &created))
-		return target{base, created.FruitID}
+		base := serveFruit(b, opts)
+		return target{base, createFruit(b, base)}
 	}
 	plain := start(fruit.Options{})
 	signed := start(fruit.Options{Signer: signer})
