@@ -1,11 +1,7 @@
 package engine_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -204,11 +200,11 @@ func TestCacheConcurrentLoads(t *testing.T) {
 // with, not used but written afresh.
 func TestCachePlain(t *testing.T) {
 	accept := must(os.ReadFile(testModule("accept")))
-	gz := gzipped(t, accept)
-	plainPath := func(dir string, gz []byte) string {
-		return filepath.Join(dir, "accord-sums", "plain-"+hexSum(gz))
+	zipped := gz(t, accept)
+	plainPath := func(dir string, module []byte) string {
+		return filepath.Join(dir, "accord-sums", "plain-"+sha256Hex(module))
 	}
-	want := append([]byte(hexSum(accept)+"\n"), accept...)
+	want := append([]byte(sha256Hex(accept)+"\n"), accept...)
 	tests := []struct {
 		name   string
 		tamper func(b []byte) []byte
@@ -225,41 +221,26 @@ func TestCachePlain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			rt := newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond})
-			load(t, rt, engine.Plugin{Wasm: gz})
-			require.Equal(t, want, must(os.ReadFile(plainPath(dir, gz))))
-			require.NoError(t, os.WriteFile(plainPath(dir, gz), tt.tamper(must(os.ReadFile(plainPath(dir, gz)))), 0o600))
+			load(t, rt, engine.Plugin{Wasm: zipped})
+			require.Equal(t, want, must(os.ReadFile(plainPath(dir, zipped))))
+			require.NoError(t, os.WriteFile(plainPath(dir, zipped), tt.tamper(must(os.ReadFile(plainPath(dir, zipped)))), 0o600))
 
-			r := load(t, newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond}), engine.Plugin{Wasm: gz})
+			r := load(t, newRuntime(t, engine.Config{CacheDir: dir, CallTimeout: 200 * time.Millisecond}), engine.Plugin{Wasm: zipped})
 			d, err := r.Resolve(context.Background(), conflictOn("fruits", 1))
 			require.NoError(t, err)
 			assert.Equal(t, resolve.ActionAccept, d.Action)
-			assert.Equal(t, want, must(os.ReadFile(plainPath(dir, gz))), "written afresh")
+			assert.Equal(t, want, must(os.ReadFile(plainPath(dir, zipped))), "written afresh")
 		})
 	}
 
 	t.Run("refused", func(t *testing.T) {
 		dir := t.TempDir()
 		rt := newRuntime(t, engine.Config{CacheDir: dir})
-		bad := gzipped(t, must(os.ReadFile(testModule("globals"))))
+		bad := gz(t, must(os.ReadFile(testModule("globals"))))
 		_, err := rt.Load(context.Background(), engine.Plugin{Wasm: bad})
 		require.ErrorIs(t, err, engine.ErrInvalidModule)
 		assert.NoFileExists(t, plainPath(dir, bad))
 	})
-}
-
-func hexSum(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-func gzipped(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
-	return buf.Bytes()
 }
 
 // TestCacheRecordListsMissingEntry checks a module's record that lists
