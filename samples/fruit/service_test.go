@@ -486,15 +486,20 @@ func TestContention(t *testing.T) {
 				assert.Equal(t, tt.writers, stored)
 				return
 			}
+			// A request whose 20 s deadline passes while it retries is
+			// answered 503, its outcome unknown (its last write may have
+			// landed): seen with 64 retry writers on a CPU-starved CI
+			// machine. Without such answers the counts below are exact.
 			for code := range statuses {
-				assert.Contains(t, []int{200, 409}, code, "%s answers 200 or 409, never anything else", tt.plugin)
+				assert.Contains(t, []int{200, 409, 503}, code, "%s answers 200 or 409, or 503 past its deadline, never anything else", tt.plugin)
 			}
 			if tt.plugin == "basic" {
 				assert.Contains(t, e.log.String(), fmt.Sprintf("Conflict detected updating fruit '%s' - giving up after 1 attempt(s)", id),
 					"the seed's bail-out line, naming the fruit_id")
 			}
-			assert.Equal(t, statuses[200], stored, "the stored counter is exactly the acknowledged tastings")
-			assert.Equal(t, tt.writers, statuses[200]+statuses[409])
+			assert.GreaterOrEqual(t, stored, statuses[200], "every acknowledged tasting is stored")
+			assert.LessOrEqual(t, stored, statuses[200]+statuses[503], "nothing is stored beyond the acknowledged tastings and those of unknown outcome")
+			assert.Equal(t, tt.writers, statuses[200]+statuses[409]+statuses[503])
 		})
 	}
 }
